@@ -1,0 +1,242 @@
+"""Reading and writing model folders.
+
+Two layouts are understood:
+
+* the public FLOAT release, as its users have it::
+
+      DIR/float.pth                                       torch.save'd {name: tensor}
+      DIR/wav2vec2-base-960h/                             config.json + model.safetensors or pytorch_model.bin
+      DIR/wav2vec-english-speech-emotion-recognition/     config.json + weights
+
+* the project's own format, written by `save_pretrained`::
+
+      DIR/floatalk_config.json                            FloatConfig + format version
+      DIR/model.safetensors                               every parameter, one file
+
+Loading is strict: torch files are read with weights_only=True, and a missing file, a
+missing or unexpected key, or a wrong shape raises CheckpointError with one sentence naming
+the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from floatalk.config import FloatConfig
+from floatalk.errors import CheckpointError
+from floatalk.models.float_model import FloatModel
+
+RELEASE_WEIGHTS = "float.pth"
+AUDIO_DIR = "wav2vec2-base-960h"
+EMOTION_DIR = "wav2vec-english-speech-emotion-recognition"
+CONFIG_FILE = "floatalk_config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+# Heads of other wav2vec2 task classes (e.g. the CTC head of wav2vec2-base-960h) that the
+# audio encoder does not use; they may sit beside the `wav2vec2.` backbone in a folder.
+_UNUSED_HEADS = ("lm_head.", "quantizer.", "project_hid.", "project_q.", "projector.", "classifier.")
+_LEGACY_WEIGHT_NORM = {
+    "weight_g": "parametrizations.weight.original0",
+    "weight_v": "parametrizations.weight.original1",
+}
+
+
+def is_release_folder(path: Path) -> bool:
+    return (path / RELEASE_WEIGHTS).is_file()
+
+
+def is_floatalk_folder(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def load_model(path: str | os.PathLike) -> FloatModel:
+    """Load either layout from a folder (or a release `float.pth` file beside its two sub-folders)."""
+    folder = Path(path)
+    if folder.is_file() and folder.name == RELEASE_WEIGHTS:
+        folder = folder.parent
+    if not folder.exists():
+        raise CheckpointError(f"Checkpoint folder '{folder}' does not exist.")
+    if not folder.is_dir():
+        raise CheckpointError(f"Checkpoint '{folder}' is not a folder.")
+    if is_floatalk_folder(folder):
+        return load_floatalk_folder(folder)
+    if is_release_folder(folder):
+        return load_release_folder(folder)
+    raise CheckpointError(
+        f"Checkpoint folder '{folder}' has neither {CONFIG_FILE} (floatalk format) nor {RELEASE_WEIGHTS} (FLOAT release)."
+    )
+
+
+def load_release_folder(folder: Path) -> FloatModel:
+    """Build a FloatModel from the release's float.pth and its two Hugging Face folders."""
+    audio_dir, emotion_dir = folder / AUDIO_DIR, folder / EMOTION_DIR
+    for sub in (audio_dir, emotion_dir):
+        if not sub.is_dir():
+            raise CheckpointError(f"Release folder '{folder}' is missing the sub-folder '{sub.name}'.")
+    cfg = FloatConfig.release(read_json(audio_dir / "config.json"), read_json(emotion_dir / "config.json"))
+    model = FloatModel(cfg)
+
+    float_file = folder / RELEASE_WEIGHTS
+    main = read_weights(float_file)
+    target = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.startswith(("audio_encoder.wav2vec2.", "emotion_encoder.wav2vec2_for_emotion."))
+    }
+    load_strict(model, main, target, float_file)
+
+    audio_file, audio_state = read_hf_weights(audio_dir)
+    audio_state = strip_backbone_prefix(audio_state, audio_file)
+    load_strict(
+        model.audio_encoder.wav2vec2,
+        rename_weight_norm(audio_state, model.audio_encoder.wav2vec2),
+        None,
+        audio_file,
+    )
+
+    emo_file, emo_state = read_hf_weights(emotion_dir)
+    classifier = model.emotion_encoder.wav2vec2_for_emotion
+    load_strict(classifier, rename_weight_norm(emo_state, classifier), None, emo_file)
+    return model.eval()
+
+
+def load_floatalk_folder(folder: Path) -> FloatModel:
+    """Load a folder written by `save_pretrained`."""
+    meta = read_json(folder / CONFIG_FILE)
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{folder / CONFIG_FILE}' has format version {version!r}; this floatalk reads {FORMAT_VERSION}."
+        )
+    try:
+        cfg = FloatConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"'{folder / CONFIG_FILE}' does not hold a valid floatalk config ({exc})."
+        ) from None
+    model = FloatModel(cfg)
+    weights = folder / WEIGHTS_FILE
+    load_strict(model, read_weights(weights), None, weights)
+    return model.eval()
+
+
+def save_pretrained(model: FloatModel, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write `model` in the floatalk format (config JSON + one safetensors file); returns the folder.
+
+    Files are written to temporary names and renamed, so a failure leaves no half-written file.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {"format_version": FORMAT_VERSION, "config": model.cfg.to_dict(), **(extra or {})}
+    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    return folder
+
+
+def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
+    """Call write(tmp) on a temporary file beside `target`, then rename it onto `target`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file '{path}' is missing.")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"Checkpoint file '{path}' is not valid JSON ({exc}).") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"Checkpoint file '{path}' does not hold a JSON object.")
+    return data
+
+
+def read_weights(path: Path) -> dict[str, Tensor]:
+    """{name: tensor} from a .safetensors file or a torch file (weights_only=True, on the CPU)."""
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file '{path}' is missing.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every reader failure becomes one sentence
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"Could not read checkpoint file '{path}': {reason[:200]}.") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"Checkpoint file '{path}' is not a plain {{name: tensor}} state dict.")
+    return state
+
+
+def read_hf_weights(folder: Path) -> tuple[Path, dict[str, Tensor]]:
+    """Weights of a Hugging Face model folder: model.safetensors, else pytorch_model.bin."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return folder / name, read_weights(folder / name)
+    raise CheckpointError(f"Folder '{folder}' has no model.safetensors or pytorch_model.bin.")
+
+
+def strip_backbone_prefix(state: dict[str, Tensor], file: Path) -> dict[str, Tensor]:
+    """Bare Wav2Vec2Model keys from a task checkpoint (`wav2vec2.*` + an unused head) or a bare one."""
+    if not any(k.startswith("wav2vec2.") for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        if key.startswith("wav2vec2."):
+            out[key[len("wav2vec2.") :]] = value
+        elif not key.startswith(_UNUSED_HEADS):
+            raise CheckpointError(f"Checkpoint file '{file}' has an unexpected key '{key}'.")
+    return out
+
+
+def rename_weight_norm(state: dict[str, Tensor], module: nn.Module) -> dict[str, Tensor]:
+    """Map legacy weight-norm names (weight_g / weight_v) to the module's names, or back."""
+    wanted = set(module.state_dict())
+    out = {}
+    for key, value in state.items():
+        new = key
+        for legacy, modern in _LEGACY_WEIGHT_NORM.items():
+            if key.endswith("." + legacy) and key not in wanted:
+                new = key[: -len(legacy)] + modern
+            elif key.endswith("." + modern) and key not in wanted:
+                new = key[: -len(modern)] + legacy
+        out[new] = value
+    return out
+
+
+def load_strict(
+    module: nn.Module, state: dict[str, Tensor], target: dict[str, Tensor] | None, file: Path
+) -> None:
+    """Copy `state` into `module`, requiring exactly the keys of `target` (default: the whole module)."""
+    expected = module.state_dict() if target is None else target
+    for key in expected:
+        if key not in state:
+            raise CheckpointError(f"Checkpoint file '{file}' is missing the key '{key}'.")
+    for key, value in state.items():
+        if key not in expected:
+            raise CheckpointError(f"Checkpoint file '{file}' has an unexpected key '{key}'.")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"Checkpoint file '{file}' key '{key}' has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}."
+            )
+    module.load_state_dict(state, strict=target is None)

@@ -1,0 +1,266 @@
+"""Motion auto-encoder (paper section 3.1; LIA-style).
+
+Encoder: image (B, 3, S, S) in [-1, 1] -> identity latent s_r (B, D) and the feature maps
+of every scale, plus 20 motion coefficients lambda = fc(s_r). Motion basis: Q = QR(D_w +
+1e-8).Q, (D, M) orthonormal; a motion latent is r = Q lambda. Decoder: StyleGAN2 synthesis
+from a constant, every layer styled by w = s_r + r_d, which at each scale predicts a flow
+and a mask to warp the encoder's feature map of that scale and blend it in.
+
+Letters: B batch, D style dim (512), M motion dim (20), S image size, C channels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from floatalk.config import MotionAEConfig
+from floatalk.models.layers import (
+    Blur,
+    ConvLayer,
+    EqualConv2d,
+    EqualLinear,
+    FusedLeakyReLU,
+    ModulatedConv2d,
+)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convs (the second halves the size) plus a blurred 1x1 skip, summed / sqrt 2."""
+
+    def __init__(self, in_ch: int, out_ch: int, taps: tuple[int, ...]) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(in_ch, in_ch, 3, blur_taps=taps)
+        self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, blur_taps=taps)
+        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, activate=False, blur_taps=taps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2.0)
+
+
+class AppearanceNet(nn.Module):
+    """1x1 conv, log2(S)-2 down-sampling ResBlocks (S -> 4 px), 4x4 conv to a D-vector."""
+
+    def __init__(self, cfg: MotionAEConfig) -> None:
+        super().__init__()
+        log_size = int(math.log2(cfg.size))
+        convs: list[nn.Module] = [ConvLayer(3, cfg.channels(cfg.size), 1, blur_taps=cfg.blur_kernel)]
+        in_ch = cfg.channels(cfg.size)
+        for i in range(log_size, 2, -1):
+            out_ch = cfg.channels(2 ** (i - 1))
+            convs.append(ResBlock(in_ch, out_ch, cfg.blur_kernel))
+            in_ch = out_ch
+        convs.append(EqualConv2d(in_ch, cfg.style_dim, 4, bias=False))
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """x (B, 3, S, S) -> s_r (B, D), feats from 8 px up to S px (log2(S)-2 maps)."""
+        outs = []
+        h = x
+        for conv in self.convs:
+            h = conv(h)
+            outs.append(h)
+        # outs: S px, S/2, ..., 4 px, 1x1 vector. The decoder consumes 8 px .. S px.
+        feats = outs[-3::-1]
+        return outs[-1].flatten(1), feats
+
+
+class MotionEncoder(nn.Module):
+    """Appearance network plus the linear motion head (5 EqualLinear, no activations)."""
+
+    def __init__(self, cfg: MotionAEConfig) -> None:
+        super().__init__()
+        self.net_app = AppearanceNet(cfg)
+        d = cfg.style_dim
+        self.fc = nn.Sequential(*[EqualLinear(d, d) for _ in range(4)], EqualLinear(d, cfg.motion_dim))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """x (B, 3, S, S) -> (s_r (B, D), lambda (B, M), feature maps)."""
+        s_r, feats = self.net_app(x)
+        return s_r, self.fc(s_r), feats
+
+
+class MotionBasis(nn.Module):
+    """Learned D x M matrix whose QR factor Q is the orthonormal motion basis."""
+
+    def __init__(self, style_dim: int, motion_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(style_dim, motion_dim))
+
+    def basis(self) -> Tensor:
+        """Q: (D, M) with orthonormal columns."""
+        q, _ = torch.linalg.qr(self.weight + 1e-8)
+        return q
+
+    def forward(self, coeffs: Tensor) -> Tensor:
+        """lambda (..., M) -> r = sum_i lambda_i Q[:, i], (..., D)."""
+        q = self.basis()
+        # Same reduction order as the release: form lambda_i * Q[:, i] for every i, then sum.
+        return (coeffs.unsqueeze(-1) * q.T).sum(dim=-2)
+
+
+class ConstantInput(nn.Module):
+    """The learned 4x4 starting tensor of the synthesis network."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.input = nn.Parameter(torch.randn(1, channels, 4, 4))
+
+    def forward(self, batch: int) -> Tensor:
+        return self.input.expand(batch, -1, -1, -1)
+
+
+class NoiseStrength(nn.Module):
+    """StyleGAN2 noise-injection strength. Kept so release checkpoints load strictly; FLOAT
+    injects no noise at inference, so the weight never enters the computation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv (optionally 2x up) + fused leaky ReLU."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, style_dim: int, upsample: bool, taps: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample, blur_taps=taps)
+        self.noise = NoiseStrength()
+        self.activate = FusedLeakyReLU(out_ch)
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        return self.activate(self.conv(x, style))
+
+
+class ToRGB(nn.Module):
+    """Unmodulated 1x1 conv + leaky ReLU to RGB, plus bias, plus the upsampled previous RGB."""
+
+    def __init__(self, in_ch: int, taps: tuple[int, ...], upsample: bool = True) -> None:
+        super().__init__()
+        self.conv = ConvLayer(in_ch, 3, 1, blur_taps=taps)
+        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        if upsample:
+            p = len(taps) - 2
+            self.upsample = Blur(taps, pad=((p + 1) // 2 + 1, p // 2), up=2, gain=4.0)
+
+    def forward(self, x: Tensor, skip: Tensor | None = None) -> Tensor:
+        out = self.conv(x) + self.bias
+        if skip is not None:
+            out = out + self.upsample(skip)
+        return out
+
+
+class ToFlow(nn.Module):
+    """Predicts a flow field and a blend mask, warps the encoder features and blends them in.
+
+    Output channels of the 1x1 modulated conv (no demodulation): 2 flow offsets (tanh) added
+    to an identity grid in [-1, 1], 1 mask logit (sigmoid). The raw 3 channels accumulate
+    across scales like the RGB skips.
+    """
+
+    def __init__(self, in_ch: int, style_dim: int, taps: tuple[int, ...]) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        p = len(taps) - 2
+        self.upsample = Blur(taps, pad=((p + 1) // 2 + 1, p // 2), up=2, gain=4.0)
+
+    def forward(
+        self, x: Tensor, style: Tensor, feat: Tensor, skip: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, C, H, W), feat (B or 1, C, H, W) -> (masked warp, blended features, raw flow logits)."""
+        out = self.conv(x, style) + self.bias
+        if skip is not None:
+            out = out + self.upsample(skip)
+        B, _, H, W = x.shape
+        grid = identity_grid(H, W, x.device)
+        flow = torch.tanh(out[:, 0:2]).permute(0, 2, 3, 1) + grid.to(out.dtype)  # (B, H, W, 2)
+        mask = torch.sigmoid(out[:, 2:3])
+        if feat.shape[0] != B:
+            feat = feat.expand(B, -1, -1, -1)
+        warped = F.grid_sample(feat, flow, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
+        return warped, warped + x * (1.0 - mask), out
+
+
+def identity_grid(height: int, width: int, device: torch.device) -> Tensor:
+    """(1, H, W, 2) grid of (x, y) in [-1, 1], endpoints included (float64 linspace, then float32)."""
+    ys = torch.linspace(-1.0, 1.0, height, dtype=torch.float64)
+    xs = torch.linspace(-1.0, 1.0, width, dtype=torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1).float().unsqueeze(0).to(device)
+
+
+class SynthesisDecoder(nn.Module):
+    """Flow-warping StyleGAN2 synthesis: style (B, D) + encoder features -> image (B, 3, S, S)."""
+
+    def __init__(self, cfg: MotionAEConfig) -> None:
+        super().__init__()
+        taps = cfg.blur_kernel
+        d = cfg.style_dim
+        self.direction = MotionBasis(d, cfg.motion_dim)
+        c4 = cfg.channels(4)
+        self.input = ConstantInput(c4)
+        self.conv1 = StyledConv(c4, c4, d, upsample=False, taps=taps)
+        # The release defines a 4 px RGB head that its forward pass never uses; kept for loading.
+        self.to_rgb1 = ToRGB(c4, taps, upsample=False)
+        self.convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        self.to_flows = nn.ModuleList()
+        in_ch = c4
+        for i in range(3, int(math.log2(cfg.size)) + 1):
+            out_ch = cfg.channels(2**i)
+            self.convs.append(StyledConv(in_ch, out_ch, d, upsample=True, taps=taps))
+            self.convs.append(StyledConv(out_ch, out_ch, d, upsample=False, taps=taps))
+            self.to_rgbs.append(ToRGB(out_ch, taps))
+            self.to_flows.append(ToFlow(out_ch, d, taps))
+            in_ch = out_ch
+
+    def forward(self, style: Tensor, feats: list[Tensor]) -> Tensor:
+        """style (B, D) = s_r + r_d, feats from the encoder (batch B or 1) -> raw image (B, 3, S, S)."""
+        x = self.conv1(self.input(style.shape[0]), style)
+        rgb: Tensor | None = None
+        flow: Tensor | None = None
+        for k, feat in enumerate(feats):
+            x = self.convs[2 * k](x, style)
+            x = self.convs[2 * k + 1](x, style)
+            warped, x, flow = self.to_flows[k](x, style, feat, flow)
+            # The RGB skip is taken from the masked warp, not from the blended features.
+            rgb = self.to_rgbs[k](warped, rgb)
+        assert rgb is not None
+        return rgb
+
+
+class MotionAutoEncoder(nn.Module):
+    """Encoder + motion basis + decoder; `enc` / `dec` names follow the release checkpoint."""
+
+    def __init__(self, cfg: MotionAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.enc = MotionEncoder(cfg)
+        self.dec = SynthesisDecoder(cfg)
+
+    def encode(self, image: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """image (B, 3, S, S) -> (s_r (B, D), lambda (B, M), feature maps)."""
+        return self.enc(image)
+
+    def motion(self, coeffs: Tensor) -> Tensor:
+        """lambda (..., M) -> motion latent r (..., D)."""
+        return self.dec.direction(coeffs)
+
+    def decode(self, style: Tensor, feats: list[Tensor]) -> Tensor:
+        """style (B, D) -> raw image (B, 3, S, S) (not clamped)."""
+        return self.dec(style, feats)
+
+    def forward(self, source: Tensor, driving: Tensor) -> Tensor:
+        """Self-reconstruction used in training: render `driving`'s motion on `source`'s identity.
+
+        source, driving (B, 3, S, S) -> (B, 3, S, S). Style = s_src + Q lambda_drv.
+        """
+        s_src, _, feats = self.enc(source)
+        _, lam_drv, _ = self.enc(driving)
+        return self.dec(s_src + self.motion(lam_drv), feats)
