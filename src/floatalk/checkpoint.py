@@ -72,7 +72,8 @@ def load_model(path: str | os.PathLike) -> FloatModel:
     if is_release_folder(folder):
         return load_release_folder(folder)
     raise CheckpointError(
-        f"Checkpoint folder '{folder}' has neither {CONFIG_FILE} (floatalk format) nor {RELEASE_WEIGHTS} (FLOAT release)."
+        f"Checkpoint folder '{folder}' has neither {CONFIG_FILE} (floatalk format) "
+        f"nor {RELEASE_WEIGHTS} (FLOAT release)."
     )
 
 
@@ -237,6 +238,7 @@ def load_strict(
             raise CheckpointError(f"Checkpoint file '{file}' has an unexpected key '{key}'.")
         if tuple(value.shape) != tuple(expected[key].shape):
             raise CheckpointError(
-                f"Checkpoint file '{file}' key '{key}' has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}."
+                f"Checkpoint file '{file}' key '{key}' has shape {tuple(value.shape)}, "
+                f"expected {tuple(expected[key].shape)}."
             )
     module.load_state_dict(state, strict=target is None)

@@ -1,0 +1,76 @@
+"""Shared fixtures: the parity folder beside the repository, release-format checkpoints, tiny models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PARITY = SHARED / "parity"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> None:
+    # The parity data were produced with 2 intra-op threads; fix it so results are repeatable.
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    if not (PARITY / "schema.tsv").is_file():
+        pytest.fail(f"parity data not found at {PARITY} (tests expect ../shared beside the repository)")
+    return PARITY
+
+
+@pytest.fixture(scope="session")
+def expected(parity_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(parity_dir / "expected_a.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def build_release_dir(parity_dir: Path, out: Path, style: str = "release") -> Path:
+    """Rebuild a release-format folder with the fill rule (../shared/parity/make_release_dir.py)."""
+    if not (out / "float.pth").is_file():
+        subprocess.run(
+            [sys.executable, str(parity_dir / "make_release_dir.py"), str(out), "--style", style],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
+def release_dir(parity_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_release_dir(parity_dir, tmp_path_factory.mktemp("release") / "float")
+
+
+@pytest.fixture(scope="session")
+def release_pipe(release_dir: Path):
+    from floatalk import FloatPipeline
+
+    return FloatPipeline.from_pretrained(release_dir)
+
+
+@pytest.fixture()
+def tiny_model():
+    from floatalk.config import FloatConfig
+    from floatalk.models import FloatModel
+
+    torch.manual_seed(0)
+    model = FloatModel(FloatConfig.tiny()).eval()
+    # adaLN-Zero makes a fresh FMT output zeros; give it random weights so tests see real signal.
+    with torch.no_grad():
+        for p in model.fmt.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn_like(p) * 0.05)
+    return model
