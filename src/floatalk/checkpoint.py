@@ -58,8 +58,8 @@ def is_floatalk_folder(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file()
 
 
-def load_model(path: str | os.PathLike) -> FloatModel:
-    """Load either layout from a folder (or a release `float.pth` file beside its two sub-folders)."""
+def resolve_folder(path: str | os.PathLike) -> tuple[Path, str]:
+    """(folder, kind) with kind 'floatalk' or 'release'; CheckpointError if it is neither."""
     folder = Path(path)
     if folder.is_file() and folder.name == RELEASE_WEIGHTS:
         folder = folder.parent
@@ -68,22 +68,55 @@ def load_model(path: str | os.PathLike) -> FloatModel:
     if not folder.is_dir():
         raise CheckpointError(f"Checkpoint '{folder}' is not a folder.")
     if is_floatalk_folder(folder):
-        return load_floatalk_folder(folder)
+        return folder, "floatalk"
     if is_release_folder(folder):
-        return load_release_folder(folder)
+        return folder, "release"
     raise CheckpointError(
         f"Checkpoint folder '{folder}' has neither {CONFIG_FILE} (floatalk format) "
         f"nor {RELEASE_WEIGHTS} (FLOAT release)."
     )
 
 
+def read_config(path: str | os.PathLike) -> FloatConfig:
+    """The model config of a checkpoint folder, without reading any weights."""
+    folder, kind = resolve_folder(path)
+    return floatalk_config(folder) if kind == "floatalk" else release_config(folder)
+
+
+def load_model(path: str | os.PathLike) -> FloatModel:
+    """Load either layout from a folder (or a release `float.pth` file beside its two sub-folders)."""
+    folder, kind = resolve_folder(path)
+    return load_floatalk_folder(folder) if kind == "floatalk" else load_release_folder(folder)
+
+
+def release_config(folder: Path) -> FloatConfig:
+    """FloatConfig of a release folder, from the configs of its two Hugging Face sub-folders."""
+    for name in (AUDIO_DIR, EMOTION_DIR):
+        if not (folder / name).is_dir():
+            raise CheckpointError(f"Release folder '{folder}' is missing the sub-folder '{name}'.")
+    return FloatConfig.release(
+        read_json(folder / AUDIO_DIR / "config.json"), read_json(folder / EMOTION_DIR / "config.json")
+    )
+
+
+def floatalk_config(folder: Path) -> FloatConfig:
+    """FloatConfig stored in a floatalk folder's config JSON."""
+    meta = read_json(folder / CONFIG_FILE)
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{folder / CONFIG_FILE}' has format version {version!r}; this floatalk reads {FORMAT_VERSION}."
+        )
+    try:
+        return FloatConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"'{folder / CONFIG_FILE}' does not hold a valid floatalk config ({exc}).") from None
+
+
 def load_release_folder(folder: Path) -> FloatModel:
     """Build a FloatModel from the release's float.pth and its two Hugging Face folders."""
     audio_dir, emotion_dir = folder / AUDIO_DIR, folder / EMOTION_DIR
-    for sub in (audio_dir, emotion_dir):
-        if not sub.is_dir():
-            raise CheckpointError(f"Release folder '{folder}' is missing the sub-folder '{sub.name}'.")
-    cfg = FloatConfig.release(read_json(audio_dir / "config.json"), read_json(emotion_dir / "config.json"))
+    cfg = release_config(folder)
     model = FloatModel(cfg)
 
     float_file = folder / RELEASE_WEIGHTS
@@ -112,18 +145,7 @@ def load_release_folder(folder: Path) -> FloatModel:
 
 def load_floatalk_folder(folder: Path) -> FloatModel:
     """Load a folder written by `save_pretrained`."""
-    meta = read_json(folder / CONFIG_FILE)
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"'{folder / CONFIG_FILE}' has format version {version!r}; this floatalk reads {FORMAT_VERSION}."
-        )
-    try:
-        cfg = FloatConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"'{folder / CONFIG_FILE}' does not hold a valid floatalk config ({exc})."
-        ) from None
+    cfg = floatalk_config(folder)
     model = FloatModel(cfg)
     weights = folder / WEIGHTS_FILE
     load_strict(model, read_weights(weights), None, weights)
@@ -225,9 +247,7 @@ def rename_weight_norm(state: dict[str, Tensor], module: nn.Module) -> dict[str,
     return out
 
 
-def load_strict(
-    module: nn.Module, state: dict[str, Tensor], target: dict[str, Tensor] | None, file: Path
-) -> None:
+def load_strict(module: nn.Module, state: dict[str, Tensor], target: dict[str, Tensor] | None, file: Path) -> None:
     """Copy `state` into `module`, requiring exactly the keys of `target` (default: the whole module)."""
     expected = module.state_dict() if target is None else target
     for key in expected:

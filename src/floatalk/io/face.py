@@ -1,0 +1,288 @@
+"""Finding the face in a portrait, cropping a square around it and pasting results back.
+
+Coordinates are in pixels of the original image with pixel (i, j) covering the unit square
+[j, j + 1) x [i, i + 1); a `CropBox` is a square in those coordinates and may extend past the
+image borders (that part is filled with black when cropping).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from floatalk.errors import UserInputError
+
+__all__ = [
+    "CropBox",
+    "PasteBack",
+    "crop_image",
+    "detect_face",
+    "face_crop_box",
+    "find_crop_box",
+    "letterbox_box",
+    "paste_back",
+]
+
+_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
+_DETECT_MAX_SIDE = 640
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A square region of the original image: top-left corner (x0, y0) and side, in pixels."""
+
+    x0: float
+    y0: float
+    size: float
+
+
+def _check_rgb(image: np.ndarray, what: str = "Image") -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        shape = tuple(image.shape) if isinstance(image, np.ndarray) else type(image).__name__
+        raise UserInputError(f"{what} must be an (H, W, 3) uint8 RGB array, got {shape}.")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise UserInputError(f"{what} is empty (shape {tuple(image.shape)}).")
+
+
+def _check_box(box: CropBox) -> None:
+    if not (math.isfinite(box.x0) and math.isfinite(box.y0) and math.isfinite(box.size)) or box.size <= 0:
+        raise UserInputError(f"Crop box {box} must have finite corners and a positive size.")
+
+
+@functools.cache
+def _cascade(name: str):
+    import cv2
+
+    path = os.path.join(cv2.data.haarcascades, name)
+    classifier = cv2.CascadeClassifier(path)
+    if classifier.empty():
+        raise RuntimeError(f"OpenCV could not load its bundled face detector '{path}'.")
+    return classifier
+
+
+def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Find the largest frontal face in an (H, W, 3) uint8 RGB image.
+
+    Uses OpenCV's bundled Haar cascades on an equalised grayscale copy scaled down so that its
+    longer side is at most 640 px. Returns (x, y, w, h) in pixels of `image`, or None.
+    """
+    import cv2
+
+    _check_rgb(image)
+    height, width = image.shape[:2]
+    gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, _DETECT_MAX_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    gray = cv2.equalizeHist(gray)
+    min_side = max(20, round(0.05 * min(gray.shape)))
+    for name in _CASCADES:
+        faces = _cascade(name).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        if len(faces):
+            x, y, w, h = max((tuple(float(v) for v in face) for face in faces), key=lambda f: f[2] * f[3])
+            x0, y0 = round(x / scale), round(y / scale)
+            x1, y1 = min(width, round((x + w) / scale)), min(height, round((y + h) / scale))
+            return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+    return None
+
+
+def face_crop_box(face: tuple[int, int, int, int], scale: float = 1.6) -> CropBox:
+    """Square of side `scale * max(w, h)` centred on the centre of the (x, y, w, h) face box."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise UserInputError(f"The crop scale must be a positive number, got {scale!r}.")
+    x, y, w, h = (float(v) for v in face)
+    if w <= 0 or h <= 0:
+        raise UserInputError(f"Face box {tuple(face)} must have a positive width and height.")
+    side = scale * max(w, h)
+    return CropBox(x0=x + w / 2 - side / 2, y0=y + h / 2 - side / 2, size=side)
+
+
+def find_crop_box(image: np.ndarray, scale: float = 1.6) -> CropBox:
+    """`detect_face` then `face_crop_box`; raises `UserInputError` when there is no face."""
+    face = detect_face(image)
+    if face is None:
+        raise UserInputError("No face found in the image; pass --no-crop to animate the whole photo.")
+    return face_crop_box(face, scale)
+
+
+def letterbox_box(height: int, width: int) -> CropBox:
+    """The square of side max(height, width) centred on the whole image (black bars, no stretch)."""
+    if height <= 0 or width <= 0:
+        raise UserInputError(f"Image size {width}x{height} must be positive.")
+    side = float(max(height, width))
+    return CropBox(x0=(width - side) / 2, y0=(height - side) / 2, size=side)
+
+
+def _box_matrix(box: CropBox, size: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """2x3 affine map from pixel indices of the original image (shifted by `offset`, the (x, y) of
+    a region of interest) to pixel indices of the `size` x `size` square covering `box`."""
+    s = size / box.size
+    ox, oy = offset
+    return np.array(
+        [
+            [s, 0.0, (ox + 0.5 - box.x0) * s - 0.5],
+            [0.0, s, (oy + 0.5 - box.y0) * s - 0.5],
+        ],
+        dtype=np.float64,
+    )
+
+
+def _crop_matrix(
+    box: CropBox, size: int, scale: tuple[float, float] = (1.0, 1.0), origin: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """2x3 map from pixel indices of the `size` x `size` crop to pixel indices of a source image.
+
+    The source is the original image cut at `origin` (x, y) and then resized by `scale` (sx, sy);
+    use it with cv2.WARP_INVERSE_MAP.
+    """
+    r = box.size / size
+    (sx, sy), (ox, oy) = scale, origin
+    return np.array(
+        [
+            [sx * r, 0.0, sx * (box.x0 - ox + 0.5 * r) - 0.5],
+            [0.0, sy * r, sy * (box.y0 - oy + 0.5 * r) - 0.5],
+        ],
+        dtype=np.float64,
+    )
+
+
+def crop_image(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """Cut `box` out of an (H, W, 3) uint8 image and resample it to (size, size, 3) uint8.
+
+    Parts of the box outside the image are black. Enlarging is bicubic. Shrinking by r = box.size
+    / size is area-averaged: bilinear warp to k * size with k = ceil(r) (never a reduction), then an
+    exact k x k INTER_AREA average; for r >= 4 the part of the image under the box is first
+    block-averaged by an integer factor so the intermediate stays under (3 * size)^2 pixels.
+    """
+    import cv2
+
+    _check_rgb(image)
+    _check_box(box)
+    size = int(size)
+    if size <= 0:
+        raise UserInputError(f"The crop size must be positive, got {size}.")
+    image = np.ascontiguousarray(image)
+    ratio = box.size / size  # source pixels per output pixel
+    border = {"borderMode": cv2.BORDER_CONSTANT, "borderValue": (0, 0, 0)}
+    if ratio <= 1.0 + 1e-9:
+        matrix = _crop_matrix(box, size)
+        return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, **border)
+
+    # Cut the part under the box (plus a margin for the interpolation taps) and pre-shrink it by an
+    # integer factor m, padding its far edges with black to a multiple of m.
+    height, width = image.shape[:2]
+    m = max(1, math.floor(ratio / 2))
+    margin = 2 * math.ceil(ratio) + 2
+    x0 = max(0, math.floor(box.x0) - margin)
+    y0 = max(0, math.floor(box.y0) - margin)
+    x1 = min(width, math.ceil(box.x0 + box.size) + margin)
+    y1 = min(height, math.ceil(box.y0 + box.size) + margin)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((size, size, 3), np.uint8)
+    region = image[y0:y1, x0:x1]
+    if m > 1:
+        pad_h, pad_w = -(y1 - y0) % m, -(x1 - x0) % m
+        if pad_h or pad_w:
+            region = cv2.copyMakeBorder(region, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        small_size = (region.shape[1] // m, region.shape[0] // m)
+        region = cv2.resize(region, small_size, interpolation=cv2.INTER_AREA)
+    factor = math.ceil(ratio / m - 1e-6)
+    inner = size * factor
+    matrix = _crop_matrix(box, inner, scale=(1.0 / m, 1.0 / m), origin=(x0, y0))
+    warped = cv2.warpAffine(region, matrix, (inner, inner), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, **border)
+    if factor == 1:
+        return warped
+    return cv2.resize(warped, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _feather_ramp(length: int, start: float, side: float, feather: float) -> np.ndarray:
+    """Mask profile along one axis for pixels start .. start+length-1 of the original image."""
+    centres = np.arange(length, dtype=np.float64) + 0.5
+    t = (centres - start) / side  # position inside the box, 0..1
+    inside = (t > 0.0) & (t < 1.0)
+    if feather <= 0.0:
+        return inside.astype(np.float32)
+    ramp = np.clip(np.minimum(t, 1.0 - t) / feather, 0.0, 1.0)
+    ramp = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep
+    return (ramp * inside).astype(np.float32)
+
+
+class PasteBack:
+    """Blend generated (S, S, 3) crops back into the original photo; the mask is built once.
+
+    `box` is the crop box the frames were made from, `crop_size` is S and `feather` the fraction
+    of the box side over which the mask rises from 0 to 1 at its edges (0 = hard edge).
+    """
+
+    def __init__(self, original: np.ndarray, box: CropBox, crop_size: int, feather: float = 0.06) -> None:
+        import cv2
+
+        _check_rgb(original, "The original image")
+        _check_box(box)
+        if not (0.0 <= feather <= 0.5):
+            raise UserInputError(f"The paste-back feather must be in [0, 0.5], got {feather}.")
+        self.original = np.ascontiguousarray(original)
+        self.box = box
+        self.crop_size = int(crop_size)
+        height, width = original.shape[:2]
+        self._x0 = max(0, math.floor(box.x0))
+        self._y0 = max(0, math.floor(box.y0))
+        self._x1 = min(width, math.ceil(box.x0 + box.size))
+        self._y1 = min(height, math.ceil(box.y0 + box.size))
+        self._empty = self._x1 <= self._x0 or self._y1 <= self._y0
+        if self._empty:
+            return
+        roi_w, roi_h = self._x1 - self._x0, self._y1 - self._y0
+        # Frames larger than the box are area-averaged down to about the box size first, so the
+        # bilinear warp below never shrinks by more than a few percent (no aliasing).
+        self._source_size = self.crop_size
+        if self.crop_size > box.size * 1.05:
+            self._source_size = max(1, math.ceil(box.size))
+        self._matrix = _box_matrix(box, self._source_size, offset=(self._x0, self._y0))
+        mask_x = _feather_ramp(roi_w, box.x0 - self._x0, box.size, feather)
+        mask_y = _feather_ramp(roi_h, box.y0 - self._y0, box.size, feather)
+        self._mask = (mask_y[:, None] * mask_x[None, :])[:, :, None]
+        roi = self.original[self._y0 : self._y1, self._x0 : self._x1].astype(np.float32)
+        self._base = roi * (1.0 - self._mask)
+        self._cv2_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 generated frame -> (H, W, 3) uint8 photo with the frame blended in."""
+        import cv2
+
+        _check_rgb(frame, "The generated frame")
+        if frame.shape[:2] != (self.crop_size, self.crop_size):
+            raise UserInputError(
+                f"The generated frame is {frame.shape[1]}x{frame.shape[0]}; expected {self.crop_size}x{self.crop_size}."
+            )
+        out = self.original.copy()
+        if self._empty:
+            return out
+        source = np.ascontiguousarray(frame)
+        if self._source_size != self.crop_size:
+            size = self._source_size
+            source = cv2.resize(source, (size, size), interpolation=cv2.INTER_AREA)
+        warped = cv2.warpAffine(
+            source,
+            self._matrix,
+            (self._x1 - self._x0, self._y1 - self._y0),
+            flags=self._cv2_flags,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        blended = warped.astype(np.float32) * self._mask + self._base
+        out[self._y0 : self._y1, self._x0 : self._x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        return out
+
+
+def paste_back(frame: np.ndarray, original: np.ndarray, box: CropBox, feather: float = 0.06) -> np.ndarray:
+    """Inverse of `crop_image`: blend an (S, S, 3) frame into `original` at `box` -> (H, W, 3) uint8.
+
+    For many frames build one `PasteBack` and call it per frame (the mask is computed once).
+    """
+    _check_rgb(frame, "The generated frame")
+    return PasteBack(original, box, frame.shape[0], feather)(frame)
