@@ -32,6 +32,35 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass
+class PreparedImage:
+    """A photo read from disk and cut to the model's square input (no model involved)."""
+
+    pixels: np.ndarray  # (S, S, 3) uint8 RGB, what the model sees
+    box: Any  # floatalk.io.face.CropBox: the square in original-photo pixels
+    original: np.ndarray  # (H, W, 3) uint8 RGB, the whole photo
+
+
+def prepare_image(image: ImageInput, size: int, crop: bool = True) -> PreparedImage:
+    """Read a photo and cut the model input: the face crop (1.6x the largest detected face box,
+    black padding outside the photo) or, with crop=False, the whole photo letterboxed to a
+    square (black bars, never stretched; an S x S photo is used as is).
+
+    Raises UserInputError for unreadable files and, when cropping, when no face is found.
+    """
+    from floatalk.io.face import crop_image, find_crop_box, letterbox_box
+    from floatalk.io.image import load_image
+
+    original = load_image(image)
+    h, w = original.shape[:2]
+    if crop:
+        box = find_crop_box(original)
+        return PreparedImage(crop_image(original, box, size), box, original)
+    box = letterbox_box(h, w)
+    pixels = original if (h, w) == (size, size) else crop_image(original, box, size)
+    return PreparedImage(pixels, box, original)
+
+
+@dataclass
 class SourceImage:
     """The model-size source crop and the encoder outputs computed once per photo."""
 
@@ -86,9 +115,7 @@ class FloatPipeline:
     >>> out.frames.shape   # (T, 512, 512, 3)
     """
 
-    def __init__(
-        self, model: FloatModel, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-    ):
+    def __init__(self, model: FloatModel, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         self.model = model.eval().requires_grad_(False)
         self.device = torch.device(device)
         self.dtype = dtype
@@ -132,27 +159,14 @@ class FloatPipeline:
 
     # ----------------------------------------------------------------------------------- stages
     @torch.inference_mode()
-    def encode_image(self, image: ImageInput, crop: bool = True) -> SourceImage:
+    def encode_image(self, image: ImageInput | PreparedImage, crop: bool = True) -> SourceImage:
         """Load and crop (or letterbox) a photo, then run the motion encoder once."""
-        from floatalk.io.face import crop_image, find_crop_box, letterbox_box
-        from floatalk.io.image import load_image
-
-        original = load_image(image)
-        S = self.image_size
-        h, w = original.shape[:2]
-        if crop:
-            box = find_crop_box(original)
-            pixels = crop_image(original, box, S)
-        elif (h, w) == (S, S):
-            box, pixels = letterbox_box(h, w), original
-        else:
-            box = letterbox_box(h, w)
-            pixels = crop_image(original, box, S)
-        tensor = normalize_image(pixels).to(self.device, self.dtype)
+        prepared = image if isinstance(image, PreparedImage) else prepare_image(image, self.image_size, crop)
+        tensor = normalize_image(prepared.pixels).to(self.device, self.dtype)
         ae = self.model.motion_autoencoder
         s_r, lam, feats = ae.encode(tensor)
         r_s = ae.motion(lam)
-        return SourceImage(pixels, tensor, s_r, lam, r_s, feats, box, original)
+        return SourceImage(prepared.pixels, tensor, s_r, lam, r_s, feats, prepared.box, prepared.original)
 
     def load_audio(self, audio: AudioInput) -> np.ndarray:
         """Any audio file PyAV decodes, or a 1-D float array at 16 kHz -> (N,) float32 mono 16 kHz."""
@@ -200,7 +214,7 @@ class FloatPipeline:
 
     # ------------------------------------------------------------------------------------ calls
     def _prepare(
-        self, image: ImageInput, audio: AudioInput, emotion: str | None, crop: bool, report: Progress
+        self, image: ImageInput | PreparedImage, audio: AudioInput, emotion: str | None, crop: bool, report: Progress
     ) -> tuple[SourceImage, np.ndarray, Tensor, Tensor]:
         src = self.encode_image(image, crop=crop)
         wave = self.load_audio(audio)
@@ -223,16 +237,20 @@ class FloatPipeline:
         report: Progress,
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
         T, done = wa.shape[1], 0
+        report("motion", done, T)
         for window in self.iter_motion(wa, src.r_s, we, settings, seed):
-            report("motion", done + window.shape[1], T)
-            frames = np.concatenate(list(self.decode(src, window, batch_size)))
+            chunks = []
+            for chunk in self.decode(src, window, batch_size):
+                chunks.append(chunk)
+                report("frames", done + sum(len(c) for c in chunks), T)
             done += window.shape[1]
-            report("frames", done, T)
-            yield window[0].float().cpu(), frames
+            if done < T:
+                report("motion", done, T)
+            yield window[0].float().cpu(), np.concatenate(chunks)
 
     def stream(
         self,
-        image: ImageInput,
+        image: ImageInput | PreparedImage,
         audio: AudioInput,
         emotion: str | None = None,
         a_cfg_scale: float = 2.0,
@@ -253,7 +271,7 @@ class FloatPipeline:
 
     def __call__(
         self,
-        image: ImageInput,
+        image: ImageInput | PreparedImage,
         audio: AudioInput,
         emotion: str | None = None,
         a_cfg_scale: float = 2.0,
@@ -295,4 +313,4 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
-__all__ = ["EMOTIONS", "FloatOutput", "FloatPipeline", "SourceImage"]
+__all__ = ["EMOTIONS", "FloatOutput", "FloatPipeline", "PreparedImage", "SourceImage", "prepare_image"]
