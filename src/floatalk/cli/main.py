@@ -7,6 +7,7 @@ internal error (with traceback, please report it), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Sequence
@@ -22,16 +23,19 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help').\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from floatalk.cli import generate
+# Each name is a module of floatalk.cli with an `add_parser(subparsers)` function.
+SUBCOMMANDS: tuple[str, ...] = ("generate",)
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="floatalk",
         description="Audio-driven talking portraits (FLOAT): one photo + speech in, a talking video out.",
     )
     parser.add_argument("--version", action="version", version=f"floatalk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    generate.add_parser(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"floatalk.cli.{name}").add_parser(sub)
     return parser
 
 

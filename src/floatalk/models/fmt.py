@@ -57,9 +57,7 @@ class TimestepEmbedder(nn.Module):
     def features(self, t: Tensor) -> Tensor:
         """t (B,) -> (B, freq_dim)."""
         half = self.freq_dim // 2
-        freqs = torch.exp(
-            -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-        )
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
         args = t[:, None].float() * freqs[None]
         return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 

@@ -125,9 +125,7 @@ class NoiseStrength(nn.Module):
 class StyledConv(nn.Module):
     """Modulated 3x3 conv (optionally 2x up) + fused leaky ReLU."""
 
-    def __init__(
-        self, in_ch: int, out_ch: int, style_dim: int, upsample: bool, taps: tuple[int, ...]
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int, style_dim: int, upsample: bool, taps: tuple[int, ...]) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample, blur_taps=taps)
         self.noise = NoiseStrength()

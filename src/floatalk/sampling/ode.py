@@ -32,9 +32,7 @@ def time_grid(method: str, nfe: int) -> Tensor:
     return torch.linspace(0.0, 1.0, num_steps(method, nfe) + 1)
 
 
-def solve(
-    field: Callable[[Tensor, Tensor], Tensor], x0: Tensor, method: str = "euler", nfe: int = 10
-) -> Tensor:
+def solve(field: Callable[[Tensor, Tensor], Tensor], x0: Tensor, method: str = "euler", nfe: int = 10) -> Tensor:
     """Integrate dx/dt = field(t, x) from x(0) = x0 to t = 1; returns x(1) with x0's shape."""
     grid = time_grid(method, nfe).to(x0.device)
     return odeint(field, x0, grid, method=method)[-1]
