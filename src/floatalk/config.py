@@ -47,12 +47,19 @@ class Wav2Vec2Settings:
 
 @dataclass(frozen=True)
 class AudioEncoderConfig:
-    """Audio features `wa` (B, T, dim_out) at the video frame rate."""
+    """Audio features `wa` (B, T, dim_out) at the video frame rate.
+
+    kind 'wav2vec2' is the release's encoder (needs wav2vec2 weights); 'logmel' is a small
+    log-mel front end + temporal conv net that needs no pretrained weights.
+    """
 
     wav2vec2: Wav2Vec2Settings = field(default_factory=Wav2Vec2Settings)
     dim_out: int = 512
     sample_rate: int = 16000
     fps: int = 25
+    kind: str = "wav2vec2"  # wav2vec2 | logmel
+    n_mels: int = 64  # logmel: mel bands
+    hidden: int = 256  # logmel: width of the temporal conv net
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class EmotionEncoderConfig:
     wav2vec2: Wav2Vec2Settings = field(default_factory=Wav2Vec2Settings)
     num_labels: int = 7
     pooling: str = "mean"  # how hidden states are pooled over time: mean | sum | max
+    kind: str = "wav2vec2"  # wav2vec2 | logmel (a small classifier trained with the FMT, no pretrained weights)
+    n_mels: int = 64  # logmel only
+    hidden: int = 128  # logmel only
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,7 @@ class FloatConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FloatConfig:
-        return _build(cls, data)
+        return build_dataclass(cls, data)
 
 
 def tiny_wav2vec2_config() -> dict[str, Any]:
@@ -148,7 +158,7 @@ def tiny_wav2vec2_config() -> dict[str, Any]:
     }
 
 
-def _build(cls: type, data: dict[str, Any]) -> Any:
+def build_dataclass(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a (nested) frozen dataclass from `asdict` output; unknown keys are an error."""
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
@@ -159,7 +169,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
         default = known[name].default_factory if callable(known[name].default_factory) else None
         proto = default() if default is not None else known[name].default
         if is_dataclass(proto) and isinstance(value, dict):
-            kwargs[name] = _build(type(proto), value)
+            kwargs[name] = build_dataclass(type(proto), value)
         elif isinstance(value, list):
             kwargs[name] = tuple(value)
         else:

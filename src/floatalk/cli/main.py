@@ -24,7 +24,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # Each name is a module of floatalk.cli with an `add_parser(subparsers)` function.
-SUBCOMMANDS: tuple[str, ...] = ("generate",)
+SUBCOMMANDS: tuple[str, ...] = ("generate", "preprocess", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

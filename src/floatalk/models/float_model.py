@@ -5,14 +5,16 @@ from __future__ import annotations
 from torch import nn
 
 from floatalk.config import FloatConfig
-from floatalk.models.audio_encoder import AudioEncoder
-from floatalk.models.emotion_encoder import EmotionEncoder
 from floatalk.models.fmt import FlowMatchingTransformer
+from floatalk.models.logmel import build_audio_encoder, build_emotion_encoder
 from floatalk.models.motion_ae import MotionAutoEncoder
 
 
 class FloatModel(nn.Module):
-    """motion_autoencoder + audio_encoder + emotion_encoder + fmt, built from one FloatConfig."""
+    """motion_autoencoder + audio_encoder + emotion_encoder + fmt, built from one FloatConfig.
+
+    The audio and emotion encoders are the release's wav2vec2 models or the weight-free log-mel ones.
+    """
 
     def __init__(self, cfg: FloatConfig) -> None:
         super().__init__()
@@ -22,6 +24,6 @@ class FloatModel(nn.Module):
             raise ValueError("FMT emotion size must match the emotion classifier's number of labels")
         self.cfg = cfg
         self.motion_autoencoder = MotionAutoEncoder(cfg.motion_ae)
-        self.audio_encoder = AudioEncoder(cfg.audio)
-        self.emotion_encoder = EmotionEncoder(cfg.emotion)
+        self.audio_encoder = build_audio_encoder(cfg.audio)
+        self.emotion_encoder = build_emotion_encoder(cfg.emotion, cfg.audio.sample_rate)
         self.fmt = FlowMatchingTransformer(cfg.fmt)

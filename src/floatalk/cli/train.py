@@ -1,0 +1,152 @@
+"""`floatalk train motion-ae|fmt`: the two training stages, on 1 process or many under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+
+from floatalk.training.presets import PRESETS
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="DATA", help="folder written by 'floatalk preprocess'")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder: checkpoints, log.csv, exported weights")
+    p.add_argument(
+        "--config",
+        default="tiny",
+        choices=PRESETS,
+        help="model preset: tiny (64 px, tests), demo (128 px, CPU), base (release sizes, 512 px)",
+    )
+    p.add_argument("--max-steps", type=int, default=1000, metavar="N", help="train until this optimizer step")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="samples per process per micro-batch")
+    p.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches per optimizer step")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 2e-3 motion-ae, 1e-4 fmt)")
+    p.add_argument("--warmup", type=int, default=100, metavar="N", help="linear learning-rate warm-up steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every batch")
+    p.add_argument(
+        "--ckpt-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="steps between checkpoints; a killed run loses at most these",
+    )
+    p.add_argument("--log-every", type=int, default=10, metavar="N", help="steps between log.csv rows")
+    p.add_argument("--sample-every", type=int, default=500, metavar="N", help="steps between sample images")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto = cuda when available (mixed bf16 precision), else cpu",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train the motion auto-encoder or the FMT",
+        description="Train FLOAT's two stages. Run under 'torchrun --nproc_per_node N $(which floatalk) "
+        "train ...' for data parallelism (gloo on CPU, NCCL on GPU).",
+    )
+    stages = p.add_subparsers(dest="stage", metavar="STAGE", required=True, parser_class=type(p))
+    mae = stages.add_parser(
+        "motion-ae",
+        help="stage 1: motion auto-encoder (self-reconstruction + GAN)",
+        description="Stage 1: train the motion auto-encoder by reconstructing a driving frame "
+        "from a source frame of the same clip.",
+    )
+    _common(mae)
+    mae.add_argument(
+        "--vgg-weights",
+        metavar="FILE",
+        help="ImageNet VGG19 state dict (torchvision keys) for the perceptual loss; without it a "
+        "fixed random-feature network of the same layout is used (no download)",
+    )
+    mae.add_argument(
+        "--adv-weight", type=float, default=0.05, help="weight of the adversarial loss (0 disables the GAN)"
+    )
+    mae.set_defaults(run=run_motion_ae)
+    fmt = stages.add_parser(
+        "fmt",
+        help="stage 2: flow matching transformer on frozen motion latents",
+        description="Stage 2: train the FMT (and the audio projection) on motion latents of the "
+        "frozen auto-encoder, cached once per data folder.",
+    )
+    _common(fmt)
+    fmt.add_argument(
+        "--motion-ae",
+        required=True,
+        metavar="RUN_OR_CHECKPOINT",
+        help="stage-1 run folder, a floatalk model folder or a FLOAT release folder",
+    )
+    fmt.add_argument(
+        "--wav2vec2",
+        metavar="DIR",
+        help="use wav2vec2 audio features from this local folder (e.g. wav2vec2-base-960h); "
+        "default: the built-in log-mel front end, which needs no weights",
+    )
+    fmt.add_argument(
+        "--emotion-model",
+        metavar="DIR",
+        help="release speech-emotion folder to predict emotions of unlabelled clips; default: a small "
+        "log-mel classifier trained on the clip labels",
+    )
+    fmt.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the exported weights")
+    fmt.set_defaults(run=run_fmt)
+    return p
+
+
+def _settings(args: argparse.Namespace, default_lr: float):
+    from floatalk.errors import UserInputError
+    from floatalk.training.loop import LoopSettings
+
+    for name in ("max_steps", "batch_size", "grad_accum", "ckpt_every", "log_every", "sample_every", "warmup"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1.")
+    return LoopSettings(
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        lr=args.lr if args.lr is not None else default_lr,
+        warmup=args.warmup,
+        seed=args.seed,
+        ckpt_every=args.ckpt_every,
+        log_every=args.log_every,
+        sample_every=args.sample_every,
+        quiet=args.quiet,
+    )
+
+
+def run_motion_ae(args: argparse.Namespace) -> int:
+    from floatalk.training.motion_ae_trainer import MotionAELosses, train_motion_ae
+    from floatalk.training.presets import preset
+
+    train_motion_ae(
+        args.data,
+        args.out,
+        preset(args.config).motion_ae,
+        _settings(args, 2e-3),
+        MotionAELosses(adversarial=args.adv_weight),
+        resume=args.resume,
+        vgg_weights=args.vgg_weights,
+        device=args.device,
+    )
+    return 0
+
+
+def run_fmt(args: argparse.Namespace) -> int:
+    from floatalk.training.fmt_trainer import FMTLosses, train_fmt
+
+    train_fmt(
+        args.data,
+        args.motion_ae,
+        args.out,
+        args.config,
+        _settings(args, 1e-4),
+        FMTLosses(ema_decay=args.ema_decay),
+        resume=args.resume,
+        wav2vec2_dir=args.wav2vec2,
+        emotion_dir=args.emotion_model,
+        device=args.device,
+    )
+    return 0

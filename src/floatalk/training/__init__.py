@@ -1,0 +1,1 @@
+"""Training both FLOAT stages: data preparation, the motion auto-encoder and the FMT."""

@@ -1,0 +1,253 @@
+"""Training data: preprocessing talking-head videos into clips, and reading them back.
+
+Layout written by `preprocess` (and read by both trainers)::
+
+    DATA/manifest.json            size, fps, sample rate, clips [{name, identity, split, frames, emotion}], skipped
+    DATA/clips/NAME/frames.npy    (T, S, S, 3) uint8 RGB face crops at 25 fps (memory-mapped when read)
+    DATA/clips/NAME/audio.wav     16 kHz mono PCM16, T * 640 samples at most
+    DATA/clips/NAME/meta.json     source video, identity, emotion, crop box
+
+Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
+centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
+taking their median, so the crop does not jitter. A `NAME.json` beside a video may give
+`identity`, `emotion` and per-frame `face_box` [x, y, w, h] (the synthetic world writes them);
+its face boxes are used when the detector finds no face. Identity otherwise is the video's
+sub-folder name, or its file name when videos sit directly in the folder. The train/val split
+is by identity, so no person appears in both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from floatalk.checkpoint import atomic_write
+from floatalk.config import EMOTIONS
+from floatalk.errors import UserInputError
+
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+FPS, SAMPLE_RATE = 25, 16000
+MANIFEST = "manifest.json"
+
+
+class ClipError(Exception):
+    """This video cannot be used; the message says why (recorded in the manifest, not fatal)."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One preprocessed clip."""
+
+    name: str
+    identity: str
+    split: str  # train | val
+    frames: int
+    emotion: str | None
+    folder: Path
+
+    def load_frames(self) -> np.ndarray:
+        """(T, S, S, 3) uint8, memory-mapped."""
+        return np.load(self.folder / "frames.npy", mmap_mode="r")
+
+    def load_audio(self) -> np.ndarray:
+        """(N,) float32 at 16 kHz."""
+        import soundfile as sf
+
+        audio, _ = sf.read(self.folder / "audio.wav", dtype="float32")
+        return audio
+
+
+def read_manifest(data: str | Path) -> tuple[dict[str, Any], list[Clip]]:
+    """(manifest dict, clips) of a preprocessed data folder; UserInputError if it is not one."""
+    folder = Path(data)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise UserInputError(
+            f"'{folder}' is not a preprocessed data folder (no {MANIFEST}); run 'floatalk preprocess'."
+        )
+    meta = json.loads(path.read_text())
+    clips = [
+        Clip(c["name"], c["identity"], c["split"], int(c["frames"]), c.get("emotion"), folder / "clips" / c["name"])
+        for c in meta["clips"]
+    ]
+    if not clips:
+        raise UserInputError(f"'{folder}' holds no usable clips (see 'skipped' in its {MANIFEST}).")
+    return meta, clips
+
+
+def split_of(identity: str, identities: list[str], val_fraction: float) -> str:
+    """Deterministic split by identity: a stable hash picks ~val_fraction of identities for val."""
+    if val_fraction <= 0 or len(identities) < 2:
+        return "train"
+    ranked = sorted(identities, key=lambda i: zlib.crc32(i.encode()))
+    n_val = max(1, round(val_fraction * len(identities)))
+    return "val" if identity in ranked[:n_val] else "train"
+
+
+def _sidecar(video: Path) -> dict[str, Any]:
+    side = video.with_suffix(".json")
+    if side.is_file():
+        try:
+            data = json.loads(side.read_text())
+            return data if isinstance(data, dict) else {}
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def _decode_rgb(video: Path) -> tuple[list[np.ndarray], list[float]]:
+    """All frames (H, W, 3) uint8 with their times in seconds."""
+    import av
+
+    frames, times = [], []
+    try:
+        with av.open(str(video)) as box:
+            if not box.streams.video:
+                raise ClipError("no video stream")
+            stream = box.streams.video[0]
+            for frame in box.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                times.append(float(frame.time) if frame.time is not None else len(times) / FPS)
+    except av.FFmpegError as exc:
+        raise ClipError(f"cannot decode video ({exc})") from None
+    if not frames:
+        raise ClipError("no video frames")
+    return frames, times
+
+
+def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float = 1.6):
+    """One CropBox for the clip: median of per-frame 1.6x face crops (about 5 detections per second)."""
+    from floatalk.io.face import CropBox, detect_face, face_crop_box
+
+    step = max(1, len(frames) // max(1, math.ceil(len(frames) / 5)))
+    boxes = []
+    for i in range(0, len(frames), step):
+        face = detect_face(frames[i])
+        if face is None and isinstance(side.get("face_box"), list) and i < len(side["face_box"]):
+            face = tuple(side["face_box"][i])
+        if face is not None:
+            boxes.append(face_crop_box(face, scale))
+    if len(boxes) < max(1, len(range(0, len(frames), step)) // 2):
+        raise ClipError(f"a face was found in only {len(boxes)} of {len(range(0, len(frames), step))} sampled frames")
+    cx = float(np.median([b.x0 + b.size / 2 for b in boxes]))
+    cy = float(np.median([b.y0 + b.size / 2 for b in boxes]))
+    size = float(np.median([b.size for b in boxes]))
+    return CropBox(cx - size / 2, cy - size / 2, size)
+
+
+def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> dict[str, Any]:
+    """Write one clip folder (frames.npy, audio.wav, meta.json) atomically; ClipError if unusable."""
+    import soundfile as sf
+
+    from floatalk.io.audio import load_audio
+    from floatalk.io.face import crop_image
+
+    side = _sidecar(video)
+    try:
+        audio = load_audio(video, SAMPLE_RATE)
+    except UserInputError as exc:
+        raise ClipError(str(exc).rstrip(".")) from None
+    frames, times = _decode_rgb(video)
+    box = stable_crop_box(frames, side)
+    duration = min(times[-1] + (times[-1] - times[0]) / max(1, len(times) - 1), len(audio) / SAMPLE_RATE)
+    T = int(math.floor(duration * FPS + 1e-6))
+    if T < 2:
+        raise ClipError("shorter than two frames")
+    # Resample to 25 fps: for each output time, the latest source frame shown at that time.
+    times_arr = np.asarray(times)
+    picks = np.clip(np.searchsorted(times_arr, np.arange(T) / FPS + 1e-6, side="right") - 1, 0, len(frames) - 1)
+    tmp = clip_dir.with_name(clip_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    out = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(T, size, size, 3))
+    for i, j in enumerate(picks):
+        out[i] = crop_image(frames[j], box, size)
+    out.flush()
+    del out
+    sf.write(tmp / "audio.wav", audio[: T * (SAMPLE_RATE // FPS)], SAMPLE_RATE, subtype="PCM_16")
+    emotion = side.get("emotion")
+    meta = {
+        "name": clip_dir.name,
+        "identity": identity,
+        "emotion": emotion if emotion in EMOTIONS else None,
+        "frames": T,
+        "source": str(video),
+        "crop_box": [box.x0, box.y0, box.size],
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(clip_dir, ignore_errors=True)
+    tmp.rename(clip_dir)
+    return meta
+
+
+def find_videos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file())
+
+
+def preprocess(
+    videos: str | Path,
+    out: str | Path,
+    size: int = 512,
+    val_fraction: float = 0.1,
+    on_clip: Callable[[str, str | None], None] | None = None,
+) -> dict[str, Any]:
+    """Preprocess every video under `videos` into `out`; resumable (finished clips are skipped).
+
+    on_clip(name, error_or_None) is called after each video. Returns the manifest dict.
+    """
+    src, dst = Path(videos), Path(out)
+    if not src.is_dir():
+        raise UserInputError(f"Video folder '{src}' does not exist.")
+    files = find_videos(src)
+    if not files:
+        raise UserInputError(f"No videos ({', '.join(VIDEO_EXTS)}) found under '{src}'.")
+    (dst / "clips").mkdir(parents=True, exist_ok=True)
+    existing = json.loads((dst / MANIFEST).read_text()) if (dst / MANIFEST).is_file() else {}
+    if existing and existing.get("size") != size:
+        raise UserInputError(f"'{dst}' was preprocessed at {existing.get('size')} px; use another --out for {size} px.")
+
+    def clip_name(video: Path) -> str:
+        rel = video.relative_to(src).with_suffix("")
+        return "__".join(rel.parts)
+
+    def identity_of(video: Path) -> str:
+        side = _sidecar(video)
+        if "identity" in side:
+            return str(side["identity"])
+        rel = video.relative_to(src)
+        return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+    metas, skipped = [], []
+    for video in files:
+        name = clip_name(video)
+        clip_dir = dst / "clips" / name
+        if (clip_dir / "meta.json").is_file():
+            metas.append(json.loads((clip_dir / "meta.json").read_text()))
+            if on_clip:
+                on_clip(name, None)
+            continue
+        try:
+            metas.append(preprocess_video(video, clip_dir, size, identity_of(video)))
+            error = None
+        except ClipError as exc:
+            error = str(exc)
+            skipped.append({"video": str(video), "reason": error})
+        if on_clip:
+            on_clip(name, error)
+    identities = sorted({m["identity"] for m in metas})
+    clips = [
+        {k: m[k] for k in ("name", "identity", "frames", "emotion")}
+        | {"split": split_of(m["identity"], identities, val_fraction)}
+        for m in metas
+    ]
+    manifest = {"version": 1, "size": size, "fps": FPS, "sample_rate": SAMPLE_RATE, "clips": clips, "skipped": skipped}
+    atomic_write(dst / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    return manifest

@@ -1,0 +1,228 @@
+"""Stage 1: the motion auto-encoder, trained by self-reconstruction (paper section 3.1 / LIA).
+
+Each sample takes two frames of one clip: the source gives the identity (s_src and feature
+maps), the driving frame gives the motion (lambda_drv); the decoder must render the driving
+frame from style s_src + Q lambda_drv. Loss: L1 + multi-scale perceptual + eye/mouth region L1
++ non-saturating adversarial (StyleGAN2 discriminator, lazy R1).
+
+The run folder holds checkpoints/last.pt (resumable), log.csv, samples/*.png and, at the end
+(and at every checkpoint), motion_ae/ with the weights that `floatalk train fmt --motion-ae`
+takes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from floatalk.checkpoint import atomic_write
+from floatalk.config import MotionAEConfig
+from floatalk.errors import UserInputError
+from floatalk.models.motion_ae import MotionAutoEncoder
+from floatalk.training import distributed as D
+from floatalk.training.data import Clip, read_manifest
+from floatalk.training.discriminator import Discriminator
+from floatalk.training.loop import (
+    LoopSettings,
+    Progress,
+    autocast,
+    config_dict,
+    maybe_checkpoint,
+    start_or_resume,
+)
+from floatalk.training.losses import (
+    EYES,
+    MOUTH,
+    PerceptualNet,
+    discriminator_loss,
+    generator_adv_loss,
+    perceptual_loss,
+    r1_penalty,
+    region_l1,
+)
+from floatalk.training.state import rng_state
+
+STAGE = "motion-ae"
+EXPORT_DIR = "motion_ae"
+
+
+@dataclass(frozen=True)
+class MotionAELosses:
+    """Loss weights and GAN schedule."""
+
+    l1: float = 1.0
+    perceptual: float = 1.0
+    region: float = 1.0
+    adversarial: float = 0.05
+    adv_start: int = 0  # step from which the discriminator trains and the adversarial term is on
+    r1_gamma: float = 1.0
+    r1_every: int = 16
+
+
+def pair_batch(
+    clips: list[Clip], frames: list[np.ndarray], batch: int, rng: np.random.Generator
+) -> tuple[Tensor, Tensor]:
+    """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1]."""
+    src, drv = [], []
+    for _ in range(batch):
+        c = int(rng.integers(len(clips)))
+        i, j = rng.integers(frames[c].shape[0], size=2)
+        src.append(frames[c][i])
+        drv.append(frames[c][j])
+    to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
+    return to(src), to(drv)
+
+
+def export_motion_ae(model: MotionAutoEncoder, folder: Path) -> None:
+    """Write motion_ae.safetensors + motion_ae_config.json (the input of stage 2)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / "motion_ae.safetensors", lambda p: save_file(state, str(p)))
+    atomic_write(folder / "motion_ae_config.json", lambda p: p.write_text(json.dumps(asdict(model.cfg), indent=2)))
+
+
+def save_grid(path: Path, rows: list[Tensor]) -> None:
+    """PNG grid: each tensor (B, 3, S, S) in [-1, 1] is one row."""
+    from PIL import Image
+
+    grid = torch.cat([torch.cat(list(r.clamp(-1, 1)), dim=2) for r in rows], dim=1)
+    img = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+
+
+def train_motion_ae(
+    data: str | Path,
+    out: str | Path,
+    model_cfg: MotionAEConfig,
+    settings: LoopSettings,
+    losses: MotionAELosses = MotionAELosses(),
+    resume: bool = False,
+    vgg_weights: str | Path | None = None,
+    device: str = "auto",
+) -> Path:
+    """Train (or continue) stage 1; returns the run folder."""
+    ctx = D.setup(device)
+    run_dir = Path(out)
+    try:
+        meta, clips = read_manifest(data)
+        if meta["size"] != model_cfg.size:
+            raise UserInputError(f"'{data}' holds {meta['size']} px crops but the model is {model_cfg.size} px.")
+        train = [c for c in clips if c.split == "train"] or clips
+        config = config_dict(STAGE, model_cfg, settings, {"losses": asdict(losses), "data": str(data)})
+        state = start_or_resume(run_dir, STAGE, config, resume, ctx)
+
+        torch.manual_seed(settings.seed)
+        gen = MotionAutoEncoder(model_cfg).to(ctx.device)
+        disc = Discriminator(model_cfg).to(ctx.device)
+        vgg = torch.load(vgg_weights, map_location="cpu", weights_only=True) if vgg_weights else None
+        percept = PerceptualNet(vgg).to(ctx.device)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(0.0, 0.99))
+        r1_ratio = losses.r1_every / (losses.r1_every + 1)  # lazy regularisation (StyleGAN2)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr * r1_ratio, betas=(0.0, 0.99**r1_ratio))
+        warmup = max(1, settings.warmup)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: min(1.0, (s + 1) / warmup))
+        start = 0
+        if state is not None:
+            gen.load_state_dict(state["model"])
+            disc.load_state_dict(state["disc"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            sched.load_state_dict(state["sched"])
+            start = int(state["step"])
+        D.broadcast_module(gen, ctx)
+        D.broadcast_module(disc, ctx)
+        frames = [c.load_frames() for c in train]
+
+        def make_state() -> dict:
+            export_motion_ae(gen, run_dir / EXPORT_DIR)
+            return {
+                "stage": STAGE,
+                "step": step,
+                "config": config,
+                "model": gen.state_dict(),
+                "disc": disc.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "sched": sched.state_dict(),
+                "rng": rng_state(),
+            }
+
+        progress = Progress(run_dir, start, settings.max_steps, settings, ctx, "motion-ae")
+        gen.train()
+        disc.train()
+        for step in range(start + 1, settings.max_steps + 1):
+            use_adv = step > losses.adv_start and losses.adversarial > 0
+            logs: dict[str, float] = {}
+            opt_g.zero_grad(set_to_none=True)
+            fakes, reals = [], []
+            for micro in range(settings.grad_accum):
+                # Per-step randomness depends only on (seed, step, micro-batch, rank): resume is exact.
+                rng = np.random.default_rng([settings.seed, step, micro, ctx.rank])
+                src, drv = (t.to(ctx.device) for t in pair_batch(train, frames, settings.batch_size, rng))
+                with autocast(ctx):
+                    fake = gen(src, drv)
+                    l1 = (fake - drv).abs().mean()
+                    perc = perceptual_loss(percept, fake, drv)
+                    region = region_l1(fake, drv, EYES) + region_l1(fake, drv, MOUTH)
+                    loss = losses.l1 * l1 + losses.perceptual * perc + losses.region * region
+                    if use_adv:
+                        adv = generator_adv_loss(disc(fake))
+                        loss = loss + losses.adversarial * adv
+                        logs["g_adv"] = logs.get("g_adv", 0.0) + adv.item() / settings.grad_accum
+                (loss / settings.grad_accum).backward()
+                for k, v in (("l1", l1), ("perceptual", perc), ("region", region)):
+                    logs[k] = logs.get(k, 0.0) + v.item() / settings.grad_accum
+                fakes.append(fake.detach())
+                reals.append(drv)
+            D.average_gradients(gen.parameters(), ctx)
+            opt_g.step()
+            sched.step()
+            if use_adv:
+                opt_d.zero_grad(set_to_none=True)
+                for fake, real in zip(fakes, reals):
+                    with autocast(ctx):
+                        d_loss = discriminator_loss(disc(real), disc(fake))
+                    (d_loss / settings.grad_accum).backward()
+                    logs["d"] = logs.get("d", 0.0) + d_loss.item() / settings.grad_accum
+                if step % losses.r1_every == 0:
+                    r1 = r1_penalty(disc, reals[0])
+                    (losses.r1_gamma / 2 * r1 * losses.r1_every).backward()
+                    logs["r1"] = r1.item()
+                D.average_gradients(disc.parameters(), ctx)
+                opt_d.step()
+            progress.step(step, logs)
+            if ctx.is_main and (step % settings.sample_every == 0 or step == settings.max_steps):
+                save_grid(run_dir / "samples" / f"step_{step:07d}.png", [src[:4], drv[:4], fakes[-1][:4]])
+            maybe_checkpoint(run_dir, step, settings, ctx, make_state, [gen, disc])
+        progress.close()
+        return run_dir
+    finally:
+        D.teardown()
+
+
+def load_motion_ae(path: str | Path) -> MotionAutoEncoder:
+    """The motion AE from a stage-1 run folder, its motion_ae/ folder, a floatalk model folder or a
+    release folder."""
+    from safetensors.torch import load_file
+
+    from floatalk.checkpoint import is_floatalk_folder, is_release_folder, load_model, load_strict
+    from floatalk.config import build_dataclass
+
+    folder = Path(path)
+    for cand in (folder / EXPORT_DIR, folder):
+        if (cand / "motion_ae_config.json").is_file():
+            cfg = build_dataclass(MotionAEConfig, json.loads((cand / "motion_ae_config.json").read_text()))
+            model = MotionAutoEncoder(cfg)
+            load_strict(model, load_file(cand / "motion_ae.safetensors"), None, cand / "motion_ae.safetensors")
+            return model.eval()
+    if folder.is_dir() and (is_floatalk_folder(folder) or is_release_folder(folder)):
+        return load_model(folder).motion_autoencoder.eval()
+    raise UserInputError(f"'{folder}' is not a motion-ae run, a floatalk model folder or a FLOAT release folder.")

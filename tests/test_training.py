@@ -1,0 +1,263 @@
+"""Training both stages on a small synthetic clip folder at 64 px (tiny preset)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from floatalk.cli.main import main
+
+FLOATALK = str(Path(sys.executable).parent / "floatalk")
+
+
+def make_videos(folder: Path, n: int = 6) -> None:
+    """Talking-head-like clips: a real face (the parity photo) drifting, a 'mouth' that darkens with
+    the loudness of a tone, identities differing by tint, with sidecar identity/emotion labels."""
+    from PIL import Image
+
+    from floatalk.io.video import VideoWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = Image.open(Path(__file__).resolve().parents[2] / "shared/parity/inputs_a/image.png").convert("RGB")
+    base = np.asarray(photo.resize((200, 200)))
+    for k in range(n):
+        rng = np.random.default_rng(k)
+        tint = rng.uniform(0.7, 1.3, 3)
+        frames = 60 + 10 * k
+        t = np.arange(frames * 640) / 16000
+        env = (0.5 + 0.5 * np.sin(2 * np.pi * (2 + k) * t)) ** 2
+        audio = (0.3 * env * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+        ident = f"id{k % 3}"
+        with VideoWriter(folder / f"{ident}_clip{k}.mp4", fps=25, audio=audio) as w:
+            for i in range(frames):
+                f = np.roll(base, (int(3 * np.cos(i / 5)), int(3 * np.sin(i / 7 + k))), (0, 1)).astype(float) * tint
+                f[120:140, 80:120] -= env[i * 640] * 40
+                w.write(np.clip(f, 0, 255).astype(np.uint8))
+        sidecar = {"identity": ident, "emotion": ["happy", "sad", "angry"][k % 3]}
+        (folder / f"{ident}_clip{k}.json").write_text(json.dumps(sidecar))
+    (folder / "broken.mp4").write_bytes(b"not a video")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    make_videos(root / "videos")
+    assert (
+        main(["preprocess", "--videos", str(root / "videos"), "--out", str(root / "data"), "--size", "64", "--quiet"])
+        == 0
+    )
+    return root / "data"
+
+
+def read_log(run: Path, column: str) -> list[float]:
+    with open(run / "log.csv", newline="") as f:
+        return [float(r[column]) for r in csv.DictReader(f) if r.get(column)]
+
+
+def test_preprocess_manifest_splits_by_identity_and_lists_failures(data):
+    manifest = json.loads((data / "manifest.json").read_text())
+    clips = manifest["clips"]
+    assert len(clips) == 6 and manifest["size"] == 64 and manifest["fps"] == 25
+    assert [s["video"].endswith("broken.mp4") for s in manifest["skipped"]] == [True]
+    by_split = {}
+    for c in clips:
+        by_split.setdefault(c["identity"], set()).add(c["split"])
+        frames = np.load(data / "clips" / c["name"] / "frames.npy", mmap_mode="r")
+        assert frames.shape == (c["frames"], 64, 64, 3) and frames.dtype == np.uint8
+    assert all(len(s) == 1 for s in by_split.values())  # no identity in both splits
+    assert {c["split"] for c in clips} == {"train", "val"}
+    assert {c["emotion"] for c in clips} == {"happy", "sad", "angry"}
+
+
+def test_preprocess_is_resumable(data, tmp_path):
+    stamp = {p: p.stat().st_mtime_ns for p in (data / "clips").glob("*/frames.npy")}
+    videos = data.parent / "videos"
+    assert main(["preprocess", "--videos", str(videos), "--out", str(data), "--size", "64", "--quiet"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (data / "clips").glob("*/frames.npy")} == stamp
+
+
+@pytest.fixture(scope="module")
+def stage1(data, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "mae"
+    assert (
+        main(
+            [
+                "train",
+                "motion-ae",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--config",
+                "tiny",
+                "--max-steps",
+                "40",
+                "--batch-size",
+                "4",
+                "--log-every",
+                "5",
+                "--ckpt-every",
+                "20",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    return run
+
+
+def test_motion_ae_loss_falls(stage1):
+    l1 = read_log(stage1, "l1")
+    assert len(l1) == 8 and np.mean(l1[-2:]) < 0.85 * np.mean(l1[:2])
+    assert (stage1 / "motion_ae" / "motion_ae.safetensors").is_file()
+    assert list((stage1 / "samples").glob("*.png"))
+
+
+def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):
+    from floatalk import FloatPipeline
+
+    run = tmp_path / "fmt"
+    assert (
+        main(
+            [
+                "train",
+                "fmt",
+                "--data",
+                str(data),
+                "--motion-ae",
+                str(stage1),
+                "--out",
+                str(run),
+                "--config",
+                "tiny",
+                "--max-steps",
+                "60",
+                "--batch-size",
+                "8",
+                "--lr",
+                "1e-3",
+                "--log-every",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    fm = read_log(run, "fm")
+    assert np.mean(fm[-3:]) < 0.9 * np.mean(fm[:3])
+    pipe = FloatPipeline.from_pretrained(run / "model")
+    out = pipe(
+        image=np.load(data / "clips" / "id0_clip0" / "frames.npy")[0],
+        audio=np.zeros(8000, np.float32),
+        crop=False,
+        nfe=3,
+        emotion="happy",
+    )
+    assert out.frames.shape == (13, 64, 64, 3)
+
+
+def test_two_process_torchrun_keeps_identical_weights(data, tmp_path):
+    run = tmp_path / "ddp"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            FLOATALK,
+            "train",
+            "motion-ae",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--config",
+            "tiny",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "2",
+            "--ckpt-every",
+            "3",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 6 and len(state["rank_checksums"]) == 2
+    assert state["rank_checksums"][0] == state["rank_checksums"][1]
+
+
+def test_kill_9_then_resume_continues_exactly(data, tmp_path):
+    run, ref = tmp_path / "killed", tmp_path / "straight"
+    cmd = [
+        FLOATALK,
+        "train",
+        "motion-ae",
+        "--data",
+        str(data),
+        "--config",
+        "tiny",
+        "--batch-size",
+        "2",
+        "--ckpt-every",
+        "4",
+        "--log-every",
+        "1",
+        "--quiet",
+    ]
+    proc = subprocess.Popen([*cmd, "--out", str(run), "--max-steps", "10000"], stderr=subprocess.DEVNULL)
+    ckpt = run / "checkpoints" / "last.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if ckpt.is_file() and torch.load(ckpt, weights_only=True)["step"] >= 8:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(ckpt, weights_only=True)  # the checkpoint survived the kill intact
+    step = int(saved["step"])
+    assert step >= 8 and step % 4 == 0
+    target = step + 4
+    assert subprocess.run([*cmd, "--out", str(run), "--max-steps", str(target), "--resume"]).returncode == 0
+    assert subprocess.run([*cmd, "--out", str(ref), "--max-steps", str(target)]).returncode == 0
+    resumed = torch.load(ckpt, weights_only=True)
+    straight = torch.load(ref / "checkpoints" / "last.pt", weights_only=True)
+    assert resumed["step"] == straight["step"] == target
+    for key in ("model", "disc"):
+        assert all(torch.equal(resumed[key][k], straight[key][k]) for k in straight[key])
+    opt_a, opt_b = resumed["opt_g"]["state"], straight["opt_g"]["state"]
+    assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_b)
+    steps = [int(s) for s in read_log_steps(run)]
+    assert steps == sorted(set(steps)) and steps[-1] == target  # log rows after the checkpoint were dropped
+
+
+def read_log_steps(run: Path) -> list[str]:
+    with open(run / "log.csv", newline="") as f:
+        return [r["step"] for r in csv.DictReader(f)]
+
+
+def test_run_folder_is_not_overwritten_and_mismatch_refuses(stage1, data, capsys):
+    code = main(["train", "motion-ae", "--data", str(data), "--out", str(stage1), "--config", "tiny", "--quiet"])
+    assert code == 2 and "--resume" in capsys.readouterr().err
+    code = main(
+        ["train", "motion-ae", "--data", str(data), "--out", str(stage1), "--config", "demo", "--resume", "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and ("model config" in err or "px" in err)
