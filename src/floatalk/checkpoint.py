@@ -152,16 +152,26 @@ def load_floatalk_folder(folder: Path) -> FloatModel:
     return model.eval()
 
 
-def save_pretrained(model: FloatModel, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+def save_pretrained(
+    model: FloatModel,
+    path: str | os.PathLike,
+    extra: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
     """Write `model` in the floatalk format (config JSON + one safetensors file); returns the folder.
 
-    Files are written to temporary names and renamed, so a failure leaves no half-written file.
+    dtype (e.g. torch.float16) stores floating-point weights in that precision (loading casts
+    them back to the model's float32). Files are written to temporary names and renamed, so a
+    failure leaves no half-written file.
     """
     from safetensors.torch import save_file
 
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().to("cpu").contiguous()
+        for k, v in model.state_dict().items()
+    }
     meta = {"format_version": FORMAT_VERSION, "config": model.cfg.to_dict(), **(extra or {})}
     atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
     atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))

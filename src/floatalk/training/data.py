@@ -10,7 +10,8 @@ Layout written by `preprocess` (and read by both trainers)::
 Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
 centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
 taking their median, so the crop does not jitter. A `NAME.json` beside a video may give
-`identity`, `emotion` and per-frame `face_box` [x, y, w, h] (the synthetic world writes them);
+`identity`, `emotion` and per-frame face boxes [x, y, w, h] as `face_box` or `frames.face_box`
+(the synthetic world writes them);
 its face boxes are used when the detector finds no face. Identity otherwise is the video's
 sub-folder name, or its file name when videos sit directly in the folder. The train/val split
 is by identity, so no person appears in both.
@@ -128,11 +129,13 @@ def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float
     from floatalk.io.face import CropBox, detect_face, face_crop_box
 
     step = max(1, len(frames) // max(1, math.ceil(len(frames) / 5)))
+    given = side.get("face_box") or (side.get("frames") or {}).get("face_box")  # top level or per-frame truth
+    given = given if isinstance(given, list) else []
     boxes = []
     for i in range(0, len(frames), step):
         face = detect_face(frames[i])
-        if face is None and isinstance(side.get("face_box"), list) and i < len(side["face_box"]):
-            face = tuple(side["face_box"][i])
+        if face is None and i < len(given):
+            face = tuple(given[i])
         if face is not None:
             boxes.append(face_crop_box(face, scale))
     if len(boxes) < max(1, len(range(0, len(frames), step)) // 2):

@@ -30,7 +30,7 @@ def preset(name: str) -> FloatConfig:
             motion_ae=MotionAEConfig(size=128, style_dim=128, motion_dim=20, channel_base=2048, channel_max=128),
             audio=AudioEncoderConfig(kind="logmel", dim_out=128, n_mels=64, hidden=128),
             emotion=EmotionEncoderConfig(kind="logmel", n_mels=64, hidden=64),
-            fmt=FMTConfig(dim_x=128, dim_a=128, hidden=256, depth=4, heads=4, window=50, prev=10, t_freq_dim=128),
+            fmt=FMTConfig(dim_x=128, dim_a=128, hidden=128, depth=4, heads=4, window=50, prev=10, t_freq_dim=128),
         )
     if name == "base":
         from floatalk.config import Wav2Vec2Settings
