@@ -1,0 +1,350 @@
+"""Clips of the synthetic talking-portrait world: speech, motion, frames and ground truth.
+
+`make_clip` builds one clip in memory (frames, 16 kHz audio and per-frame truth); `write_clip`
+stores it as ``NAME.mp4`` (H.264 + AAC), ``NAME.wav`` (16 kHz mono PCM16) and ``NAME.json``;
+`generate_world` writes a whole folder with ``manifest.json``, in parallel.
+
+Randomness: clip ``i`` of a run with seed ``K`` draws everything from
+``np.random.SeedSequence([K, i])``: its identity seed (appearance and voice pitch), its clip seed
+(speech, head motion, blinks, expression strength) and, through the run seed, its emotion
+(the 7 emotions in turn from a seed-dependent start). Same seed, same files, whatever the
+number of worker processes.
+
+``NAME.json`` (one object; per-frame lists have one entry per video frame at 25 fps):
+identity, emotion, emotion_index, clip_seed, run_seed, index, fps, sample_rate, seconds,
+n_frames, size; per frame ``mouth_open`` (0..1, the truth the lip-sync meter never reads),
+``lip_round``, ``blink``, ``head_tx``/``head_ty`` (fractions of the frame side), ``head_rot``
+(degrees), ``head_scale`` and ``face_box`` ([x, y, w, h] px, the fallback for a face detector;
+it is where `floatalk preprocess` looks); ``expression`` (the emotion's face parameters),
+``voice`` (pitch and prosody), ``syllables`` (consonant, onset, vowel start/end in s, vowel,
+stress) and ``units`` (a description of each field).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from floatalk.config import EMOTIONS
+from floatalk.errors import UserInputError
+from floatalk.synth.face import FaceState, Identity, face_box, render_background, render_frame, supersampling
+from floatalk.synth.speech import PROSODY, SAMPLE_RATE, frame_means, jaw_lag, plan_speech, synthesize
+
+__all__ = [
+    "EXPRESSIONS",
+    "FPS",
+    "Clip",
+    "ClipSpec",
+    "clip_specs",
+    "generate_world",
+    "make_clip",
+    "write_clip",
+]
+
+FPS = 25
+"""Frame rate of the world's videos."""
+
+FORMAT = "floatalk-synth-1"
+
+# Facial expression per emotion (face units; see FaceState). `rest` is a resting jaw opening.
+EXPRESSIONS: dict[str, dict[str, float]] = {
+    "angry": {"brow_raise": -0.07, "brow_tilt": 0.08, "corner": -0.03, "eye_open": 0.85, "lip_raise": 0.0},
+    "disgust": {"brow_raise": -0.04, "brow_tilt": 0.04, "corner": -0.05, "eye_open": 0.8, "lip_raise": 0.04},
+    "fear": {"brow_raise": 0.09, "brow_tilt": -0.06, "corner": -0.04, "eye_open": 1.3, "lip_raise": 0.0},
+    "happy": {"brow_raise": 0.02, "brow_tilt": 0.0, "corner": 0.09, "eye_open": 0.85, "lip_raise": 0.0},
+    "neutral": {"brow_raise": 0.0, "brow_tilt": 0.0, "corner": 0.0, "eye_open": 1.0, "lip_raise": 0.0},
+    "sad": {"brow_raise": 0.02, "brow_tilt": -0.08, "corner": -0.07, "eye_open": 0.8, "lip_raise": 0.0},
+    "surprise": {"brow_raise": 0.14, "brow_tilt": 0.0, "corner": 0.0, "eye_open": 1.35, "lip_raise": 0.0},
+}
+_REST_OPENING = {"surprise": 0.12, "fear": 0.04}
+_BLINK = np.array([0.35, 0.85, 1.0, 0.6, 0.2])
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What to render: identity seed (look + voice), emotion, clip seed (speech and motion), size."""
+
+    name: str
+    identity: int
+    emotion: str
+    seed: int
+    seconds: float = 4.0
+    size: int = 128
+    index: int = 0
+    run_seed: int | None = None
+
+
+@dataclass
+class Clip:
+    """A rendered clip: frames (T, S, S, 3) uint8 RGB, audio (N,) float32 at 16 kHz, truth (JSON dict)."""
+
+    spec: ClipSpec
+    frames: np.ndarray
+    audio: np.ndarray
+    truth: dict = field(default_factory=dict)
+
+
+def clip_specs(n_clips: int, seconds: float, size: int, seed: int) -> list[ClipSpec]:
+    """The specs of a run: clip i from SeedSequence([seed, i]); emotions cycle from a seeded start."""
+    start = int(np.random.SeedSequence([int(seed)]).generate_state(1)[0]) % len(EMOTIONS)
+    specs = []
+    for i in range(n_clips):
+        identity, clip_seed = (int(v) for v in np.random.SeedSequence([int(seed), i]).generate_state(2))
+        specs.append(
+            ClipSpec(
+                name=f"clip_{i:05d}",
+                identity=identity & 0x7FFFFFFF,
+                emotion=EMOTIONS[(start + i) % len(EMOTIONS)],
+                seed=clip_seed & 0x7FFFFFFF,
+                seconds=float(seconds),
+                size=int(size),
+                index=i,
+                run_seed=int(seed),
+            )
+        )
+    return specs
+
+
+def _smooth_wander(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
+    """Slow motion: three sinusoids of 0.05-0.5 Hz with random phases, peak about `amplitude`."""
+    out = np.zeros_like(t)
+    for _ in range(3):
+        freq = rng.uniform(0.05, 0.5)
+        out += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+    return amplitude * out / 2.0
+
+
+def _blinks(rng: np.random.Generator, n_frames: int) -> np.ndarray:
+    blink = np.zeros(n_frames)
+    t = int(rng.integers(5, 60))
+    while t < n_frames:
+        for k, v in enumerate(_BLINK):
+            if t + k < n_frames:
+                blink[t + k] = max(blink[t + k], v)
+        t += int(rng.integers(38, 125))  # every 1.5-5 s
+    return blink
+
+
+def make_clip(spec: ClipSpec) -> Clip:
+    """Render one clip in memory (deterministic in the spec)."""
+    if spec.emotion not in PROSODY:
+        raise UserInputError(f"Unknown emotion {spec.emotion!r}; choose one of {', '.join(EMOTIONS)}.")
+    identity = Identity.sample(spec.identity)
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x5EC]))
+    n_frames = max(1, int(round(spec.seconds * FPS)))
+    seconds = n_frames / FPS
+    plan = plan_speech(rng, seconds, spec.emotion, identity.f0)
+    speech = synthesize(plan, rng)
+    rest = _REST_OPENING.get(spec.emotion, 0.0)
+    opening = np.clip(frame_means(jaw_lag(speech.jaw_target), n_frames, FPS) + rest, 0.0, 1.0)
+    rounding = np.clip(frame_means(jaw_lag(speech.rounding), n_frames, FPS), 0.0, 1.0)
+
+    motion = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x40D]))
+    t = np.arange(n_frames) / FPS
+    tx = _smooth_wander(motion, t, 0.03)
+    ty = _smooth_wander(motion, t, 0.025)
+    rot = _smooth_wander(motion, t, 4.0)
+    scale = 1.0 + _smooth_wander(motion, t, 0.03)
+    blink = _blinks(motion, n_frames)
+    strength = float(motion.uniform(0.75, 1.0)) if spec.emotion != "neutral" else 1.0
+    expr = {
+        k: (v - 1.0) * strength + 1.0 if k == "eye_open" else v * strength for k, v in EXPRESSIONS[spec.emotion].items()
+    }
+
+    background = render_background(identity, spec.size * supersampling(spec.size))
+    frames = np.empty((n_frames, spec.size, spec.size, 3), dtype=np.uint8)
+    boxes = []
+    for k in range(n_frames):
+        state = FaceState(
+            opening=float(opening[k]),
+            rounding=float(rounding[k]),
+            blink=float(blink[k]),
+            tx=float(tx[k]),
+            ty=float(ty[k]),
+            rot=float(rot[k]),
+            scale=float(scale[k]),
+            **expr,
+        )
+        frames[k] = render_frame(identity, state, background, spec.size)
+        boxes.append([round(v, 2) for v in face_box(state, spec.size)])
+
+    # The wav is PCM16: keep exactly the samples it will hold.
+    pcm = np.clip(np.rint(speech.audio * 32767.0), -32768, 32767).astype(np.int16)
+    audio = pcm.astype(np.float32) / np.float32(32768.0)
+
+    def r(values: np.ndarray, digits: int = 5) -> list[float]:
+        return [round(float(v), digits) for v in values]
+
+    truth = {
+        "format": FORMAT,
+        "name": spec.name,
+        "index": spec.index,
+        "run_seed": spec.run_seed,
+        "identity": spec.identity,
+        "clip_seed": spec.seed,
+        "emotion": spec.emotion,
+        "emotion_index": EMOTIONS.index(spec.emotion),
+        "fps": FPS,
+        "sample_rate": SAMPLE_RATE,
+        "seconds": seconds,
+        "n_frames": n_frames,
+        "size": spec.size,
+        "units": {
+            "mouth_open": "jaw/lip opening, 0 closed .. 1 widest (the mean over the frame's 40 ms)",
+            "lip_round": "lip rounding 0..1",
+            "blink": "0 eyes open .. 1 closed",
+            "head_tx": "head translation right, fraction of the frame side",
+            "head_ty": "head translation down, fraction of the frame side",
+            "head_rot": "head roll in degrees, counter-clockwise on screen",
+            "head_scale": "head scale, 1 = face box 0.624 of the frame side",
+            "face_box": "[x, y, w, h] in pixels of this frame size",
+            "expression": "face units (face half-width = 1): brows up, inner brow ends down, mouth corners up, "
+            "eye-height multiplier, upper-lip raise",
+        },
+        "expression": {k: round(v, 5) for k, v in expr.items()}
+        | {"strength": round(strength, 5), "rest_opening": rest},
+        "voice": {"f0": round(identity.f0, 3), **asdict(PROSODY[spec.emotion])},
+        "mouth_open": r(opening),
+        "lip_round": r(rounding),
+        "blink": r(blink),
+        "head_tx": r(tx),
+        "head_ty": r(ty),
+        "head_rot": r(rot, 4),
+        "head_scale": r(scale),
+        "face_box": boxes,
+        "syllables": [
+            {
+                "consonant": s.consonant,
+                "onset": round(s.consonant_start, 5),
+                "start": round(s.start, 5),
+                "end": round(s.end, 5),
+                "vowel": s.vowel,
+                "stress": round(s.stress, 5),
+            }
+            for s in plan.syllables
+        ],
+    }
+    return Clip(spec=spec, frames=frames, audio=audio, truth=truth)
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temp)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
+    """Write NAME.mp4, NAME.wav and NAME.json into `folder`; return the clip's manifest entry."""
+    import soundfile as sf
+
+    from floatalk.io.video import VideoWriter
+
+    folder = Path(folder)
+    name = clip.spec.name
+    pcm = np.clip(np.rint(clip.audio * 32768.0), -32768, 32767).astype(np.int16)
+    _atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+    text = json.dumps(clip.truth, separators=(",", ":")) + "\n"
+    _atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as writer:
+        writer.write(clip.frames)
+    return {
+        "name": name,
+        "identity": clip.spec.identity,
+        "emotion": clip.spec.emotion,
+        "seconds": clip.truth["seconds"],
+        "size": clip.spec.size,
+        "n_frames": clip.truth["n_frames"],
+        "video": f"{name}.mp4",
+        "audio": f"{name}.wav",
+        "truth": f"{name}.json",
+    }
+
+
+def _render_and_write(job: tuple[ClipSpec, str]) -> dict:
+    spec, folder = job
+    return write_clip(make_clip(spec), folder)
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def generate_world(
+    out: str | os.PathLike,
+    clips: int,
+    seconds: float = 4.0,
+    size: int = 128,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Render `clips` clips into folder `out` (created if missing) and write out/manifest.json.
+
+    Returns the manifest's path. `workers` > 1 renders clips in that many processes; the files
+    do not depend on it. A tqdm bar on stderr counts finished clips unless `progress` is False.
+    """
+    from tqdm import tqdm
+
+    if clips < 1:
+        raise UserInputError(f"--clips must be at least 1 (got {clips}).")
+    if not 0.2 <= seconds <= 600:
+        raise UserInputError(f"--seconds must be between 0.2 and 600 (got {seconds}).")
+    if not 32 <= size <= 1024:
+        raise UserInputError(f"--size must be between 32 and 1024 pixels (got {size}).")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(f"Cannot write into '{folder}': it is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"Cannot create folder '{folder}': {exc.strerror or exc}.") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"Cannot write into '{folder}': permission denied.")
+    specs = clip_specs(clips, seconds, size, seed)
+    jobs = [(spec, str(folder)) for spec in specs]
+    bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", file=sys.stderr, disable=not progress)
+    entries: list[dict] = []
+    try:
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(min(workers, len(jobs)), initializer=_worker_init) as pool:
+                for entry in pool.imap(_render_and_write, jobs):
+                    entries.append(entry)
+                    bar.update()
+        else:
+            for job in jobs:
+                entries.append(_render_and_write(job))
+                bar.update()
+    finally:
+        bar.close()
+    manifest = {
+        "format": FORMAT,
+        "seed": int(seed),
+        "fps": FPS,
+        "sample_rate": SAMPLE_RATE,
+        "size": int(size),
+        "seconds": entries[0]["seconds"],
+        "emotions": list(EMOTIONS),
+        "clips": entries,
+    }
+    path = folder / "manifest.json"
+    text = json.dumps(manifest, indent=1) + "\n"
+    _atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return path
