@@ -20,40 +20,46 @@ from floatalk.cli.main import main
 FLOATALK = str(Path(sys.executable).parent / "floatalk")
 
 
-def make_videos(folder: Path, n: int = 6) -> None:
-    """Talking-head-like clips: a real face (the parity photo) drifting, a 'mouth' that darkens with
-    the loudness of a tone, identities differing by tint, with sidecar identity/emotion labels."""
-    from PIL import Image
-
-    from floatalk.io.video import VideoWriter
-
-    folder.mkdir(parents=True, exist_ok=True)
-    photo = Image.open(Path(__file__).resolve().parents[2] / "shared/parity/inputs_a/image.png").convert("RGB")
-    base = np.asarray(photo.resize((200, 200)))
-    for k in range(n):
-        rng = np.random.default_rng(k)
-        tint = rng.uniform(0.7, 1.3, 3)
-        frames = 60 + 10 * k
-        t = np.arange(frames * 640) / 16000
-        env = (0.5 + 0.5 * np.sin(2 * np.pi * (2 + k) * t)) ** 2
-        audio = (0.3 * env * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-        ident = f"id{k % 3}"
-        with VideoWriter(folder / f"{ident}_clip{k}.mp4", fps=25, audio=audio) as w:
-            for i in range(frames):
-                f = np.roll(base, (int(3 * np.cos(i / 5)), int(3 * np.sin(i / 7 + k))), (0, 1)).astype(float) * tint
-                f[120:140, 80:120] -= env[i * 640] * 40
-                w.write(np.clip(f, 0, 255).astype(np.uint8))
-        sidecar = {"identity": ident, "emotion": ["happy", "sad", "angry"][k % 3]}
-        (folder / f"{ident}_clip{k}.json").write_text(json.dumps(sidecar))
-    (folder / "broken.mp4").write_bytes(b"not a video")
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
+    """Clips of the synthetic world (floatalk synth-data), preprocessed at 64 px, plus one broken file."""
     root = tmp_path_factory.mktemp("train")
-    make_videos(root / "videos")
+    videos = root / "videos"
     assert (
-        main(["preprocess", "--videos", str(root / "videos"), "--out", str(root / "data"), "--size", "64", "--quiet"])
+        main(
+            [
+                "synth-data",
+                "--out",
+                str(videos),
+                "--clips",
+                "6",
+                "--seconds",
+                "3",
+                "--size",
+                "96",
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    assert (
+        main(
+            [
+                "preprocess",
+                "--videos",
+                str(videos),
+                "--out",
+                str(root / "data"),
+                "--size",
+                "64",
+                "--val-fraction",
+                "0.2",
+                "--quiet",
+            ]
+        )
         == 0
     )
     return root / "data"
@@ -65,6 +71,8 @@ def read_log(run: Path, column: str) -> list[float]:
 
 
 def test_preprocess_manifest_splits_by_identity_and_lists_failures(data):
+    from floatalk.config import EMOTIONS
+
     manifest = json.loads((data / "manifest.json").read_text())
     clips = manifest["clips"]
     assert len(clips) == 6 and manifest["size"] == 64 and manifest["fps"] == 25
@@ -74,9 +82,9 @@ def test_preprocess_manifest_splits_by_identity_and_lists_failures(data):
         by_split.setdefault(c["identity"], set()).add(c["split"])
         frames = np.load(data / "clips" / c["name"] / "frames.npy", mmap_mode="r")
         assert frames.shape == (c["frames"], 64, 64, 3) and frames.dtype == np.uint8
+        assert c["frames"] == 75 and c["emotion"] in EMOTIONS
     assert all(len(s) == 1 for s in by_split.values())  # no identity in both splits
     assert {c["split"] for c in clips} == {"train", "val"}
-    assert {c["emotion"] for c in clips} == {"happy", "sad", "angry"}
 
 
 def test_preprocess_is_resumable(data, tmp_path):
@@ -157,7 +165,7 @@ def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):
     assert np.mean(fm[-3:]) < 0.9 * np.mean(fm[:3])
     pipe = FloatPipeline.from_pretrained(run / "model")
     out = pipe(
-        image=np.load(data / "clips" / "id0_clip0" / "frames.npy")[0],
+        image=np.load(data / "clips" / "clip_00000" / "frames.npy")[0],
         audio=np.zeros(8000, np.float32),
         crop=False,
         nfe=3,
@@ -261,3 +269,42 @@ def test_run_folder_is_not_overwritten_and_mismatch_refuses(stage1, data, capsys
     )
     err = capsys.readouterr().err
     assert code == 2 and ("model config" in err or "px" in err)
+
+
+def test_fmt_with_a_local_wav2vec2_folder(stage1, data, tmp_path):
+    """--wav2vec2 DIR: the release's audio front end read from a local Hugging Face folder."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from floatalk import FloatPipeline
+    from floatalk.config import tiny_wav2vec2_config
+
+    w2v = tmp_path / "w2v"
+    Wav2Vec2Model(Wav2Vec2Config(**tiny_wav2vec2_config())).save_pretrained(w2v)
+    run = tmp_path / "fmt_w2v"
+    assert (
+        main(
+            [
+                "train",
+                "fmt",
+                "--data",
+                str(data),
+                "--motion-ae",
+                str(stage1),
+                "--out",
+                str(run),
+                "--config",
+                "tiny",
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "2",
+                "--wav2vec2",
+                str(w2v),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    pipe = FloatPipeline.from_pretrained(run / "model")
+    assert pipe.cfg.audio.kind == "wav2vec2"
+    assert (run / "samples" / "step_0000003.mp4").is_file()

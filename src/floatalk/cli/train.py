@@ -63,6 +63,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "fixed random-feature network of the same layout is used (no download)",
     )
     mae.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="image size: 64, 128, 256 or 512 (default: the preset's; must match the data)",
+    )
+    mae.add_argument(
         "--adv-weight", type=float, default=0.05, help="weight of the adversarial loss (0 disables the GAN)"
     )
     mae.set_defaults(run=run_motion_ae)
@@ -118,13 +125,21 @@ def _settings(args: argparse.Namespace, default_lr: float):
 
 
 def run_motion_ae(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from floatalk.errors import UserInputError
     from floatalk.training.motion_ae_trainer import MotionAELosses, train_motion_ae
     from floatalk.training.presets import preset
 
+    model_cfg = preset(args.config).motion_ae
+    if args.size is not None:
+        if args.size not in (64, 128, 256, 512):
+            raise UserInputError(f"--size must be 64, 128, 256 or 512 (got {args.size}).")
+        model_cfg = replace(model_cfg, size=args.size)
     train_motion_ae(
         args.data,
         args.out,
-        preset(args.config).motion_ae,
+        model_cfg,
         _settings(args, 2e-3),
         MotionAELosses(adversarial=args.adv_weight),
         resume=args.resume,

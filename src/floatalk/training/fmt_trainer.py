@@ -272,6 +272,8 @@ def train_fmt(
                 for p, e in zip(shadow_params, ema):
                     p.copy_(e.cpu())
             save_pretrained(shadow.eval(), run_dir / EXPORT_DIR, extra={"trained": {"step": step, "data": str(data)}})
+            if step % settings.sample_every == 0 or step == settings.max_steps:
+                write_sample_video(shadow, sample_clip, run_dir / "samples" / f"step_{step:07d}.mp4")
 
         def make_state() -> dict:
             export()
@@ -286,6 +288,8 @@ def train_fmt(
                 "rng": rng_state(),
             }
 
+        val = [c for c in clips if c.split == "val"] or clips
+        sample_clip = val[0]
         progress = Progress(run_dir, start, settings.max_steps, settings, ctx, "fmt")
         for m in trained:
             m.train()
@@ -329,3 +333,16 @@ def _trained_modules(model: FloatModel) -> list[nn.Module]:
     if model.cfg.emotion.kind == "logmel":
         mods.append(model.emotion_encoder)
     return mods
+
+
+def write_sample_video(model: FloatModel, clip: Clip, path: Path, seconds: float = 2.0) -> None:
+    """Animate the clip's first frame with its first seconds of audio (EMA weights) into an mp4."""
+    from floatalk.io.video import VideoWriter
+    from floatalk.pipeline import FloatPipeline
+
+    pipe = FloatPipeline(model)
+    audio = clip.load_audio()[: int(seconds * 16000)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with VideoWriter(path, fps=25, audio=audio, sample_rate=16000) as writer:
+        for _, frames in pipe.stream(image=np.array(clip.load_frames()[0]), audio=audio, crop=False, nfe=6):
+            writer.write(frames)
