@@ -172,7 +172,6 @@ def test_same_seed_same_frames_and_fps_resampling(tiny_dir, media, tmp_path):
         ("empty audio", "empty"),
         ("no out folder", "does not exist"),
         ("missing checkpoint", "does not exist"),
-        ("no checkpoint", "--checkpoint"),
         ("bad nfe", "--nfe"),
     ],
 )
@@ -200,8 +199,6 @@ def test_user_mistakes_exit_2_with_one_line_and_no_file(case, needle, tiny_dir, 
         args["--out"] = tmp_path / "missing" / "x.mp4"
     elif case == "missing checkpoint":
         args["--checkpoint"] = tmp_path / "nowhere"
-    elif case == "no checkpoint":
-        del args["--checkpoint"]
     elif case == "bad nfe":
         extra = ["--nfe", "1"]
     flat = [str(x) for kv in args.items() for x in kv] + extra + ["--quiet"]

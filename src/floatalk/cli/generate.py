@@ -51,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         metavar="DIR",
-        help="model folder: a FLOAT release folder (float.pth + its two wav2vec2 folders) or a floatalk model folder",
+        help="model folder: a FLOAT release folder (float.pth + its two wav2vec2 folders) or a floatalk model "
+        "folder (default: the bundled demo model once one ships)",
     )
     p.add_argument(
         "--emotion",
@@ -150,9 +151,14 @@ def check_arguments(args: argparse.Namespace) -> None:
         if not torch.cuda.is_available():
             raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
     if args.checkpoint is None:
-        raise UserInputError(
-            "No model given: pass --checkpoint DIR (a FLOAT release folder or a floatalk model folder)."
-        )
+        from floatalk.assets import demo_model_path
+
+        bundled = demo_model_path()
+        if bundled is None:
+            raise UserInputError(
+                "No model given: pass --checkpoint DIR (a FLOAT release folder or a floatalk model folder)."
+            )
+        args.checkpoint = str(bundled)
 
 
 class StageBar:

@@ -1,0 +1,14 @@
+"""Files shipped inside the package: the bundled demo model (trained here on the synthetic world)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO_MODEL = Path(__file__).resolve().parent / "demo_model"
+DEMO_SEED = 20261124
+"""Seed of the demo's portrait and speech: a synthetic identity and clip never used in training."""
+
+
+def demo_model_path() -> Path | None:
+    """The bundled model folder, or None when this installation has none."""
+    return DEMO_MODEL if (DEMO_MODEL / "floatalk_config.json").is_file() else None

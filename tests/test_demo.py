@@ -1,0 +1,80 @@
+"""The bundled-model wiring: `generate` without --checkpoint and `floatalk demo` use floatalk.assets.
+
+No trained demo model is committed yet (issue #6), so these tests point the bundle location at a
+tiny model saved in a temporary folder; they check the wiring, not the quality of a model.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from floatalk.cli.main import main
+from floatalk.io.video import probe_video
+
+
+@pytest.fixture()
+def bundled(tmp_path, monkeypatch):
+    import floatalk.assets as assets
+    from floatalk.checkpoint import save_pretrained
+    from floatalk.models import FloatModel
+    from floatalk.training.presets import preset
+
+    torch.manual_seed(0)
+    folder = save_pretrained(FloatModel(preset("tiny")), tmp_path / "demo_model", dtype=torch.float16)
+    monkeypatch.setattr(assets, "DEMO_MODEL", folder)
+    return folder
+
+
+def test_fp16_bundle_loads(bundled):
+    from floatalk import FloatPipeline
+    from floatalk.assets import demo_model_path
+
+    assert demo_model_path() == bundled
+    pipe = FloatPipeline.from_pretrained(bundled)
+    assert all(p.dtype == torch.float32 for p in pipe.model.parameters())
+
+
+def test_generate_defaults_to_the_bundled_model(bundled, tmp_path, parity_dir):
+    out = tmp_path / "x.mp4"
+    code = main(
+        [
+            "generate",
+            "--image",
+            str(parity_dir / "inputs_a" / "image.png"),
+            "--audio",
+            str(parity_dir / "inputs_a" / "audio.wav"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--nfe",
+            "3",
+        ]
+    )
+    assert code == 0 and probe_video(out)["width"] == 64
+
+
+def test_no_model_at_all_is_a_clear_error(tmp_path, monkeypatch, parity_dir, capsys):
+    import floatalk.assets as assets
+
+    monkeypatch.setattr(assets, "DEMO_MODEL", tmp_path / "missing")
+    code = main(
+        [
+            "generate",
+            "--image",
+            str(parity_dir / "inputs_a" / "image.png"),
+            "--audio",
+            str(parity_dir / "inputs_a" / "audio.wav"),
+            "--out",
+            str(tmp_path / "x.mp4"),
+            "--quiet",
+        ]
+    )
+    assert code == 2 and "--checkpoint" in capsys.readouterr().err
+
+
+def test_demo_command_writes_a_video(bundled, tmp_path):
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--out", str(out), "--seconds", "2", "--side-by-side", "--quiet"]) == 0
+    info = probe_video(out)
+    assert (info["video_codec"], info["audio_codec"], info["n_frames"], info["width"]) == ("h264", "aac", 50, 128)
