@@ -116,6 +116,14 @@ def stage1(data, tmp_path_factory) -> Path:
                 "5",
                 "--ckpt-every",
                 "20",
+                "--sample-every",
+                "40",
+                "--mouth-weight",
+                "10",
+                "--near-pairs",
+                "0.5",
+                "--speech-anchor",
+                "1",
                 "--quiet",
             ]
         )
@@ -127,8 +135,39 @@ def stage1(data, tmp_path_factory) -> Path:
 def test_motion_ae_loss_falls(stage1):
     l1 = read_log(stage1, "l1")
     assert len(l1) == 8 and np.mean(l1[-2:]) < 0.85 * np.mean(l1[:2])
+    assert len(read_log(stage1, "anchor")) == 8 and len(read_log(stage1, "mouth")) == 8
     assert (stage1 / "motion_ae" / "motion_ae.safetensors").is_file()
     assert list((stage1 / "samples").glob("*.png"))
+    # The held-out probe re-rendered the validation clips and scored them with the lip-sync meter.
+    with open(stage1 / "probe.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["40"]
+    assert float(rows[0]["truth_r"]) > 0.8 and -1 <= float(rows[0]["recon_r"]) <= 1
+
+
+def test_pair_batch_near_pairs_and_speech_deltas(data):
+    from floatalk.training.data import read_manifest
+    from floatalk.training.motion_ae_trainer import pair_batch, speech_openings
+
+    meta, clips = read_manifest(data)
+    frames = [c.load_frames() for c in clips]
+    openings = [speech_openings(c, meta["fps"]) for c in clips]
+    assert all(len(o) == c.frames for o, c in zip(openings, clips))
+    rng = np.random.default_rng(0)
+    src, drv, delta = pair_batch(clips, frames, 64, rng, near=(1.0, 2), openings=openings)
+    assert src.shape == drv.shape == (64, 3, 64, 64) and delta.shape == (64,)
+    # Replay the draws: every driving frame is within 2 frames of its source, and delta is the
+    # difference of the speech-implied openings of the two frames.
+    rng = np.random.default_rng(0)
+    for k in range(64):
+        c = int(rng.integers(len(clips)))
+        n = frames[c].shape[0]
+        i, _ = rng.integers(n, size=2)
+        rng.random()
+        j = int(np.clip(i + rng.integers(-2, 3), 0, n - 1))
+        assert abs(i - j) <= 2
+        assert delta[k].item() == pytest.approx(openings[c][j] - openings[c][i], abs=1e-6)
+        assert torch.equal(drv[k], torch.from_numpy(np.array(frames[c][j])).permute(2, 0, 1).float() / 127.5 - 1)
 
 
 def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):

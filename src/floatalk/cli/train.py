@@ -72,6 +72,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mae.add_argument(
         "--adv-weight", type=float, default=0.05, help="weight of the adversarial loss (0 disables the GAN)"
     )
+    mae.add_argument(
+        "--mouth-weight",
+        type=float,
+        default=1.0,
+        help="weight of the extra L1 on the mouth box of the face crop (the demo recipe uses 10)",
+    )
+    mae.add_argument(
+        "--near-pairs",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training pairs whose driving frame is at most --near-gap frames from the source "
+        "(pose barely changes, so the loss is about the mouth and eyes; default 0)",
+    )
+    mae.add_argument(
+        "--speech-anchor",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss tying motion coordinate 0 to the jaw opening implied by each clip's speech "
+        "(self-supervised, no labels; the demo recipe uses 1; default 0 = plain LIA)",
+    )
+    mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.set_defaults(run=run_motion_ae)
     fmt = stages.add_parser(
         "fmt",
@@ -141,7 +164,13 @@ def run_motion_ae(args: argparse.Namespace) -> int:
         args.out,
         model_cfg,
         _settings(args, 2e-3),
-        MotionAELosses(adversarial=args.adv_weight),
+        MotionAELosses(
+            adversarial=args.adv_weight,
+            mouth=args.mouth_weight,
+            near_pairs=args.near_pairs,
+            near_gap=args.near_gap,
+            speech_anchor=args.speech_anchor,
+        ),
         resume=args.resume,
         vgg_weights=args.vgg_weights,
         device=args.device,

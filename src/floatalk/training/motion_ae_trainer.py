@@ -45,10 +45,12 @@ from floatalk.training.losses import (
     r1_penalty,
     region_l1,
 )
+from floatalk.training.probe import probe_lipsync
 from floatalk.training.state import rng_state
 
 STAGE = "motion-ae"
 EXPORT_DIR = "motion_ae"
+PROBE_CLIPS = 4  # held-out clips re-rendered at every sample step (floatalk.training.probe)
 
 
 @dataclass(frozen=True)
@@ -57,25 +59,54 @@ class MotionAELosses:
 
     l1: float = 1.0
     perceptual: float = 1.0
-    region: float = 1.0
+    region: float = 1.0  # eye band L1
+    mouth: float = 1.0  # mouth box L1 (the demo recipe raises it: the mouth is a few pixels at 128 px)
     adversarial: float = 0.05
     adv_start: int = 0  # step from which the discriminator trains and the adversarial term is on
     r1_gamma: float = 1.0
     r1_every: int = 16
+    near_pairs: float = 0.0  # share of pairs whose driving frame is within near_gap frames of the source
+    near_gap: int = 6
+    # Weight of the speech anchor: (lambda_drv[0] - lambda_src[0] - (o_drv - o_src))^2, o the jaw
+    # opening implied by the clip's speech. It gives the motion code a lip coordinate of unit scale
+    # from the first steps, which the decoder then learns to render (0 = off, plain LIA).
+    speech_anchor: float = 0.0
 
 
 def pair_batch(
-    clips: list[Clip], frames: list[np.ndarray], batch: int, rng: np.random.Generator
-) -> tuple[Tensor, Tensor]:
-    """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1]."""
-    src, drv = [], []
+    clips: list[Clip],
+    frames: list[np.ndarray],
+    batch: int,
+    rng: np.random.Generator,
+    near: tuple[float, int] = (0.0, 0),
+    openings: list[np.ndarray] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1],
+    and (B,) the speech-implied mouth opening of the driving frame minus that of the source frame
+    (zeros without `openings`, per-clip (T,) arrays from `speech_openings`).
+
+    near = (p, gap): with probability p the driving frame is at most `gap` frames from the source,
+    so head pose barely changes and the difference to render is mostly mouth and eyes.
+    """
+    src, drv, delta = [], [], []
     for _ in range(batch):
         c = int(rng.integers(len(clips)))
-        i, j = rng.integers(frames[c].shape[0], size=2)
+        n = frames[c].shape[0]
+        i, j = rng.integers(n, size=2)
+        if rng.random() < near[0]:
+            j = int(np.clip(i + rng.integers(-near[1], near[1] + 1), 0, n - 1))
         src.append(frames[c][i])
         drv.append(frames[c][j])
+        delta.append(0.0 if openings is None else float(openings[c][j] - openings[c][i]))
     to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
-    return to(src), to(drv)
+    return to(src), to(drv), torch.tensor(delta, dtype=torch.float32)
+
+
+def speech_openings(clip: Clip, fps: float) -> np.ndarray:
+    """(T,) jaw opening implied by the clip's speech (the lip-sync meter's audio side), 0..1."""
+    from floatalk.evaluation import audio_opening
+
+    return audio_opening(clip.load_audio(), clip.frames, fps=fps)
 
 
 def export_motion_ae(model: MotionAutoEncoder, folder: Path) -> None:
@@ -86,6 +117,30 @@ def export_motion_ae(model: MotionAutoEncoder, folder: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(folder / "motion_ae.safetensors", lambda p: save_file(state, str(p)))
     atomic_write(folder / "motion_ae_config.json", lambda p: p.write_text(json.dumps(asdict(model.cfg), indent=2)))
+
+
+def start_with_identity_flow(model: MotionAutoEncoder) -> None:
+    """Zero the flow heads' weights: every scale starts as an identity warp with mask 0.5, so the
+    decoder reproduces the source from the first steps and learns motion as departures from it.
+    A fresh StyleGAN2-style init starts from random flows instead, and at 128 px on a CPU budget
+    it had not learned to move the mouth after 1800 steps (README, demo model)."""
+    with torch.no_grad():
+        for head in model.dec.to_flows:
+            head.conv.weight.zero_()
+
+
+def write_probe(run_dir: Path, step: int, result: dict[str, float], progress: Progress) -> None:
+    """Append one row to probe.csv (step, recon_r, truth_r, psnr) and show it above the bar."""
+    path = run_dir / "probe.csv"
+    new = not path.exists()
+    with path.open("a") as f:
+        if new:
+            f.write("step,recon_r,truth_r,psnr\n")
+        f.write(f"{step},{result['recon_r']:.4f},{result['truth_r']:.4f},{result['psnr']:.2f}\n")
+    progress.bar.write(
+        f"step {step}: held-out lip-sync through the auto-encoder r = {result['recon_r']:.3f} "
+        f"(real frames {result['truth_r']:.3f}), PSNR {result['psnr']:.1f} dB"
+    )
 
 
 def save_grid(path: Path, rows: list[Tensor]) -> None:
@@ -121,6 +176,7 @@ def train_motion_ae(
 
         torch.manual_seed(settings.seed)
         gen = MotionAutoEncoder(model_cfg).to(ctx.device)
+        start_with_identity_flow(gen)
         disc = Discriminator(model_cfg).to(ctx.device)
         vgg = torch.load(vgg_weights, map_location="cpu", weights_only=True) if vgg_weights else None
         percept = PerceptualNet(vgg).to(ctx.device)
@@ -140,6 +196,8 @@ def train_motion_ae(
         D.broadcast_module(gen, ctx)
         D.broadcast_module(disc, ctx)
         frames = [c.load_frames() for c in train]
+        probe_clips = [c for c in clips if c.split == "val"][:PROBE_CLIPS]
+        openings = [speech_openings(c, meta["fps"]) for c in train] if losses.speech_anchor > 0 else None
 
         def make_state() -> dict:
             export_motion_ae(gen, run_dir / EXPORT_DIR)
@@ -166,19 +224,32 @@ def train_motion_ae(
             for micro in range(settings.grad_accum):
                 # Per-step randomness depends only on (seed, step, micro-batch, rank): resume is exact.
                 rng = np.random.default_rng([settings.seed, step, micro, ctx.rank])
-                src, drv = (t.to(ctx.device) for t in pair_batch(train, frames, settings.batch_size, rng))
+                src, drv, delta = (
+                    t.to(ctx.device)
+                    for t in pair_batch(
+                        train, frames, settings.batch_size, rng, (losses.near_pairs, losses.near_gap), openings
+                    )
+                )
                 with autocast(ctx):
-                    fake = gen(src, drv)
+                    s_src, lam_src, feats = gen.encode(src)
+                    _, lam_drv, _ = gen.encode(drv)
+                    fake = gen.decode(s_src + gen.motion(lam_drv), feats)  # = gen(src, drv)
                     l1 = (fake - drv).abs().mean()
                     perc = perceptual_loss(percept, fake, drv)
-                    region = region_l1(fake, drv, EYES) + region_l1(fake, drv, MOUTH)
-                    loss = losses.l1 * l1 + losses.perceptual * perc + losses.region * region
+                    region = region_l1(fake, drv, EYES)
+                    mouth = region_l1(fake, drv, MOUTH)
+                    loss = losses.l1 * l1 + losses.perceptual * perc + losses.region * region + losses.mouth * mouth
+                    if openings is not None:
+                        # Speech anchor: motion coordinate 0 moves with the speech-implied jaw opening.
+                        anchor = (lam_drv[:, 0] - lam_src[:, 0] - delta).pow(2).mean()
+                        loss = loss + losses.speech_anchor * anchor
+                        logs["anchor"] = logs.get("anchor", 0.0) + anchor.item() / settings.grad_accum
                     if use_adv:
                         adv = generator_adv_loss(disc(fake))
                         loss = loss + losses.adversarial * adv
                         logs["g_adv"] = logs.get("g_adv", 0.0) + adv.item() / settings.grad_accum
                 (loss / settings.grad_accum).backward()
-                for k, v in (("l1", l1), ("perceptual", perc), ("region", region)):
+                for k, v in (("l1", l1), ("perceptual", perc), ("region", region), ("mouth", mouth)):
                     logs[k] = logs.get(k, 0.0) + v.item() / settings.grad_accum
                 fakes.append(fake.detach())
                 reals.append(drv)
@@ -201,6 +272,8 @@ def train_motion_ae(
             progress.step(step, logs)
             if ctx.is_main and (step % settings.sample_every == 0 or step == settings.max_steps):
                 save_grid(run_dir / "samples" / f"step_{step:07d}.png", [src[:4], drv[:4], fakes[-1][:4]])
+                if probe_clips:
+                    write_probe(run_dir, step, probe_lipsync(gen, probe_clips, fps=meta["fps"]), progress)
             maybe_checkpoint(run_dir, step, settings, ctx, make_state, [gen, disc])
         progress.close()
         return run_dir
