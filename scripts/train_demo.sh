@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the bundled demo model (src/floatalk/assets/demo_model) from scratch, offline:
+# The recipe for the bundled demo model (src/floatalk/assets/demo_model). Not yet run end to end: no model
+# ships yet (README, "A bundled demo model"). Offline, from scratch:
 # synthetic world (seed 1) -> preprocess -> stage 1 (motion AE) -> stage 2 (FMT) -> fp16 bundle.
 # Usage: scripts/train_demo.sh [WORK_DIR]   (default: runs/demo; data goes to WORK_DIR/data)
 set -euo pipefail
@@ -8,8 +9,9 @@ mkdir -p "$WORK"
 start=$(date +%s)
 floatalk synth-data --out "$WORK/videos" --clips 160 --seconds 4 --size 128 --seed 1
 floatalk preprocess --videos "$WORK/videos" --out "$WORK/data" --size 128 --val-fraction 0.05
-floatalk train motion-ae --data "$WORK/data" --out "$WORK/motion_ae" --config demo --max-steps 1800 \
-    --batch-size 8 --lr 2e-3 --adv-weight 0 --ckpt-every 200 --sample-every 300 --seed 0
+floatalk train motion-ae --data "$WORK/data" --out "$WORK/motion_ae" --config demo --max-steps 4000 \
+    --batch-size 8 --lr 2e-3 --adv-weight 0 --mouth-weight 10 --near-pairs 0.5 --speech-anchor 1 \
+    --ckpt-every 300 --sample-every 300 --seed 0
 floatalk train fmt --data "$WORK/data" --motion-ae "$WORK/motion_ae" --out "$WORK/fmt" --config demo \
     --max-steps 3000 --batch-size 16 --lr 5e-4 --ckpt-every 500 --seed 0
 python -m floatalk.training.bundle "$WORK/fmt/model" src/floatalk/assets/demo_model

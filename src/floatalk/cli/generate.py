@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.io.audio import load_audio
     from floatalk.io.face import PasteBack
     from floatalk.io.video import VideoWriter
-    from floatalk.pipeline import FloatPipeline, prepare_image
+    from floatalk.pipeline import FloatPipeline, prepare_image, reuse_freed_memory
 
     cfg = read_config(args.checkpoint)
     size, fps, sr = cfg.motion_ae.size, cfg.audio.fps, cfg.audio.sample_rate
@@ -218,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     n_model = -(-len(wave) * fps // sr)
     bar = StageBar(n_model, args.quiet)
     try:
+        if args.device == "cpu":
+            reuse_freed_memory()  # the decoder's big short-lived blocks are page-faulted in again otherwise
         pipe = FloatPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=getattr(torch, args.dtype))
         picks = resample_indices(n_model, fps, args.fps, len(wave), sr)
         with VideoWriter(args.out, fps=args.fps, audio=soundtrack, sample_rate=MUX_SAMPLE_RATE) as writer:

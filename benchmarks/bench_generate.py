@@ -1,0 +1,403 @@
+"""Benchmark of the generation stages on release-size weights (issue #7).
+
+Every configuration runs in its own subprocess, so that its peak RSS is its own. Three kinds:
+
+* pipeline (one per duration and dtype): seconds per frame of each stage (image, emotion,
+  audio features, motion sampling, decoding, video encoding), end-to-end real-time factor
+  and peak RSS, generating a --duration seconds clip (the parity speech clip repeated)
+  through the same streaming loop as `floatalk generate`.
+* decode: the same frames (motion latents of the parity data) decoded frame by frame in
+  float32 with the release's decoder (batch 1, grouped per-sample weights), with the batched
+  float32 decoder and with bfloat16; seconds per frame, speed-ups and PSNR against float32.
+* gpu (--gpu): frames per second at 512 px, NFE 10, batch-1 streaming and batched decoding
+  in float16 / bfloat16, optionally with torch.compile.
+
+Examples (from the repository root):
+
+    python ../shared/parity/make_release_dir.py checkpoints/parity_release      # once, 1.15 GB
+    python benchmarks/bench_generate.py --checkpoint checkpoints/parity_release
+    python benchmarks/bench_generate.py --durations 5 30 --dtypes float32 --skip-decode
+    python benchmarks/bench_generate.py --only-decode --decode-frames 8
+    python benchmarks/bench_generate.py --gpu --dtypes float16 bfloat16 --compile
+
+Results go to stdout as a table and, with --json PATH, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PARITY = REPO.parent / "shared" / "parity"
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "parity_release"
+STAGES = ("image", "emotion", "audio", "motion", "decode", "video")
+
+
+# ------------------------------------------------------------------------------------ helpers
+def speech(seconds: float, sample_rate: int = 16000) -> np.ndarray:
+    """The parity speech clip (espeak-ng, 3.2 s) repeated to `seconds`: (N,) float32."""
+    from floatalk.io.audio import load_audio
+
+    clip = load_audio(PARITY / "inputs_a" / "audio.wav", sample_rate=sample_rate)
+    n = int(round(seconds * sample_rate))
+    return np.resize(clip, n).astype(np.float32)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process (VmHWM); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm_mb() -> float:
+    """VmHWM of this process in MiB (peak RSS since start or the last reset)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process: less sensitive than wall time to other load on the machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+class Clock:
+    """Accumulates wall seconds per stage."""
+
+    def __init__(self) -> None:
+        self.total = dict.fromkeys(STAGES, 0.0)
+
+    def run(self, stage: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.total[stage] += time.perf_counter() - t0
+        return out
+
+
+def setup_worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.tune_allocator:
+        from floatalk.pipeline import reuse_freed_memory
+
+        reuse_freed_memory()
+
+
+def load_pipe(args: argparse.Namespace, dtype_name: str, decode: str = "batched"):
+    import torch
+
+    from floatalk.pipeline import FloatPipeline
+
+    return FloatPipeline.from_pretrained(
+        args.checkpoint, device=args.device, dtype=getattr(torch, dtype_name), decode=decode
+    )
+
+
+# ------------------------------------------------------------------------------------ workers
+def worker_pipeline(args: argparse.Namespace) -> dict:
+    """One clip through the streaming loop of `floatalk generate`, timed stage by stage."""
+    import torch
+
+    from floatalk.io.video import VideoWriter
+    from floatalk.sampling.sampler import SamplerSettings, iter_motion_windows
+
+    setup_worker(args)
+    t0 = time.perf_counter()
+    pipe = load_pipe(args, args.dtype)
+    load_s = time.perf_counter() - t0
+    rss_loaded = max_rss_mb()
+    wave = speech(args.duration, pipe.sample_rate)
+    soundtrack = speech(args.duration, 48000)
+    hwm_reset = reset_peak_rss()
+    load_before, cpu0 = os.getloadavg()[0], cpu_seconds()
+    clock = Clock()
+    settings = SamplerSettings(nfe=args.nfe)
+    with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
+        src = clock.run("image", pipe.encode_image, PARITY / "inputs_a" / "image.png", crop=False)
+        we = clock.run("emotion", pipe.encode_emotion, wave).to(pipe.dtype)
+        r_s = src.r_s.to(pipe.dtype)
+        generator = torch.Generator().manual_seed(15)
+        prev_x = prev_wa = None
+        frames_done, first_frame_s = 0, None
+        start = time.perf_counter()
+        features = pipe.iter_audio_features(wave)
+        with VideoWriter(Path(tmp) / "out.mp4", fps=pipe.fps, audio=soundtrack, sample_rate=48000) as writer:
+            while (wa := clock.run("audio", next, features, None)) is not None:
+                wa = wa.to(pipe.dtype)
+                windows = iter_motion_windows(pipe.model.fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa)
+                while (window := clock.run("motion", next, windows, None)) is not None:
+                    for frames in clock.run("decode", list, pipe.decode(src, window, args.batch_size)):
+                        clock.run("video", writer.write, frames)
+                        frames_done += len(frames)
+                    if first_frame_s is None:
+                        first_frame_s = time.perf_counter() - start + clock.total["image"] + clock.total["emotion"]
+                    prev_x = window[:, -pipe.cfg.fmt.prev :]
+                prev_wa = wa[:, -pipe.cfg.fmt.prev :]
+    total = sum(clock.total.values())
+    return {
+        "kind": "pipeline",
+        "duration_s": args.duration,
+        "dtype": args.dtype,
+        "frames": frames_done,
+        "load_s": load_s,
+        "stage_s": clock.total,
+        "stage_s_per_frame": {k: v / frames_done for k, v in clock.total.items()},
+        "total_s": total,
+        "rtf": total / args.duration,
+        "cpu_s_per_frame": (cpu_seconds() - cpu0) / frames_done,
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
+        "first_frames_after_s": first_frame_s,
+        "peak_rss_mb": max_rss_mb(),
+        "rss_after_load_mb": rss_loaded,
+        "generation_peak_rss_mb": vm_hwm_mb() if hwm_reset else None,
+    }
+
+
+def worker_decode(args: argparse.Namespace) -> dict:
+    """The same frames decoded three ways: release (batch 1), batched float32, bfloat16."""
+    import torch
+
+    from floatalk.pipeline import to_uint8
+
+    torch.set_num_threads(args.threads)
+    pipe = load_pipe(args, "float32")
+    ae = pipe.model.motion_autoencoder
+    motion = torch.from_numpy(np.load(PARITY / "expected_a.npz")["sample_predicted_emotion"][0])
+    n = min(args.decode_frames, motion.shape[0])
+    picks = np.linspace(0, motion.shape[0] - 1, n).round().astype(int)
+    results: dict[str, dict] = {}
+    frames: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        src = pipe.encode_image(PARITY / "inputs_a" / "image.png", crop=False)
+        styles = src.s_r + motion[picks]
+        fast_feats = src.fast_feats
+
+        def release_way() -> np.ndarray:
+            return np.concatenate([to_uint8(ae.decode(s[None], src.feats)) for s in styles])
+
+        def batched(dtype: torch.dtype, below: int):
+            def run() -> np.ndarray:
+                out = [
+                    to_uint8(ae.decode_fast(styles[i : i + args.batch_size], fast_feats, dtype, below))
+                    for i in range(0, n, args.batch_size)
+                ]
+                return np.concatenate(out)
+
+            return run
+
+        def measure(name: str, fn) -> None:
+            best, best_cpu = float("inf"), float("inf")
+            for _ in range(args.repeats):
+                t0, c0 = time.perf_counter(), cpu_seconds()
+                frames[name] = fn()
+                best = min(best, time.perf_counter() - t0)
+                best_cpu = min(best_cpu, cpu_seconds() - c0)
+            results[name] = {"s_per_frame": best / n, "cpu_s_per_frame": best_cpu / n}
+
+        measure("release_b1_f32", release_way)
+        measure("batched_f32_default_alloc", batched(torch.float32, 0))
+        if args.tune_allocator:
+            from floatalk.pipeline import reuse_freed_memory
+
+            reuse_freed_memory()
+            measure("release_b1_f32_tuned_alloc", release_way)
+        measure("batched_f32", batched(torch.float32, 0))
+        for below in sorted({pipe.float32_below, 128}, reverse=True):
+            measure(f"bf16_below{below}", batched(torch.bfloat16, below))
+        measure("bf16_all", batched(torch.bfloat16, 0))
+    base = results["release_b1_f32"]["s_per_frame"]
+    for name, r in results.items():
+        r["speedup_vs_release_b1"] = base / r["s_per_frame"]
+        r["psnr_vs_batched_f32"] = psnr(frames[name], frames["batched_f32"])
+        r["psnr_vs_release_b1"] = psnr(frames[name], frames["release_b1_f32"])
+    return {
+        "kind": "decode",
+        "frames": n,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "load_avg_1min": os.getloadavg()[0],
+        "results": results,
+    }
+
+
+def worker_gpu(args: argparse.Namespace) -> dict:
+    """GPU throughput: batched decoding and the batch-1 stream at 512 px, NFE 10."""
+    import torch
+
+    from floatalk.sampling.sampler import SamplerSettings, iter_motion_windows
+
+    torch.backends.cudnn.benchmark = True
+    pipe = load_pipe(args, args.dtype)
+    ae = pipe.model.motion_autoencoder
+    dev = pipe.device
+    out: dict = {"kind": "gpu", "dtype": args.dtype, "device_name": torch.cuda.get_device_name(dev)}
+    decode_fast = ae.decode_fast
+    if args.compile:
+        decode_fast = torch.compile(ae.decode_fast, mode="max-autotune-no-cudagraphs", dynamic=False)
+    with torch.inference_mode():
+        src = pipe.encode_image(PARITY / "inputs_a" / "image.png", crop=False)
+        dtype = getattr(torch, args.dtype)
+        for bs in (1, 8, 32):
+            styles = src.s_r + 0.1 * torch.randn(bs, src.s_r.shape[1], device=dev)
+            for _ in range(3):
+                decode_fast(styles, src.fast_feats, dtype, 0)
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            reps = max(2, 64 // bs)
+            for _ in range(reps):
+                decode_fast(styles, src.fast_feats, dtype, 0)
+            torch.cuda.synchronize()
+            out[f"decode_fps_b{bs}"] = reps * bs / (time.perf_counter() - t0)
+        wave = speech(args.duration, pipe.sample_rate)
+        wa = pipe.encode_audio(wave).to(pipe.dtype)
+        we = pipe.encode_emotion(wave).to(pipe.dtype)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        windows = iter_motion_windows(
+            pipe.model.fmt, wa, src.r_s.to(pipe.dtype), we, SamplerSettings(nfe=args.nfe), torch.Generator()
+        )
+        n = sum(w.shape[1] for w in windows)
+        torch.cuda.synchronize()
+        out["motion_fps"] = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        done = 0
+        for _, frames in pipe.stream(PARITY / "inputs_a" / "image.png", wave, crop=False, batch_size=1):
+            done += len(frames)
+        out["stream_b1_fps"] = done / (time.perf_counter() - t0)
+    return out
+
+
+# -------------------------------------------------------------------------------------- driver
+def run_worker(kind: str, args: argparse.Namespace, **extra: object) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--checkpoint", str(args.checkpoint)]
+    cmd += ["--threads", str(args.threads), "--nfe", str(args.nfe), "--batch-size", str(args.batch_size)]
+    cmd += ["--decode-frames", str(args.decode_frames), "--repeats", str(args.repeats), "--device", args.device]
+    if not args.tune_allocator:
+        cmd.append("--no-tune-allocator")
+    if args.compile:
+        cmd.append("--compile")
+    for key, value in extra.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"worker {kind} {extra} failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_pipeline_row(r: dict) -> None:
+    per = r["stage_s_per_frame"]
+    gen = r["generation_peak_rss_mb"]
+    cells = [f"{r['duration_s']:.0f} s", r["dtype"], str(r["frames"]), *(f"{per[k]:.3f}" for k in STAGES)]
+    cells += [f"{r['total_s'] / r['frames']:.3f}", f"{r['rtf']:.2f}", f"{r['first_frames_after_s']:.1f} s"]
+    cells += [f"{r['peak_rss_mb']:.0f}", "-" if gen is None else f"{gen:.0f}", f"{r['cpu_s_per_frame']:.3f}"]
+    print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="release or floatalk folder")
+    p.add_argument("--durations", type=float, nargs="+", default=[5, 10, 30, 120], help="clip lengths (s)")
+    p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--nfe", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=8, help="frames per decoder call (default 8)")
+    p.add_argument("--decode-frames", type=int, default=16, help="frames for the decoder comparison (default 16)")
+    p.add_argument("--repeats", type=int, default=2, help="decoder comparison: best of this many runs (default 2)")
+    p.add_argument("--skip-decode", action="store_true", help="skip the decoder comparison")
+    p.add_argument("--only-decode", action="store_true", help="only the decoder comparison")
+    p.add_argument(
+        "--no-tune-allocator",
+        dest="tune_allocator",
+        action="store_false",
+        help="keep glibc's default of returning big blocks to the OS (see reuse_freed_memory)",
+    )
+    p.add_argument("--gpu", action="store_true", help="GPU mode (CUDA): fps at 512 px")
+    p.add_argument("--compile", action="store_true", help="GPU mode: torch.compile the batched decoder")
+    p.add_argument("--json", type=Path, help="append every result as one JSON line to this file")
+    p.add_argument("--worker", choices=["pipeline", "decode", "gpu"], help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker:
+        worker = {"pipeline": worker_pipeline, "decode": worker_decode, "gpu": worker_gpu}[args.worker]
+        print(json.dumps(worker(args)))
+        return 0
+    if not args.checkpoint.exists():
+        raise SystemExit(
+            f"no checkpoint at {args.checkpoint}: build one with "
+            f"`python {PARITY / 'make_release_dir.py'} {args.checkpoint}` or pass --checkpoint"
+        )
+    results = []
+    if args.gpu:
+        args.device = "cuda"
+        for dtype in args.dtypes:
+            r = run_worker("gpu", args, dtype=dtype, duration=max(args.durations))
+            print(json.dumps(r), flush=True)
+            results.append(r)
+    else:
+        if not args.only_decode:
+            print(
+                "| audio | dtype | frames | "
+                + " | ".join(f"{s} s/f" for s in STAGES)
+                + " | total s/f | RTF | first frames | peak RSS MiB | generation peak MiB | CPU s/f |"
+            )
+            print("|---" * (9 + len(STAGES)) + "|", flush=True)
+            for duration in args.durations:
+                for dtype in args.dtypes:
+                    r = run_worker("pipeline", args, duration=duration, dtype=dtype)
+                    print_pipeline_row(r)
+                    results.append(r)
+        if not args.skip_decode:
+            r = run_worker("decode", args)
+            results.append(r)
+            print(f"\ndecoder, {r['frames']} frames, batch {r['batch_size']}, {r['threads']} threads:")
+            print(
+                "| path | s/frame | CPU s/frame | speed-up vs release batch 1 | PSNR vs batched f32 (dB) "
+                "| PSNR vs release (dB) |"
+            )
+            print("|---|---|---|---|---|---|")
+            for name, v in r["results"].items():
+                print(
+                    f"| {name} | {v['s_per_frame']:.3f} | {v['cpu_s_per_frame']:.3f} "
+                    f"| {v['speedup_vs_release_b1']:.2f}x | {v['psnr_vs_batched_f32']:.1f} "
+                    f"| {v['psnr_vs_release_b1']:.1f} |",
+                    flush=True,
+                )
+    if args.json:
+        with args.json.open("a") as fh:
+            for r in results:
+                fh.write(json.dumps(r) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
