@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The recipe for the bundled demo model (src/floatalk/assets/demo_model). Not yet run end to end: no model
-# ships yet (README, "A bundled demo model"). Offline, from scratch:
-# synthetic world (seed 1) -> preprocess -> stage 1 (motion AE) -> stage 2 (FMT) -> fp16 bundle.
-# Usage: scripts/train_demo.sh [WORK_DIR]   (default: runs/demo; data goes to WORK_DIR/data)
+# The recipe of the bundled demo model (src/floatalk/assets/demo_model; README, "The bundled demo
+# model"). Offline, from scratch, seeds fixed:
+# synthetic world (seed 1) -> preprocess -> stage 1 (motion AE) -> stage 2 (FMT) -> float16 bundle.
+# Usage: scripts/train_demo.sh [WORK_DIR] [BUNDLE_DIR]
+#   (defaults: runs/demo, and src/floatalk/assets/demo_model for the float16 bundle)
 set -euo pipefail
 WORK=${1:-runs/demo}
+BUNDLE=${2:-src/floatalk/assets/demo_model}
 mkdir -p "$WORK"
 start=$(date +%s)
 floatalk synth-data --out "$WORK/videos" --clips 160 --seconds 4 --size 128 --seed 1
@@ -14,5 +16,5 @@ floatalk train motion-ae --data "$WORK/data" --out "$WORK/motion_ae" --config de
     --ckpt-every 300 --sample-every 300 --seed 0
 floatalk train fmt --data "$WORK/data" --motion-ae "$WORK/motion_ae" --out "$WORK/fmt" --config demo \
     --max-steps 3000 --batch-size 16 --lr 5e-4 --ckpt-every 500 --seed 0
-python -m floatalk.training.bundle "$WORK/fmt/model" src/floatalk/assets/demo_model
+python -m floatalk.training.bundle "$WORK/fmt/model" "$BUNDLE"
 echo "total training time: $(( $(date +%s) - start )) s" >&2

@@ -1,7 +1,7 @@
 """The bundled-model wiring: `generate` without --checkpoint and `floatalk demo` use floatalk.assets.
 
-No trained demo model is committed yet (issue #6), so these tests point the bundle location at a
-tiny model saved in a temporary folder; they check the wiring, not the quality of a model.
+These tests point the bundle location at a tiny model saved in a temporary folder: they check the
+wiring (fp16 loading, defaults, errors) quickly; tests/test_bundled_model.py runs the real bundle.
 """
 
 from __future__ import annotations

@@ -169,3 +169,19 @@ def test_cli_out_is_a_file(tmp_path, capsys):
     assert main(["synth-data", "--out", str(blocker), "--clips", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is a file" in err
+
+
+def test_emotion_onset_starts_neutral_then_holds_the_expression():
+    import dataclasses
+
+    from floatalk.synth.world import clip_specs
+
+    spec = dataclasses.replace(clip_specs(1, 2.0, 64, 31)[0], emotion="happy")
+    held, onset = make_clip(spec), make_clip(dataclasses.replace(spec, onset=0.8))
+    neutral = make_clip(dataclasses.replace(spec, emotion="neutral"))
+    diff = lambda a, b: np.abs(a.astype(np.int16) - b).mean()  # noqa: E731
+    # Before the onset the face is the neutral one (same speech, pose and blinks); after the 0.5 s
+    # ease-in it is the held expression's.
+    assert diff(onset.frames[0], neutral.frames[0]) < 0.05 * diff(held.frames[0], neutral.frames[0])
+    assert np.array_equal(onset.frames[-1], held.frames[-1])
+    assert onset.truth["emotion_onset"] == 0.8 and held.truth["emotion_onset"] == 0.0

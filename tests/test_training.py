@@ -124,6 +124,8 @@ def stage1(data, tmp_path_factory) -> Path:
                 "0.5",
                 "--speech-anchor",
                 "1",
+                "--ema-decay",
+                "0.9",
                 "--quiet",
             ]
         )
@@ -143,6 +145,15 @@ def test_motion_ae_loss_falls(stage1):
         rows = list(csv.DictReader(f))
     assert [r["step"] for r in rows] == ["40"]
     assert float(rows[0]["truth_r"]) > 0.8 and -1 <= float(rows[0]["recon_r"]) <= 1
+
+
+def test_motion_ae_exports_the_weight_average(stage1):
+    from safetensors.torch import load_file
+
+    exported = load_file(stage1 / "motion_ae" / "motion_ae.safetensors")
+    state = torch.load(stage1 / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.equal(exported[k], state["ema"][k]) for k in exported)
+    assert any(not torch.equal(exported[k], state["model"][k]) for k in exported)
 
 
 def test_pair_batch_near_pairs_and_speech_deltas(data):

@@ -44,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="W",
         help="processes rendering clips in parallel; the files do not depend on it (default: min(2, CPU count))",
     )
+    p.add_argument(
+        "--emotion-onset",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds of neutral face at the start of each clip before its emotion eases in over 0.5 s, so "
+        "clips hold expression changes to learn from (default 0: the expression holds from the first frame)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(run=run)
     return p
@@ -66,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=workers,
         progress=not args.quiet,
+        onset=args.emotion_onset,
     )
     if not args.quiet:
         elapsed = time.perf_counter() - start

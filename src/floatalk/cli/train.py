@@ -95,6 +95,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(self-supervised, no labels; the demo recipe uses 1; default 0 = plain LIA)",
     )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
+    mae.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.0,
+        metavar="D",
+        help="export, probe and hand to stage 2 an exponential moving average of the weights with this decay "
+        "(e.g. 0.995; default 0 = the raw weights of the last step)",
+    )
     mae.set_defaults(run=run_motion_ae)
     fmt = stages.add_parser(
         "fmt",
@@ -133,6 +141,8 @@ def _settings(args: argparse.Namespace, default_lr: float):
     for name in ("max_steps", "batch_size", "grad_accum", "ckpt_every", "log_every", "sample_every", "warmup"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1.")
+    if not 0 <= args.ema_decay < 1:
+        raise UserInputError(f"--ema-decay must be in [0, 1) (got {args.ema_decay}).")
     return LoopSettings(
         max_steps=args.max_steps,
         batch_size=args.batch_size,
@@ -170,6 +180,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
             near_pairs=args.near_pairs,
             near_gap=args.near_gap,
             speech_anchor=args.speech_anchor,
+            ema_decay=args.ema_decay,
         ),
         resume=args.resume,
         vgg_weights=args.vgg_weights,

@@ -64,6 +64,7 @@ EXPRESSIONS: dict[str, dict[str, float]] = {
     "surprise": {"brow_raise": 0.14, "brow_tilt": 0.0, "corner": 0.0, "eye_open": 1.35, "lip_raise": 0.0},
 }
 _REST_OPENING = {"surprise": 0.12, "fear": 0.04}
+EMOTION_RAMP = 0.5  # seconds over which an expression eases in after ClipSpec.onset
 _BLINK = np.array([0.35, 0.85, 1.0, 0.6, 0.2])
 
 
@@ -79,6 +80,9 @@ class ClipSpec:
     size: int = 128
     index: int = 0
     run_seed: int | None = None
+    # Seconds of neutral face before the emotion's expression eases in (over EMOTION_RAMP s); 0 = the
+    # expression holds from the first frame. The speech's prosody is emotional throughout either way.
+    onset: float = 0.0
 
 
 @dataclass
@@ -91,7 +95,7 @@ class Clip:
     truth: dict = field(default_factory=dict)
 
 
-def clip_specs(n_clips: int, seconds: float, size: int, seed: int) -> list[ClipSpec]:
+def clip_specs(n_clips: int, seconds: float, size: int, seed: int, onset: float = 0.0) -> list[ClipSpec]:
     """The specs of a run: clip i from SeedSequence([seed, i]); emotions cycle from a seeded start."""
     start = int(np.random.SeedSequence([int(seed)]).generate_state(1)[0]) % len(EMOTIONS)
     specs = []
@@ -107,9 +111,18 @@ def clip_specs(n_clips: int, seconds: float, size: int, seed: int) -> list[ClipS
                 size=int(size),
                 index=i,
                 run_seed=int(seed),
+                onset=float(onset),
             )
         )
     return specs
+
+
+def expression_weight(n_frames: int, onset: float) -> np.ndarray:
+    """(T,) weight of the clip's expression per frame: 0 until `onset` s, then a smooth rise to 1."""
+    if onset <= 0:
+        return np.ones(n_frames)
+    x = np.clip((np.arange(n_frames) / FPS - onset) / EMOTION_RAMP, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
 
 
 def _smooth_wander(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
@@ -119,6 +132,12 @@ def _smooth_wander(rng: np.random.Generator, t: np.ndarray, amplitude: float) ->
         freq = rng.uniform(0.05, 0.5)
         out += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
     return amplitude * out / 2.0
+
+
+def _blend_neutral(expr: dict[str, float], w: float) -> dict[str, float]:
+    """An expression at weight w (0 = neutral face, 1 = `expr`)."""
+    neutral = EXPRESSIONS["neutral"]
+    return {k: neutral[k] + w * (v - neutral[k]) for k, v in expr.items()}
 
 
 def _blinks(rng: np.random.Generator, n_frames: int) -> np.ndarray:
@@ -142,8 +161,9 @@ def make_clip(spec: ClipSpec) -> Clip:
     seconds = n_frames / FPS
     plan = plan_speech(rng, seconds, spec.emotion, identity.f0)
     speech = synthesize(plan, rng)
+    weight = expression_weight(n_frames, spec.onset)
     rest = _REST_OPENING.get(spec.emotion, 0.0)
-    opening = np.clip(frame_means(jaw_lag(speech.jaw_target), n_frames, FPS) + rest, 0.0, 1.0)
+    opening = np.clip(frame_means(jaw_lag(speech.jaw_target), n_frames, FPS) + rest * weight, 0.0, 1.0)
     rounding = np.clip(frame_means(jaw_lag(speech.rounding), n_frames, FPS), 0.0, 1.0)
 
     motion = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x40D]))
@@ -170,7 +190,7 @@ def make_clip(spec: ClipSpec) -> Clip:
             ty=float(ty[k]),
             rot=float(rot[k]),
             scale=float(scale[k]),
-            **expr,
+            **(expr if weight[k] == 1 else _blend_neutral(expr, float(weight[k]))),
         )
         frames[k] = render_frame(identity, state, background, spec.size)
         boxes.append([round(v, 2) for v in face_box(state, spec.size)])
@@ -191,6 +211,7 @@ def make_clip(spec: ClipSpec) -> Clip:
         "clip_seed": spec.seed,
         "emotion": spec.emotion,
         "emotion_index": EMOTIONS.index(spec.emotion),
+        "emotion_onset": spec.onset,
         "fps": FPS,
         "sample_rate": SAMPLE_RATE,
         "seconds": seconds,
@@ -292,11 +313,13 @@ def generate_world(
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,
+    onset: float = 0.0,
 ) -> Path:
     """Render `clips` clips into folder `out` (created if missing) and write out/manifest.json.
 
     Returns the manifest's path. `workers` > 1 renders clips in that many processes; the files
     do not depend on it. A tqdm bar on stderr counts finished clips unless `progress` is False.
+    `onset` > 0 keeps each face neutral for that many seconds before its emotion eases in.
     """
     from tqdm import tqdm
 
@@ -315,7 +338,9 @@ def generate_world(
         raise UserInputError(f"Cannot create folder '{folder}': {exc.strerror or exc}.") from exc
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserInputError(f"Cannot write into '{folder}': permission denied.")
-    specs = clip_specs(clips, seconds, size, seed)
+    if not 0 <= onset < seconds:
+        raise UserInputError(f"--emotion-onset must be at least 0 and shorter than a clip (got {onset}).")
+    specs = clip_specs(clips, seconds, size, seed, onset)
     jobs = [(spec, str(folder)) for spec in specs]
     bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", file=sys.stderr, disable=not progress)
     entries: list[dict] = []

@@ -12,6 +12,7 @@ takes.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,6 +72,9 @@ class MotionAELosses:
     # opening implied by the clip's speech. It gives the motion code a lip coordinate of unit scale
     # from the first steps, which the decoder then learns to render (0 = off, plain LIA).
     speech_anchor: float = 0.0
+    # EMA of the generator's weights: exported, probed and used by stage 2 (0 = off, the raw weights).
+    # With a constant learning rate the raw weights wander between samples; the average does not.
+    ema_decay: float = 0.0
 
 
 def pair_batch(
@@ -195,13 +199,19 @@ def train_motion_ae(
             start = int(state["step"])
         D.broadcast_module(gen, ctx)
         D.broadcast_module(disc, ctx)
+        ema = copy.deepcopy(gen).eval().requires_grad_(False) if losses.ema_decay > 0 else None
+        if ema is not None and state is not None:
+            ema.load_state_dict(state["ema"])
+        shown = gen if ema is None else ema  # the weights that are exported and probed
         frames = [c.load_frames() for c in train]
         probe_clips = [c for c in clips if c.split == "val"][:PROBE_CLIPS]
         openings = [speech_openings(c, meta["fps"]) for c in train] if losses.speech_anchor > 0 else None
 
         def make_state() -> dict:
-            export_motion_ae(gen, run_dir / EXPORT_DIR)
+            export_motion_ae(shown, run_dir / EXPORT_DIR)
+            extra = {} if ema is None else {"ema": ema.state_dict()}
             return {
+                **extra,
                 "stage": STAGE,
                 "step": step,
                 "config": config,
@@ -256,6 +266,10 @@ def train_motion_ae(
             D.average_gradients(gen.parameters(), ctx)
             opt_g.step()
             sched.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for e, p in zip(ema.parameters(), gen.parameters()):
+                        e.lerp_(p.detach(), 1 - losses.ema_decay)
             if use_adv:
                 opt_d.zero_grad(set_to_none=True)
                 for fake, real in zip(fakes, reals):
@@ -273,7 +287,7 @@ def train_motion_ae(
             if ctx.is_main and (step % settings.sample_every == 0 or step == settings.max_steps):
                 save_grid(run_dir / "samples" / f"step_{step:07d}.png", [src[:4], drv[:4], fakes[-1][:4]])
                 if probe_clips:
-                    write_probe(run_dir, step, probe_lipsync(gen, probe_clips, fps=meta["fps"]), progress)
+                    write_probe(run_dir, step, probe_lipsync(shown, probe_clips, fps=meta["fps"]), progress)
             maybe_checkpoint(run_dir, step, settings, ctx, make_state, [gen, disc])
         progress.close()
         return run_dir
