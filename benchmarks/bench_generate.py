@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -79,11 +78,6 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process: less sensitive than wall time to other load on the machine."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 class Clock:
@@ -183,6 +177,7 @@ def worker_decode(args: argparse.Namespace) -> dict:
     """The same frames decoded three ways: release (batch 1), batched float32, bfloat16."""
     import torch
 
+    from floatalk.evaluation import psnr
     from floatalk.pipeline import to_uint8
 
     torch.set_num_threads(args.threads)

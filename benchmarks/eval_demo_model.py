@@ -25,11 +25,6 @@ import time
 import numpy as np
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled demo model)")
@@ -43,8 +38,8 @@ def main() -> None:
 
     from floatalk import FloatPipeline
     from floatalk.assets import demo_model_path
+    from floatalk.evaluation import psnr, score_lipsync
     from floatalk.evaluation.expression import measure_expression
-    from floatalk.evaluation.lipsync import score_lipsync
     from floatalk.synth.world import clip_specs, make_clip
 
     torch.set_num_threads(2)

@@ -36,7 +36,15 @@ from floatalk.models.float_model import FloatModel
 from floatalk.pipeline import normalize_audio
 from floatalk.training import distributed as D
 from floatalk.training.data import Clip, read_manifest
-from floatalk.training.loop import LoopSettings, Progress, autocast, config_dict, maybe_checkpoint, start_or_resume
+from floatalk.training.loop import (
+    LoopSettings,
+    Progress,
+    autocast,
+    config_dict,
+    maybe_checkpoint,
+    start_or_resume,
+    update_ema,
+)
 from floatalk.training.motion_ae_trainer import load_motion_ae
 from floatalk.training.presets import preset
 from floatalk.training.state import rng_state
@@ -317,9 +325,7 @@ def train_fmt(
             D.average_gradients(params, ctx)
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for e, p in zip(ema, params):
-                    e.lerp_(p.detach(), 1 - losses.ema_decay)
+            update_ema(ema, params, losses.ema_decay)
             progress.step(step, logs)
             maybe_checkpoint(run_dir, step, settings, ctx, make_state, trained)
         progress.close()

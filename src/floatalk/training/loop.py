@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -120,3 +120,10 @@ def config_dict(stage: str, model_cfg: Any, settings: LoopSettings, extra: dict[
 def autocast(ctx: Context):
     """bfloat16 mixed precision on GPUs; a no-op on CPUs."""
     return torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
+
+
+@torch.no_grad()
+def update_ema(ema: Iterable[torch.Tensor], params: Iterable[torch.Tensor], decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * param, in place, pairwise."""
+    for e, p in zip(ema, params):
+        e.lerp_(p.detach(), 1 - decay)

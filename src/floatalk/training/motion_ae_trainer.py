@@ -35,6 +35,7 @@ from floatalk.training.loop import (
     config_dict,
     maybe_checkpoint,
     start_or_resume,
+    update_ema,
 )
 from floatalk.training.losses import (
     EYES,
@@ -267,9 +268,7 @@ def train_motion_ae(
             opt_g.step()
             sched.step()
             if ema is not None:
-                with torch.no_grad():
-                    for e, p in zip(ema.parameters(), gen.parameters()):
-                        e.lerp_(p.detach(), 1 - losses.ema_decay)
+                update_ema(ema.parameters(), gen.parameters(), losses.ema_decay)
             if use_adv:
                 opt_d.zero_grad(set_to_none=True)
                 for fake, real in zip(fakes, reals):
