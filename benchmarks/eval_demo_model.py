@@ -8,11 +8,14 @@ predicted from speech), and `floatalk.evaluation` measures, without reading grou
   and the opening implied by the audio; the same for the world's own rendering (ground truth);
   and for the generated video scored against another clip's audio (shuffled);
 * identity: PSNR of the first generated frame against the source frame;
-* emotion redirection: the same portrait and audio with emotion forced to each of happy, sad,
-  surprise and angry vs neutral; mouth-corner height and brow height (face-box units, see
-  floatalk/evaluation/expression.py) and their change against neutral.
+* emotion redirection: neutral source faces (held-out clips whose expression only starts after
+  --onset s) with their own speech and the emotion forced to each of neutral, happy, sad,
+  surprise and angry; mouth-corner height and brow height (face-box units, see
+  floatalk/evaluation/expression.py), their change against forced neutral, and the same change
+  in the synthetic world's own rendering of those identities with each emotion (the target).
 
 Usage: python benchmarks/eval_demo_model.py [--checkpoint DIR] [--clips 12] [--seed 9001] [--json OUT]
+       [--redirect-clips 4] [--onset 1] [--e-cfg-scale 1] [--sheet PNG]
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
+
+REDIRECT_EMOTIONS = ("neutral", "happy", "sad", "surprise", "angry")
 
 
 def main() -> None:
@@ -32,6 +38,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=9001, help="world seed (training used 1)")
     ap.add_argument("--json", default=None, help="also write all numbers to this file")
+    ap.add_argument("--redirect-clips", type=int, default=4, help="neutral source faces for emotion redirection")
+    ap.add_argument("--onset", type=float, default=1.0, help="seconds of neutral face in the redirection clips")
+    ap.add_argument("--e-cfg-scale", type=float, default=1.0, help="emotion guidance scale when redirecting")
+    ap.add_argument("--sheet", default=None, help="save the middle frame of each redirected emotion (one clip) as PNG")
     args = ap.parse_args()
 
     import torch
@@ -72,19 +82,44 @@ def main() -> None:
         row["shuffled"] = score_lipsync(generated[i][:n], other.audio[: n * 640])["correlation"]
     seconds = time.time() - t0
 
-    # Emotion redirection on the first few clips.
-    redirect = {}
-    for emotion in ("neutral", "happy", "sad", "surprise", "angry"):
-        corner, brow = [], []
-        for clip in clips[:4]:
-            out = pipe(image=clip.frames[0], audio=clip.audio, crop=False, emotion=emotion, seed=15, batch_size=8)
-            m = measure_expression(out.frames)["summary"]
-            corner.append(m["mouth_corner"])
-            brow.append(m["brow_height"])
-        redirect[emotion] = {"mouth_corner": float(np.nanmean(corner)), "brow_height": float(np.nanmean(brow))}
+    # Emotion redirection: neutral source faces (clips whose expression starts after --onset s, so
+    # frame 0 is neutral), each clip's own speech, the emotion forced to each name. Reference: the
+    # world's own rendering of the same identity and clip seed with that emotion from frame 0.
+    redirect_specs = clip_specs(args.redirect_clips, args.seconds, size, args.seed, onset=args.onset)
+    redirect: dict[str, dict[str, float]] = {}
+    sheet_row = []
+    for emotion in REDIRECT_EMOTIONS:
+        model_m, world_m = [], []
+        for i, spec in enumerate(redirect_specs):
+            clip = make_clip(spec)
+            out = pipe(
+                image=clip.frames[0],
+                audio=clip.audio,
+                crop=False,
+                emotion=emotion,
+                seed=15,
+                batch_size=8,
+                e_cfg_scale=args.e_cfg_scale,
+            )
+            model_m.append(measure_expression(out.frames)["summary"])
+            world = make_clip(replace(spec, emotion=emotion, onset=0.0))
+            world_m.append(measure_expression(world.frames)["summary"])
+            if i == 0:
+                sheet_row.append(out.frames[len(out.frames) // 2])
+        redirect[emotion] = {
+            f"{who}_{k}": float(np.nanmean([m[k] for m in ms]))
+            for who, ms in (("model", model_m), ("world", world_m))
+            for k in ("mouth_corner", "brow_height")
+        }
+    base = redirect["neutral"]
     for m in redirect.values():
-        m["mouth_corner_vs_neutral"] = m["mouth_corner"] - redirect["neutral"]["mouth_corner"]
-        m["brow_height_vs_neutral"] = m["brow_height"] - redirect["neutral"]["brow_height"]
+        for k in list(m):
+            if not k.endswith("_vs_neutral"):
+                m[f"{k}_vs_neutral"] = m[k] - base[k]
+    if args.sheet:
+        from PIL import Image
+
+        Image.fromarray(np.concatenate(sheet_row, axis=1)).save(args.sheet)
 
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("gt", "model", "shuffled", "psnr_first_frame")}
     acc = float(np.mean([r["emotion_true"] == r["emotion_predicted"] for r in rows]))
@@ -106,11 +141,15 @@ def main() -> None:
         f"{mean['psnr_first_frame']:6.1f}"
     )
     print(f"emotion predicted from speech: {acc:.0%} correct")
-    print("emotion redirection (mean over 4 clips; face-box units; vs neutral):")
+    print(
+        f"emotion redirection ({len(redirect_specs)} neutral source faces, e_cfg_scale {args.e_cfg_scale}; "
+        "face-box units; change vs forced neutral; world = the synthetic world's own rendering):"
+    )
+    print(f"  {'emotion':9s} {'mouth corner: model':>20s} {'world':>8s}   {'brow height: model':>19s} {'world':>8s}")
     for emotion, m in redirect.items():
         print(
-            f"  {emotion:9s} mouth_corner {m['mouth_corner']:+.4f} ({m['mouth_corner_vs_neutral']:+.4f})  "
-            f"brow_height {m['brow_height']:.4f} ({m['brow_height_vs_neutral']:+.4f})"
+            f"  {emotion:9s} {m['model_mouth_corner_vs_neutral']:+20.4f} {m['world_mouth_corner_vs_neutral']:+8.4f}"
+            f"   {m['model_brow_height_vs_neutral']:+19.4f} {m['world_brow_height_vs_neutral']:+8.4f}"
         )
     if args.json:
         with open(args.json, "w") as f:

@@ -358,3 +358,33 @@ def test_fmt_with_a_local_wav2vec2_folder(stage1, data, tmp_path):
     pipe = FloatPipeline.from_pretrained(run / "model")
     assert pipe.cfg.audio.kind == "wav2vec2"
     assert (run / "samples" / "step_0000003.mp4").is_file()
+
+
+def test_init_from_fine_tunes_the_given_auto_encoder(stage1, data, tmp_path):
+    """--init-from starts stage 1 from another run's exported weights, not from scratch, and the
+    run records it together with --eye-weight."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "finetune"
+    args = ["train", "motion-ae", "--data", str(data), "--config", "tiny", "--max-steps", "1", "--batch-size", "2"]
+    args += ["--lr", "1e-9", "--warmup", "1", "--eye-weight", "5", "--sample-every", "10", "--quiet"]
+    assert main([*args, "--out", str(run), "--init-from", str(stage1)]) == 0
+    assert main([*args, "--out", str(tmp_path / "scratch")]) == 0
+    start = load_file(stage1 / "motion_ae" / "motion_ae.safetensors")
+    tuned = load_file(run / "motion_ae" / "motion_ae.safetensors")
+    scratch = load_file(tmp_path / "scratch" / "motion_ae" / "motion_ae.safetensors")
+    assert max((tuned[k] - start[k]).abs().max().item() for k in start) < 1e-6
+    assert max((scratch[k] - start[k]).abs().max().item() for k in start) > 1e-2
+    config = json.loads((run / "config.json").read_text())
+    assert config["init_from"] == str(stage1) and config["losses"]["region"] == 5.0
+
+
+def test_fmt_condition_dropout_flags(stage1, data, tmp_path, capsys):
+    base = ["train", "fmt", "--data", str(data), "--motion-ae", str(stage1), "--config", "tiny", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "bad"), "--drop-audio", "1.5"]) == 2
+    assert "--drop-audio must be between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    run = tmp_path / "fmt"
+    assert main([*base, "--out", str(run), "--max-steps", "1", "--drop-audio", "0.5", "--drop-reference", "0.3"]) == 0
+    losses = json.loads((run / "config.json").read_text())["losses"]
+    assert (losses["drop_audio"], losses["drop_emotion"], losses["drop_reference"]) == (0.5, 0.1, 0.3)

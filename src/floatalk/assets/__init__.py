@@ -7,6 +7,9 @@ from pathlib import Path
 DEMO_MODEL = Path(__file__).resolve().parent / "demo_model"
 DEMO_SEED = 20261124
 """Seed of the demo's portrait and speech: a synthetic identity and clip never used in training."""
+DEMO_ONSET = 1.0
+"""Seconds of neutral face before the demo clip's own expression eases in: its first frame, the
+demo's portrait, is neutral."""
 
 
 def demo_model_path() -> Path | None:

@@ -1,7 +1,8 @@
 """`floatalk demo`: the bundled model animates a synthetic portrait with synthetic speech.
 
 Both are made on the spot by the synthetic world (floatalk.synth) from a seed that training
-never used, so the demo shows the model on an unseen identity and unseen audio.
+never used, so the demo shows the model on an unseen identity and unseen audio. The portrait is
+neutral; the expression in the video comes from the speech (or from --emotion).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
     from PIL import Image
 
-    from floatalk.assets import DEMO_SEED, demo_model_path
+    from floatalk.assets import DEMO_ONSET, DEMO_SEED, demo_model_path
     from floatalk.cli import generate
     from floatalk.errors import UserInputError
     from floatalk.synth.world import clip_specs, make_clip
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.checkpoint import read_config
 
     size = read_config(model).motion_ae.size
-    spec = clip_specs(1, args.seconds, size, DEMO_SEED if args.seed is None else args.seed)[0]
+    # The portrait is the clip's first frame: neutral, as the clip's own expression only eases in
+    # after DEMO_ONSET s (the side-by-side view shows it); the model's expression comes from the
+    # speech, or from --emotion.
+    onset = min(DEMO_ONSET, args.seconds / 2)
+    spec = clip_specs(1, args.seconds, size, DEMO_SEED if args.seed is None else args.seed, onset=onset)[0]
     clip = make_clip(spec)
     with tempfile.TemporaryDirectory() as tmp:
         portrait, speech = Path(tmp) / "portrait.png", Path(tmp) / "speech.wav"

@@ -96,6 +96,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.add_argument(
+        "--eye-weight",
+        type=float,
+        default=1.0,
+        help="weight of the extra L1 on the eye band of the face crop, where brows show expression (default 1)",
+    )
+    mae.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from the auto-encoder of this stage-1 run (or model folder) instead of from scratch",
+    )
+    mae.add_argument(
         "--ema-decay",
         type=float,
         default=0.0,
@@ -130,6 +141,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "log-mel classifier trained on the clip labels",
     )
     fmt.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the exported weights")
+    fmt.add_argument(
+        "--drop-audio",
+        type=float,
+        default=0.1,
+        metavar="P",
+        help="probability that a sample's audio condition is dropped (default 0.1, the paper's); higher makes "
+        "the emotion label, not the speech, decide more of the expression",
+    )
+    fmt.add_argument(
+        "--drop-emotion",
+        type=float,
+        default=0.1,
+        metavar="P",
+        help="probability that a sample's emotion condition is dropped (default 0.1, the paper's)",
+    )
+    fmt.add_argument(
+        "--drop-reference",
+        type=float,
+        default=0.1,
+        metavar="P",
+        help="probability that a sample's reference motion is dropped (default 0.1, the paper's)",
+    )
     fmt.set_defaults(run=run_fmt)
     return p
 
@@ -177,6 +210,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
         MotionAELosses(
             adversarial=args.adv_weight,
             mouth=args.mouth_weight,
+            region=args.eye_weight,
             near_pairs=args.near_pairs,
             near_gap=args.near_gap,
             speech_anchor=args.speech_anchor,
@@ -185,12 +219,18 @@ def run_motion_ae(args: argparse.Namespace) -> int:
         resume=args.resume,
         vgg_weights=args.vgg_weights,
         device=args.device,
+        init_from=args.init_from,
     )
     return 0
 
 
 def run_fmt(args: argparse.Namespace) -> int:
+    from floatalk.errors import UserInputError
     from floatalk.training.fmt_trainer import FMTLosses, train_fmt
+
+    for name in ("drop_audio", "drop_emotion", "drop_reference"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be between 0 and 1 (got {getattr(args, name)}).")
 
     train_fmt(
         args.data,
@@ -198,7 +238,12 @@ def run_fmt(args: argparse.Namespace) -> int:
         args.out,
         args.config,
         _settings(args, 1e-4),
-        FMTLosses(ema_decay=args.ema_decay),
+        FMTLosses(
+            ema_decay=args.ema_decay,
+            drop_audio=args.drop_audio,
+            drop_emotion=args.drop_emotion,
+            drop_reference=args.drop_reference,
+        ),
         resume=args.resume,
         wav2vec2_dir=args.wav2vec2,
         emotion_dir=args.emotion_model,

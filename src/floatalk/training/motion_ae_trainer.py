@@ -167,8 +167,13 @@ def train_motion_ae(
     resume: bool = False,
     vgg_weights: str | Path | None = None,
     device: str = "auto",
+    init_from: str | Path | None = None,
 ) -> Path:
-    """Train (or continue) stage 1; returns the run folder."""
+    """Train (or continue) stage 1; returns the run folder.
+
+    `init_from` (a stage-1 run or any folder `load_motion_ae` reads) starts a new run from those
+    auto-encoder weights instead of from scratch (fine-tuning); the optimizers start fresh.
+    """
     ctx = D.setup(device)
     run_dir = Path(out)
     try:
@@ -176,12 +181,19 @@ def train_motion_ae(
         if meta["size"] != model_cfg.size:
             raise UserInputError(f"'{data}' holds {meta['size']} px crops but the model is {model_cfg.size} px.")
         train = [c for c in clips if c.split == "train"] or clips
-        config = config_dict(STAGE, model_cfg, settings, {"losses": asdict(losses), "data": str(data)})
+        start_from = None if init_from is None else str(init_from)
+        extra = {"losses": asdict(losses), "data": str(data), "init_from": start_from}
+        config = config_dict(STAGE, model_cfg, settings, extra)
         state = start_or_resume(run_dir, STAGE, config, resume, ctx)
 
         torch.manual_seed(settings.seed)
         gen = MotionAutoEncoder(model_cfg).to(ctx.device)
         start_with_identity_flow(gen)
+        if init_from is not None and state is None:
+            start_model = load_motion_ae(init_from)
+            if start_model.cfg != model_cfg:
+                raise UserInputError(f"'{init_from}' holds a motion AE of another configuration than --config/--size.")
+            gen.load_state_dict(start_model.state_dict())
         disc = Discriminator(model_cfg).to(ctx.device)
         vgg = torch.load(vgg_weights, map_location="cpu", weights_only=True) if vgg_weights else None
         percept = PerceptualNet(vgg).to(ctx.device)

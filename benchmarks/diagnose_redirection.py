@@ -1,0 +1,84 @@
+"""Where emotion redirection fails: stage 1 (rendering) or stage 2 (the emotion label).
+
+On held-out clips of the synthetic world whose face is neutral for --onset s before the clip's
+emotion eases in (one clip per emotion in turn), it prints per clip:
+
+* world: the change of mouth-corner and brow height (floatalk.evaluation.expression, face-box
+  units) from the neutral part (frames 0-19) to the expressive part (frames 50 on);
+* AE: the same change in the clip re-rendered by the motion auto-encoder from its neutral first
+  frame with every frame's own motion code, and that re-rendering's lip sync; plus the shift of
+  the mean motion latent across the onset, and its per-clip spread (std over frames, norm);
+* FMT (only with a full model folder): |mean motion latent, emotion forced to the clip's
+  emotion, minus forced neutral| after the onset, and its cosine with the true latent shift,
+  for each --e-cfg-scale.
+
+Usage: python benchmarks/diagnose_redirection.py [--checkpoint MODEL_OR_STAGE1_RUN] [--clips 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="model folder or stage-1 run (default: the bundled model)")
+    ap.add_argument("--clips", type=int, default=7)
+    ap.add_argument("--seed", type=int, default=9001, help="world seed (training used 1)")
+    ap.add_argument("--onset", type=float, default=1.0)
+    ap.add_argument("--e-cfg-scales", type=float, nargs="+", default=[1.0, 3.0])
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    from floatalk import FloatPipeline
+    from floatalk.assets import demo_model_path
+    from floatalk.checkpoint import is_floatalk_folder
+    from floatalk.evaluation import score_lipsync
+    from floatalk.evaluation.expression import measure_expression
+    from floatalk.pipeline import to_uint8
+    from floatalk.synth.world import clip_specs, make_clip
+    from floatalk.training.motion_ae_trainer import load_motion_ae
+
+    torch.set_num_threads(2)
+    path = Path(args.checkpoint) if args.checkpoint else demo_model_path()
+    pipe = FloatPipeline.from_pretrained(path) if is_floatalk_folder(path) else None
+    ae = pipe.model.motion_autoencoder if pipe is not None else load_motion_ae(path)
+
+    def change(frames: np.ndarray) -> tuple[float, float]:
+        before, after = measure_expression(frames[:20])["summary"], measure_expression(frames[50:])["summary"]
+        return after["mouth_corner"] - before["mouth_corner"], after["brow_height"] - before["brow_height"]
+
+    print(f"model: {path}")
+    with torch.inference_mode():
+        for spec in clip_specs(args.clips, 4.0, ae.cfg.size, args.seed, onset=args.onset):
+            clip = make_clip(spec)
+            x = torch.from_numpy(np.array(clip.frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+            s, lam, feats = ae.encode(x)
+            r = ae.motion(lam)
+            rec = to_uint8(ae.decode(s[:1] + r, [f[:1] for f in feats]))
+            (wc, wb), (rc, rb) = change(clip.frames), change(rec)
+            shift = r[60:].mean(0) - r[:20].mean(0)
+            line = (
+                f"{spec.emotion:9s} world corner {wc:+.4f} brow {wb:+.4f} | AE corner {rc:+.4f} brow {rb:+.4f} "
+                f"lip sync {score_lipsync(rec, clip.audio)['correlation']:.2f} latent shift {shift.norm():.2f} "
+                f"spread {r.std(0).norm():.2f}"
+            )
+            if pipe is not None and spec.emotion != "neutral":
+                for scale in args.e_cfg_scales:
+                    forced = {
+                        e: pipe(
+                            image=clip.frames[0], audio=clip.audio, crop=False, emotion=e, seed=15, e_cfg_scale=scale
+                        ).motion
+                        for e in ("neutral", spec.emotion)
+                    }
+                    d = (forced[spec.emotion] - forced["neutral"])[60:].mean(0)
+                    cos = torch.nn.functional.cosine_similarity(d, shift, dim=0).item()
+                    line += f" | FMT e_cfg {scale:g}: {d.norm():.2f} cos {cos:+.2f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
