@@ -181,6 +181,24 @@ def test_pair_batch_near_pairs_and_speech_deltas(data):
         assert torch.equal(drv[k], torch.from_numpy(np.array(frames[c][j])).permute(2, 0, 1).float() / 127.5 - 1)
 
 
+def test_pair_batch_first_frame_sources(data):
+    """--first-source: with probability p the source is one of the clip's first frames and the
+    driving frame anywhere; the other pairs are drawn as before."""
+    from floatalk.training.data import read_manifest
+    from floatalk.training.motion_ae_trainer import FIRST_FRAMES, pair_batch
+
+    _, clips = read_manifest(data)
+    frames = [c.load_frames() for c in clips]
+    src, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1), first=0.5)
+    early = {bytes(np.array(f[i])) for f in frames for i in range(FIRST_FRAMES)}
+    as_bytes = lambda t: bytes(((t.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())  # noqa: E731
+    share = np.mean([as_bytes(s) in early for s in src])
+    # Half the pairs by construction, plus the few plain pairs that hit an early frame by chance.
+    assert 0.4 < share < 0.7
+    plain, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1))
+    assert np.mean([as_bytes(s) in early for s in plain]) < 0.15
+
+
 def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):
     from floatalk import FloatPipeline
 

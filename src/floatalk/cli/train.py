@@ -96,6 +96,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.add_argument(
+        "--first-source",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training pairs whose source is one of the clip's first 5 frames, as at inference where one "
+        "photo is driven through a whole clip (with clips that start neutral: the pairs that change expression; "
+        "default 0)",
+    )
+    mae.add_argument(
         "--eye-weight",
         type=float,
         default=1.0,
@@ -190,6 +199,15 @@ def _settings(args: argparse.Namespace, default_lr: float):
     )
 
 
+def _check_shares(args: argparse.Namespace, *names: str) -> None:
+    """Probabilities and shares must lie in [0, 1]; a one-sentence error names the flag."""
+    from floatalk.errors import UserInputError
+
+    for name in names:
+        if not 0 <= getattr(args, name) <= 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be between 0 and 1 (got {getattr(args, name)}).")
+
+
 def run_motion_ae(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -197,6 +215,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
     from floatalk.training.motion_ae_trainer import MotionAELosses, train_motion_ae
     from floatalk.training.presets import preset
 
+    _check_shares(args, "near_pairs", "first_source")
     model_cfg = preset(args.config).motion_ae
     if args.size is not None:
         if args.size not in (64, 128, 256, 512):
@@ -213,6 +232,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
             region=args.eye_weight,
             near_pairs=args.near_pairs,
             near_gap=args.near_gap,
+            first_source=args.first_source,
             speech_anchor=args.speech_anchor,
             ema_decay=args.ema_decay,
         ),
@@ -225,12 +245,9 @@ def run_motion_ae(args: argparse.Namespace) -> int:
 
 
 def run_fmt(args: argparse.Namespace) -> int:
-    from floatalk.errors import UserInputError
     from floatalk.training.fmt_trainer import FMTLosses, train_fmt
 
-    for name in ("drop_audio", "drop_emotion", "drop_reference"):
-        if not 0 <= getattr(args, name) <= 1:
-            raise UserInputError(f"--{name.replace('_', '-')} must be between 0 and 1 (got {getattr(args, name)}).")
+    _check_shares(args, "drop_audio", "drop_emotion", "drop_reference")
 
     train_fmt(
         args.data,

@@ -52,6 +52,7 @@ from floatalk.training.state import rng_state
 
 STAGE = "motion-ae"
 EXPORT_DIR = "motion_ae"
+FIRST_FRAMES = 5  # "first" sources of pair_batch: frames 0..4 of a clip
 PROBE_CLIPS = 4  # held-out clips re-rendered at every sample step (floatalk.training.probe)
 
 
@@ -69,6 +70,10 @@ class MotionAELosses:
     r1_every: int = 16
     near_pairs: float = 0.0  # share of pairs whose driving frame is within near_gap frames of the source
     near_gap: int = 6
+    # Share of pairs whose source is one of the clip's first FIRST_FRAMES frames (checked before
+    # near_pairs). Inference drives one photo through a whole clip; in clips that start neutral,
+    # these pairs are the ones that carry the expression change.
+    first_source: float = 0.0
     # Weight of the speech anchor: (lambda_drv[0] - lambda_src[0] - (o_drv - o_src))^2, o the jaw
     # opening implied by the clip's speech. It gives the motion code a lip coordinate of unit scale
     # from the first steps, which the decoder then learns to render (0 = off, plain LIA).
@@ -85,6 +90,7 @@ def pair_batch(
     rng: np.random.Generator,
     near: tuple[float, int] = (0.0, 0),
     openings: list[np.ndarray] | None = None,
+    first: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1],
     and (B,) the speech-implied mouth opening of the driving frame minus that of the source frame
@@ -92,13 +98,17 @@ def pair_batch(
 
     near = (p, gap): with probability p the driving frame is at most `gap` frames from the source,
     so head pose barely changes and the difference to render is mostly mouth and eyes.
+    first: probability (checked before `near`) that the source is one of the clip's first
+    FIRST_FRAMES frames and the driving frame anywhere in the clip.
     """
     src, drv, delta = [], [], []
     for _ in range(batch):
         c = int(rng.integers(len(clips)))
         n = frames[c].shape[0]
         i, j = rng.integers(n, size=2)
-        if rng.random() < near[0]:
+        if first > 0 and rng.random() < first:
+            i = int(rng.integers(min(n, FIRST_FRAMES)))
+        elif rng.random() < near[0]:
             j = int(np.clip(i + rng.integers(-near[1], near[1] + 1), 0, n - 1))
         src.append(frames[c][i])
         drv.append(frames[c][j])
@@ -250,7 +260,13 @@ def train_motion_ae(
                 src, drv, delta = (
                     t.to(ctx.device)
                     for t in pair_batch(
-                        train, frames, settings.batch_size, rng, (losses.near_pairs, losses.near_gap), openings
+                        train,
+                        frames,
+                        settings.batch_size,
+                        rng,
+                        (losses.near_pairs, losses.near_gap),
+                        openings,
+                        losses.first_source,
                     )
                 )
                 with autocast(ctx):
