@@ -6,7 +6,8 @@ emotion eases in (one clip per emotion in turn), it prints per clip:
 * world: the change of mouth-corner and brow height (floatalk.evaluation.expression, face-box
   units) from the neutral part (frames 0-19) to the expressive part (frames 50 on);
 * AE: the same change in the clip re-rendered by the motion auto-encoder from its neutral first
-  frame with every frame's own motion code, and that re-rendering's lip sync; plus the shift of
+  frame with every frame's own motion code (`floatalk.training.probe.reconstruct_clip`, as the
+  stage-1 probe does), and that re-rendering's lip sync; plus the shift of
   the mean motion latent across the onset, and its per-clip spread (std over frames, norm);
 * FMT (only with a full model folder): |mean motion latent, emotion forced to the clip's
   emotion, minus forced neutral| after the onset, and its cosine with the true latent shift,
@@ -38,9 +39,10 @@ def main() -> None:
     from floatalk.checkpoint import is_floatalk_folder
     from floatalk.evaluation import score_lipsync
     from floatalk.evaluation.expression import measure_expression
-    from floatalk.pipeline import to_uint8
+    from floatalk.pipeline import normalize_image
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.training.motion_ae_trainer import load_motion_ae
+    from floatalk.training.probe import reconstruct_clip
 
     torch.set_num_threads(2)
     path = Path(args.checkpoint) if args.checkpoint else demo_model_path()
@@ -55,10 +57,8 @@ def main() -> None:
     with torch.inference_mode():
         for spec in clip_specs(args.clips, 4.0, ae.cfg.size, args.seed, onset=args.onset):
             clip = make_clip(spec)
-            x = torch.from_numpy(np.array(clip.frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
-            s, lam, feats = ae.encode(x)
-            r = ae.motion(lam)
-            rec = to_uint8(ae.decode(s[:1] + r, [f[:1] for f in feats]))
+            rec = reconstruct_clip(ae, clip.frames)
+            r = ae.motion(ae.encode(torch.cat([normalize_image(f) for f in clip.frames]))[1])
             (wc, wb), (rc, rb) = change(clip.frames), change(rec)
             shift = r[60:].mean(0) - r[:20].mean(0)
             line = (

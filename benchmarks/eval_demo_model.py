@@ -86,12 +86,12 @@ def main() -> None:
     # frame 0 is neutral), each clip's own speech, the emotion forced to each name. Reference: the
     # world's own rendering of the same identity and clip seed with that emotion from frame 0.
     redirect_specs = clip_specs(args.redirect_clips, args.seconds, size, args.seed, onset=args.onset)
+    sources = [make_clip(spec) for spec in redirect_specs]
     redirect: dict[str, dict[str, float]] = {}
     sheet_row = []
     for emotion in REDIRECT_EMOTIONS:
         model_m, world_m = [], []
-        for i, spec in enumerate(redirect_specs):
-            clip = make_clip(spec)
+        for i, (spec, clip) in enumerate(zip(redirect_specs, sources)):
             out = pipe(
                 image=clip.frames[0],
                 audio=clip.audio,
