@@ -9,6 +9,9 @@ emotion eases in (one clip per emotion in turn), it prints per clip:
   frame with every frame's own motion code (`floatalk.training.probe.reconstruct_clip`, as the
   stage-1 probe does), and that re-rendering's lip sync; plus the shift of
   the mean motion latent across the onset, and its per-clip spread (std over frames, norm);
+* PSNR against the clip of the re-rendering, of the source frame held still (no animation) and
+  between the two: an auto-encoder that renders head motion beats the still frame; one that
+  mostly copies its source sits closer to the still frame than to the clip;
 * FMT (only with a full model folder): |mean motion latent, emotion forced to the clip's
   emotion, minus forced neutral| after the onset, and its cosine with the true latent shift,
   for each --e-cfg-scale.
@@ -28,8 +31,17 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=7)
     ap.add_argument("--seed", type=int, default=9001, help="world seed (training used 1)")
     ap.add_argument("--onset", type=float, default=1.0)
+    ap.add_argument(
+        "--expression-scale",
+        type=float,
+        default=None,
+        help="the world's expression scale (default: the bundled model's training world, DEMO_EXPRESSION_SCALE)",
+    )
     ap.add_argument("--e-cfg-scales", type=float, nargs="+", default=[1.0, 3.0])
     args = ap.parse_args()
+    from floatalk.assets import DEMO_EXPRESSION_SCALE
+
+    scale = DEMO_EXPRESSION_SCALE if args.expression_scale is None else args.expression_scale
 
     import numpy as np
     import torch
@@ -37,7 +49,7 @@ def main() -> None:
     from floatalk import FloatPipeline
     from floatalk.assets import demo_model_path
     from floatalk.checkpoint import is_floatalk_folder
-    from floatalk.evaluation import score_lipsync
+    from floatalk.evaluation import psnr, score_lipsync
     from floatalk.evaluation.expression import measure_expression
     from floatalk.pipeline import normalize_image
     from floatalk.synth.world import clip_specs, make_clip
@@ -55,28 +67,30 @@ def main() -> None:
 
     print(f"model: {path}")
     with torch.inference_mode():
-        for spec in clip_specs(args.clips, 4.0, ae.cfg.size, args.seed, onset=args.onset):
+        for spec in clip_specs(args.clips, 4.0, ae.cfg.size, args.seed, onset=args.onset, expression_scale=scale):
             clip = make_clip(spec)
             rec = reconstruct_clip(ae, clip.frames)
             r = ae.motion(ae.encode(torch.cat([normalize_image(f) for f in clip.frames]))[1])
             (wc, wb), (rc, rb) = change(clip.frames), change(rec)
+            held = np.repeat(clip.frames[:1], len(clip.frames), axis=0)  # the source, not animated
             shift = r[60:].mean(0) - r[:20].mean(0)
             line = (
                 f"{spec.emotion:9s} world corner {wc:+.4f} brow {wb:+.4f} | AE corner {rc:+.4f} brow {rb:+.4f} "
                 f"lip sync {score_lipsync(rec, clip.audio)['correlation']:.2f} latent shift {shift.norm():.2f} "
-                f"spread {r.std(0).norm():.2f}"
+                f"spread {r.std(0).norm():.2f} | PSNR vs clip: AE {psnr(rec, clip.frames):.1f} dB, "
+                f"frame 0 held {psnr(held, clip.frames):.1f} dB, AE vs frame 0 {psnr(rec, held):.1f} dB"
             )
             if pipe is not None and spec.emotion != "neutral":
-                for scale in args.e_cfg_scales:
+                for cfg in args.e_cfg_scales:
                     forced = {
                         e: pipe(
-                            image=clip.frames[0], audio=clip.audio, crop=False, emotion=e, seed=15, e_cfg_scale=scale
+                            image=clip.frames[0], audio=clip.audio, crop=False, emotion=e, seed=15, e_cfg_scale=cfg
                         ).motion
                         for e in ("neutral", spec.emotion)
                     }
                     d = (forced[spec.emotion] - forced["neutral"])[60:].mean(0)
                     cos = torch.nn.functional.cosine_similarity(d, shift, dim=0).item()
-                    line += f" | FMT e_cfg {scale:g}: {d.norm():.2f} cos {cos:+.2f}"
+                    line += f" | FMT e_cfg {cfg:g}: {d.norm():.2f} cos {cos:+.2f}"
             print(line, flush=True)
 
 

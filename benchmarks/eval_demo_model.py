@@ -40,9 +40,18 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write all numbers to this file")
     ap.add_argument("--redirect-clips", type=int, default=4, help="neutral source faces for emotion redirection")
     ap.add_argument("--onset", type=float, default=1.0, help="seconds of neutral face in the redirection clips")
+    ap.add_argument(
+        "--expression-scale",
+        type=float,
+        default=None,
+        help="the world's expression scale (default: the bundled model's training world, DEMO_EXPRESSION_SCALE)",
+    )
     ap.add_argument("--e-cfg-scale", type=float, default=1.0, help="emotion guidance scale when redirecting")
     ap.add_argument("--sheet", default=None, help="save the middle frame of each redirected emotion (one clip) as PNG")
     args = ap.parse_args()
+    from floatalk.assets import DEMO_EXPRESSION_SCALE
+
+    scale = DEMO_EXPRESSION_SCALE if args.expression_scale is None else args.expression_scale
 
     import torch
 
@@ -56,7 +65,7 @@ def main() -> None:
     path = args.checkpoint or demo_model_path()
     pipe = FloatPipeline.from_pretrained(path)
     size = pipe.image_size
-    clips = [make_clip(s) for s in clip_specs(args.clips, args.seconds, size, args.seed)]
+    clips = [make_clip(s) for s in clip_specs(args.clips, args.seconds, size, args.seed, expression_scale=scale)]
     rows = []
     t0 = time.time()
     generated = []
@@ -85,7 +94,9 @@ def main() -> None:
     # Emotion redirection: neutral source faces (clips whose expression starts after --onset s, so
     # frame 0 is neutral), each clip's own speech, the emotion forced to each name. Reference: the
     # world's own rendering of the same identity and clip seed with that emotion from frame 0.
-    redirect_specs = clip_specs(args.redirect_clips, args.seconds, size, args.seed, onset=args.onset)
+    redirect_specs = clip_specs(
+        args.redirect_clips, args.seconds, size, args.seed, onset=args.onset, expression_scale=scale
+    )
     sources = [make_clip(spec) for spec in redirect_specs]
     redirect: dict[str, dict[str, float]] = {}
     sheet_row = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from floatalk.assets import DEMO_EXPRESSION_SCALE
 from floatalk.synth.world import clip_specs, make_clip
 
 HELD_OUT_SEED = 4242  # training used world seed 1; the model card's evaluation uses 9001
@@ -26,7 +27,7 @@ def pipe():
 
 @pytest.fixture(scope="module")
 def clips():
-    return [make_clip(s) for s in clip_specs(2, 3.0, 128, HELD_OUT_SEED)]
+    return [make_clip(s) for s in clip_specs(2, 3.0, 128, HELD_OUT_SEED, expression_scale=DEMO_EXPRESSION_SCALE)]
 
 
 def test_bundle_is_a_few_megabytes():

@@ -185,3 +185,34 @@ def test_emotion_onset_starts_neutral_then_holds_the_expression():
     assert diff(onset.frames[0], neutral.frames[0]) < 0.05 * diff(held.frames[0], neutral.frames[0])
     assert np.array_equal(onset.frames[-1], held.frames[-1])
     assert onset.truth["emotion_onset"] == 0.8 and held.truth["emotion_onset"] == 0.0
+    # The per-frame expression truth follows the same ramp: zero (neutral) before the onset, the
+    # held expression's departure from neutral after it.
+    from floatalk.synth.world import EXPRESSION_KEYS
+
+    rows, full = np.array(onset.truth["expression_frames"]), np.array(held.truth["expression_frames"])
+    assert rows.shape == (onset.truth["n_frames"], len(EXPRESSION_KEYS))
+    assert np.all(rows[: int(0.8 * 25)] == 0) and np.allclose(rows[-1], full[-1]) and np.allclose(full, full[0])
+    corner = EXPRESSION_KEYS.index("corner")
+    assert full[0, corner] == pytest.approx(held.truth["expression"]["corner"], abs=1e-5) and full[0, corner] > 0
+
+
+def test_expression_scale_multiplies_the_departure_from_neutral(tmp_path, capsys):
+    import dataclasses
+
+    from floatalk.synth.world import EXPRESSION_KEYS, clip_specs
+
+    spec = dataclasses.replace(clip_specs(1, 0.4, 64, 31)[0], emotion="surprise")
+    plain, strong = make_clip(spec), make_clip(dataclasses.replace(spec, expression_scale=1.6))
+    flat = make_clip(dataclasses.replace(spec, expression_scale=0.0))
+    neutral = make_clip(dataclasses.replace(spec, emotion="neutral"))
+    rows = {k: np.array(c.truth["expression_frames"][0]) for k, c in (("1", plain), ("1.6", strong), ("0", flat))}
+    assert np.allclose(rows["1.6"], 1.6 * rows["1"], atol=2e-5) and np.all(rows["0"] == 0)
+    assert rows["1"][EXPRESSION_KEYS.index("brow_raise")] > 0
+    # Scale 0 draws the neutral face (only surprise's resting jaw opening stays).
+    diff = lambda a, b: np.abs(a.astype(np.int16) - b).mean()  # noqa: E731
+    assert diff(flat.frames[0], neutral.frames[0]) < 0.5 * diff(plain.frames[0], neutral.frames[0])
+    assert diff(strong.frames[0], neutral.frames[0]) > diff(plain.frames[0], neutral.frames[0])
+    assert strong.truth["expression_scale"] == 1.6
+    code = main(["synth-data", "--out", str(tmp_path / "w"), "--clips", "1", "--expression-scale", "3", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--expression-scale" in err

@@ -124,6 +124,8 @@ def stage1(data, tmp_path_factory) -> Path:
                 "0.5",
                 "--speech-anchor",
                 "1",
+                "--expression-anchor",
+                "1",
                 "--ema-decay",
                 "0.9",
                 "--quiet",
@@ -138,6 +140,7 @@ def test_motion_ae_loss_falls(stage1):
     l1 = read_log(stage1, "l1")
     assert len(l1) == 8 and np.mean(l1[-2:]) < 0.85 * np.mean(l1[:2])
     assert len(read_log(stage1, "anchor")) == 8 and len(read_log(stage1, "mouth")) == 8
+    assert len(read_log(stage1, "e_anchor")) == 8
     assert (stage1 / "motion_ae" / "motion_ae.safetensors").is_file()
     assert list((stage1 / "samples").glob("*.png"))
     # The held-out probe re-rendered the validation clips and scored them with the lip-sync meter.
@@ -145,6 +148,7 @@ def test_motion_ae_loss_falls(stage1):
         rows = list(csv.DictReader(f))
     assert [r["step"] for r in rows] == ["40"]
     assert float(rows[0]["truth_r"]) > 0.8 and -1 <= float(rows[0]["recon_r"]) <= 1
+    assert 10 < float(rows[0]["still_psnr"]) < 60 and float(rows[0]["psnr"]) > 0
 
 
 def test_motion_ae_exports_the_weight_average(stage1):
@@ -165,8 +169,11 @@ def test_pair_batch_near_pairs_and_speech_deltas(data):
     openings = [speech_openings(c, meta["fps"]) for c in clips]
     assert all(len(o) == c.frames for o, c in zip(openings, clips))
     rng = np.random.default_rng(0)
-    src, drv, delta = pair_batch(clips, frames, 64, rng, near=(1.0, 2), openings=openings)
-    assert src.shape == drv.shape == (64, 3, 64, 64) and delta.shape == (64,)
+    expressions = [np.random.default_rng(k).normal(size=(c.frames, 3)) for k, c in enumerate(clips)]
+    src, drv, delta, expr = pair_batch(
+        clips, frames, 64, rng, near=(1.0, 2), openings=openings, expressions=expressions
+    )
+    assert src.shape == drv.shape == (64, 3, 64, 64) and delta.shape == (64,) and expr.shape == (64, 3)
     # Replay the draws: every driving frame is within 2 frames of its source, and delta is the
     # difference of the speech-implied openings of the two frames.
     rng = np.random.default_rng(0)
@@ -178,6 +185,7 @@ def test_pair_batch_near_pairs_and_speech_deltas(data):
         j = int(np.clip(i + rng.integers(-2, 3), 0, n - 1))
         assert abs(i - j) <= 2
         assert delta[k].item() == pytest.approx(openings[c][j] - openings[c][i], abs=1e-6)
+        assert np.allclose(expr[k].numpy(), expressions[c][j] - expressions[c][i], atol=1e-6)
         assert torch.equal(drv[k], torch.from_numpy(np.array(frames[c][j])).permute(2, 0, 1).float() / 127.5 - 1)
 
 
@@ -189,14 +197,82 @@ def test_pair_batch_first_frame_sources(data):
 
     _, clips = read_manifest(data)
     frames = [c.load_frames() for c in clips]
-    src, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1), first=0.5)
+    src, _, _, expr = pair_batch(clips, frames, 200, np.random.default_rng(1), first=0.5)
+    assert expr.shape == (200, 0)
     early = {bytes(np.array(f[i])) for f in frames for i in range(FIRST_FRAMES)}
     as_bytes = lambda t: bytes(((t.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())  # noqa: E731
     share = np.mean([as_bytes(s) in early for s in src])
     # Half the pairs by construction, plus the few plain pairs that hit an early frame by chance.
     assert 0.4 < share < 0.7
-    plain, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1))
+    plain, _, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1))
     assert np.mean([as_bytes(s) in early for s in plain]) < 0.15
+
+
+def test_preprocess_keeps_the_worlds_expression_truth(data, tmp_path):
+    """preprocess stores each clip's per-frame expression truth from the world's sidecar; the
+    expression anchor standardises it and refuses clips without it in one sentence."""
+    import shutil
+
+    from floatalk.errors import UserInputError
+    from floatalk.training.data import read_manifest
+    from floatalk.training.motion_ae_trainer import expression_truth
+
+    _, clips = read_manifest(data)
+    for clip in clips:
+        rows = clip.load_expression()
+        truth = json.loads((data.parent / "videos" / f"{clip.name}.json").read_text())["expression_frames"]
+        assert rows.shape == (clip.frames, 5) and np.allclose(rows, np.array(truth)[: clip.frames], atol=1e-6)
+    scaled = expression_truth(clips)
+    stacked = np.concatenate(scaled)
+    moving = np.concatenate([c.load_expression() for c in clips]).std(axis=0) > 1e-8
+    assert np.allclose(stacked.std(axis=0)[moving], 1.0, atol=1e-5)
+    bare = tmp_path / clips[0].name
+    shutil.copytree(clips[0].folder, bare)
+    (bare / "expression.npy").unlink()
+    with pytest.raises(UserInputError, match="expression truth") as err:
+        expression_truth([replace_folder(clips[0], bare)])
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_window_batch_first_reference():
+    """--first-reference: with probability p a window's reference is one of its clip's first frames."""
+    from floatalk.training.fmt_trainer import FIRST_REFERENCE, window_batch
+
+    rng = np.random.default_rng(0)
+    cache = [
+        {
+            "r": rng.normal(size=(60, 4)).astype(np.float32),
+            "feats": np.zeros((60, 3), np.float16),
+            "probs": np.eye(7)[k],
+        }
+        for k in range(3)
+    ]
+    early = {bytes(c["r"][i]) for c in cache for i in range(FIRST_REFERENCE)}
+
+    def share(p: float) -> float:
+        b = window_batch(cache, 20, 5, 400, np.random.default_rng(1), first_reference=p)
+        assert b["ref"].shape == (400, 4) and b["x1"].shape == (400, 20, 4) and b["we"].shape == (400, 1, 7)
+        return float(np.mean([bytes(ref.numpy()) in early for ref in b["ref"]]))
+
+    assert share(1.0) == 1.0
+    assert 0.45 < share(0.5) < 0.62  # half by construction, plus about 8 % of the others by chance
+    assert share(0.0) < 0.15
+
+
+def test_perceptual_weight_zero_skips_the_perceptual_loss(data, tmp_path):
+    run = tmp_path / "mae_no_perceptual"
+    args = ["train", "motion-ae", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "4"]
+    args += ["--batch-size", "2", "--log-every", "1", "--sample-every", "100", "--perceptual-weight", "0", "--quiet"]
+    assert main(args) == 0
+    assert read_log(run, "perceptual") == [0.0] * 4 and all(v > 0 for v in read_log(run, "l1"))
+    config = json.loads((run / "config.json").read_text())
+    assert config["losses"]["perceptual"] == 0.0
+
+
+def replace_folder(clip, folder: Path):
+    import dataclasses
+
+    return dataclasses.replace(clip, folder=folder)
 
 
 def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):

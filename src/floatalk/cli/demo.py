@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
     from PIL import Image
 
-    from floatalk.assets import DEMO_ONSET, DEMO_SEED, demo_model_path
+    from floatalk.assets import DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, demo_model_path
     from floatalk.cli import generate
     from floatalk.errors import UserInputError
     from floatalk.synth.world import clip_specs, make_clip
@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     # after DEMO_ONSET s (the side-by-side view shows it); the model's expression comes from the
     # speech, or from --emotion.
     onset = min(DEMO_ONSET, args.seconds / 2)
-    spec = clip_specs(1, args.seconds, size, DEMO_SEED if args.seed is None else args.seed, onset=onset)[0]
+    seed = DEMO_SEED if args.seed is None else args.seed
+    spec = clip_specs(1, args.seconds, size, seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE)[0]
     clip = make_clip(spec)
     with tempfile.TemporaryDirectory() as tmp:
         portrait, speech = Path(tmp) / "portrait.png", Path(tmp) / "speech.wav"

@@ -73,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--adv-weight", type=float, default=0.05, help="weight of the adversarial loss (0 disables the GAN)"
     )
     mae.add_argument(
+        "--perceptual-weight",
+        type=float,
+        default=1.0,
+        help="weight of the multi-scale perceptual loss (default 1; without --vgg-weights its features are random)",
+    )
+    mae.add_argument(
         "--mouth-weight",
         type=float,
         default=1.0,
@@ -93,6 +99,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="W",
         help="weight of a loss tying motion coordinate 0 to the jaw opening implied by each clip's speech "
         "(self-supervised, no labels; the demo recipe uses 1; default 0 = plain LIA)",
+    )
+    mae.add_argument(
+        "--expression-anchor",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss tying motion coordinates 1..K to the per-frame expression truth that preprocess "
+        "keeps from the synthetic world's sidecars (default 0 = off; the bundled model was trained without it)",
     )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.add_argument(
@@ -172,6 +186,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="P",
         help="probability that a sample's reference motion is dropped (default 0.1, the paper's)",
     )
+    fmt.add_argument(
+        "--first-reference",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of samples whose reference motion is one of the clip's first 5 frames, as at inference where "
+        "the reference is the source photo (with clips that start neutral, the expression must then come from "
+        "the emotion label; default 0 = any frame)",
+    )
     fmt.set_defaults(run=run_fmt)
     return p
 
@@ -228,12 +251,14 @@ def run_motion_ae(args: argparse.Namespace) -> int:
         _settings(args, 2e-3),
         MotionAELosses(
             adversarial=args.adv_weight,
+            perceptual=args.perceptual_weight,
             mouth=args.mouth_weight,
             region=args.eye_weight,
             near_pairs=args.near_pairs,
             near_gap=args.near_gap,
             first_source=args.first_source,
             speech_anchor=args.speech_anchor,
+            expression_anchor=args.expression_anchor,
             ema_decay=args.ema_decay,
         ),
         resume=args.resume,
@@ -247,7 +272,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
 def run_fmt(args: argparse.Namespace) -> int:
     from floatalk.training.fmt_trainer import FMTLosses, train_fmt
 
-    _check_shares(args, "drop_audio", "drop_emotion", "drop_reference")
+    _check_shares(args, "drop_audio", "drop_emotion", "drop_reference", "first_reference")
 
     train_fmt(
         args.data,
@@ -260,6 +285,7 @@ def run_fmt(args: argparse.Namespace) -> int:
             drop_audio=args.drop_audio,
             drop_emotion=args.drop_emotion,
             drop_reference=args.drop_reference,
+            first_reference=args.first_reference,
         ),
         resume=args.resume,
         wav2vec2_dir=args.wav2vec2,

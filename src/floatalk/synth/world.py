@@ -16,8 +16,10 @@ n_frames, size; per frame ``mouth_open`` (0..1, the truth the lip-sync meter nev
 ``lip_round``, ``blink``, ``head_tx``/``head_ty`` (fractions of the frame side), ``head_rot``
 (degrees), ``head_scale`` and ``face_box`` ([x, y, w, h] px, the fallback for a face detector;
 it is where `floatalk preprocess` looks); ``expression`` (the emotion's face parameters),
-``voice`` (pitch and prosody), ``syllables`` (consonant, onset, vowel start/end in s, vowel,
-stress) and ``units`` (a description of each field).
+``expression_frames`` (per frame, the face's departure from neutral in `EXPRESSION_KEYS` order:
+what the expression's onset ramp and strength make of it), ``voice`` (pitch and prosody),
+``syllables`` (consonant, onset, vowel start/end in s, vowel, stress) and ``units`` (a
+description of each field).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from floatalk.synth.speech import PROSODY, SAMPLE_RATE, frame_means, jaw_lag, pl
 
 __all__ = [
     "EXPRESSIONS",
+    "EXPRESSION_KEYS",
     "FPS",
+    "MAX_EXPRESSION_SCALE",
     "Clip",
     "ClipSpec",
     "clip_specs",
@@ -63,6 +67,8 @@ EXPRESSIONS: dict[str, dict[str, float]] = {
     "sad": {"brow_raise": 0.02, "brow_tilt": -0.08, "corner": -0.07, "eye_open": 0.8, "lip_raise": 0.0},
     "surprise": {"brow_raise": 0.14, "brow_tilt": 0.0, "corner": 0.0, "eye_open": 1.35, "lip_raise": 0.0},
 }
+EXPRESSION_KEYS = ("brow_raise", "brow_tilt", "corner", "eye_open", "lip_raise")
+"""Order of the per-frame ``expression_frames`` in a clip's truth (departures from neutral)."""
 _REST_OPENING = {"surprise": 0.12, "fear": 0.04}
 EMOTION_RAMP = 0.5  # seconds over which an expression eases in after ClipSpec.onset
 _BLINK = np.array([0.35, 0.85, 1.0, 0.6, 0.2])
@@ -83,6 +89,12 @@ class ClipSpec:
     # Seconds of neutral face before the emotion's expression eases in (over EMOTION_RAMP s); 0 = the
     # expression holds from the first frame. The speech's prosody is emotional throughout either way.
     onset: float = 0.0
+    # Factor on every expression's departure from the neutral face (1 = the EXPRESSIONS table).
+    expression_scale: float = 1.0
+
+
+MAX_EXPRESSION_SCALE = 1.6
+"""Largest expression scale: beyond it raised brows run into the hair of some identities."""
 
 
 @dataclass
@@ -95,7 +107,9 @@ class Clip:
     truth: dict = field(default_factory=dict)
 
 
-def clip_specs(n_clips: int, seconds: float, size: int, seed: int, onset: float = 0.0) -> list[ClipSpec]:
+def clip_specs(
+    n_clips: int, seconds: float, size: int, seed: int, onset: float = 0.0, expression_scale: float = 1.0
+) -> list[ClipSpec]:
     """The specs of a run: clip i from SeedSequence([seed, i]); emotions cycle from a seeded start."""
     start = int(np.random.SeedSequence([int(seed)]).generate_state(1)[0]) % len(EMOTIONS)
     specs = []
@@ -112,6 +126,7 @@ def clip_specs(n_clips: int, seconds: float, size: int, seed: int, onset: float 
                 index=i,
                 run_seed=int(seed),
                 onset=float(onset),
+                expression_scale=float(expression_scale),
             )
         )
     return specs
@@ -174,13 +189,15 @@ def make_clip(spec: ClipSpec) -> Clip:
     scale = 1.0 + _smooth_wander(motion, t, 0.03)
     blink = _blinks(motion, n_frames)
     strength = float(motion.uniform(0.75, 1.0)) if spec.emotion != "neutral" else 1.0
+    strength *= spec.expression_scale
     expr = {
         k: (v - 1.0) * strength + 1.0 if k == "eye_open" else v * strength for k, v in EXPRESSIONS[spec.emotion].items()
     }
 
     background = render_background(identity, spec.size * supersampling(spec.size))
     frames = np.empty((n_frames, spec.size, spec.size, 3), dtype=np.uint8)
-    boxes = []
+    boxes, departures = [], []
+    neutral = EXPRESSIONS["neutral"]
     for k in range(n_frames):
         state = FaceState(
             opening=float(opening[k]),
@@ -193,6 +210,7 @@ def make_clip(spec: ClipSpec) -> Clip:
             **(expr if weight[k] == 1 else _blend_neutral(expr, float(weight[k]))),
         )
         frames[k] = render_frame(identity, state, background, spec.size)
+        departures.append([round(getattr(state, key) - neutral[key], 5) for key in EXPRESSION_KEYS])
         boxes.append([round(v, 2) for v in face_box(state, spec.size)])
 
     # The wav is PCM16: keep exactly the samples it will hold.
@@ -212,6 +230,7 @@ def make_clip(spec: ClipSpec) -> Clip:
         "emotion": spec.emotion,
         "emotion_index": EMOTIONS.index(spec.emotion),
         "emotion_onset": spec.onset,
+        "expression_scale": spec.expression_scale,
         "fps": FPS,
         "sample_rate": SAMPLE_RATE,
         "seconds": seconds,
@@ -228,10 +247,12 @@ def make_clip(spec: ClipSpec) -> Clip:
             "face_box": "[x, y, w, h] in pixels of this frame size",
             "expression": "face units (face half-width = 1): brows up, inner brow ends down, mouth corners up, "
             "eye-height multiplier, upper-lip raise",
+            "expression_frames": "per frame, [brow_raise, brow_tilt, corner, eye_open, lip_raise] minus neutral",
         },
         "expression": {k: round(v, 5) for k, v in expr.items()}
         | {"strength": round(strength, 5), "rest_opening": rest},
         "voice": {"f0": round(identity.f0, 3), **asdict(PROSODY[spec.emotion])},
+        "expression_frames": departures,
         "mouth_open": r(opening),
         "lip_round": r(rounding),
         "blink": r(blink),
@@ -314,12 +335,14 @@ def generate_world(
     workers: int = 1,
     progress: bool = True,
     onset: float = 0.0,
+    expression_scale: float = 1.0,
 ) -> Path:
     """Render `clips` clips into folder `out` (created if missing) and write out/manifest.json.
 
     Returns the manifest's path. `workers` > 1 renders clips in that many processes; the files
     do not depend on it. A tqdm bar on stderr counts finished clips unless `progress` is False.
-    `onset` > 0 keeps each face neutral for that many seconds before its emotion eases in.
+    `onset` > 0 keeps each face neutral for that many seconds before its emotion eases in;
+    `expression_scale` multiplies every expression's departure from neutral (0..MAX_EXPRESSION_SCALE).
     """
     from tqdm import tqdm
 
@@ -340,7 +363,11 @@ def generate_world(
         raise UserInputError(f"Cannot write into '{folder}': permission denied.")
     if not 0 <= onset < seconds:
         raise UserInputError(f"--emotion-onset must be at least 0 and shorter than a clip (got {onset}).")
-    specs = clip_specs(clips, seconds, size, seed, onset)
+    if not 0 <= expression_scale <= MAX_EXPRESSION_SCALE:
+        raise UserInputError(
+            f"--expression-scale must be between 0 and {MAX_EXPRESSION_SCALE} (got {expression_scale})."
+        )
+    specs = clip_specs(clips, seconds, size, seed, onset, expression_scale)
     jobs = [(spec, str(folder)) for spec in specs]
     bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", file=sys.stderr, disable=not progress)
     entries: list[dict] = []

@@ -6,6 +6,8 @@ Layout written by `preprocess` (and read by both trainers)::
     DATA/clips/NAME/frames.npy    (T, S, S, 3) uint8 RGB face crops at 25 fps (memory-mapped when read)
     DATA/clips/NAME/audio.wav     16 kHz mono PCM16, T * 640 samples at most
     DATA/clips/NAME/meta.json     source video, identity, emotion, crop box
+    DATA/clips/NAME/expression.npy  (T, K) float32 per-frame expression truth, only where the sidecar
+                                  gives ``expression_frames`` (the synthetic world does)
 
 Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
 centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
@@ -64,6 +66,11 @@ class Clip:
 
         audio, _ = sf.read(self.folder / "audio.wav", dtype="float32")
         return audio
+
+    def load_expression(self) -> np.ndarray | None:
+        """(T, K) float32 per-frame expression truth (the sidecar's ``expression_frames``), None if absent."""
+        path = self.folder / "expression.npy"
+        return np.load(path) if path.is_file() else None
 
 
 def read_manifest(data: str | Path) -> tuple[dict[str, Any], list[Clip]]:
@@ -176,6 +183,10 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
     out.flush()
     del out
     sf.write(tmp / "audio.wav", audio[: T * (SAMPLE_RATE // FPS)], SAMPLE_RATE, subtype="PCM_16")
+    expression = side.get("expression_frames")
+    if isinstance(expression, list) and len(expression) == len(frames):
+        rows = np.asarray(expression, dtype=np.float32)
+        np.save(tmp / "expression.npy", rows[picks] if rows.ndim == 2 else rows[picks, None])
     emotion = side.get("emotion")
     meta = {
         "name": clip_dir.name,

@@ -51,6 +51,7 @@ from floatalk.training.state import rng_state
 
 STAGE = "fmt"
 EXPORT_DIR = "model"
+FIRST_REFERENCE = 5  # "first" references of window_batch: frames 0..4 of a clip
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class FMTLosses:
     drop_previous: float = 0.5
     emotion_ce: float = 1.0  # log-mel emotion classifier loss weight
     ema_decay: float = 0.999
+    # Share of samples whose reference is one of the clip's first FIRST_REFERENCE frames instead of
+    # any frame. At inference the reference is the source photo; in clips that start neutral these
+    # samples are the ones where the expression must come from the emotion label, not the reference.
+    first_reference: float = 0.0
 
 
 def build_model_config(
@@ -138,9 +143,19 @@ def build_cache(model: FloatModel, clips: list[Clip], cache_dir: Path, device: t
 
 
 def window_batch(
-    cache: list[dict[str, np.ndarray]], L: int, Lp: int, batch: int, rng: np.random.Generator
+    cache: list[dict[str, np.ndarray]],
+    L: int,
+    Lp: int,
+    batch: int,
+    rng: np.random.Generator,
+    first_reference: float = 0.0,
 ) -> dict[str, Tensor]:
-    """A batch of training windows (numpy -> tensors); see the module docstring."""
+    """A batch of training windows (numpy -> tensors); see the module docstring.
+
+    Keys: x1 (B, L, Dx), feats (B, L, F), prev_x (B, L', Dx), prev_feats (B, L', F), ref (B, Dx),
+    we (B, 1, E), has_prev (B,). With probability `first_reference` a sample's reference is one of
+    its clip's first FIRST_REFERENCE frames, else any frame of the clip.
+    """
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("x1", "feats", "prev_x", "prev_feats", "ref", "we", "has_prev")}
     for _ in range(batch):
         c = cache[int(rng.integers(len(cache)))]
@@ -151,7 +166,8 @@ def window_batch(
         has = s >= Lp
         out["prev_x"].append(r[s - Lp : s] if has else np.zeros((Lp, r.shape[1]), np.float32))
         out["prev_feats"].append(feats[s - Lp : s] if has else np.zeros((Lp, feats.shape[1]), np.float32))
-        out["ref"].append(r[int(rng.integers(r.shape[0]))])
+        first = first_reference > 0 and rng.random() < first_reference
+        out["ref"].append(r[int(rng.integers(min(FIRST_REFERENCE, r.shape[0]) if first else r.shape[0]))])
         out["we"].append(c["probs"][None])
         out["has_prev"].append(np.array(has))
     return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
@@ -308,7 +324,10 @@ def train_fmt(
                 seed = [settings.seed, step, micro, ctx.rank]
                 rng = np.random.default_rng(seed)
                 g = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**62)))
-                batch = {k: v.to(ctx.device) for k, v in window_batch(cache, L, Lp, settings.batch_size, rng).items()}
+                batch = {
+                    k: v.to(ctx.device)
+                    for k, v in window_batch(cache, L, Lp, settings.batch_size, rng, losses.first_reference).items()
+                }
                 with autocast(ctx):
                     loss, parts = flow_matching_loss(model, batch, losses, g)
                     if model_cfg.emotion.kind == "logmel" and losses.emotion_ce > 0:

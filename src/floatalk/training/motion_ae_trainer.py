@@ -81,6 +81,29 @@ class MotionAELosses:
     # EMA of the generator's weights: exported, probed and used by stage 2 (0 = off, the raw weights).
     # With a constant learning rate the raw weights wander between samples; the average does not.
     ema_decay: float = 0.0
+    # Weight of the expression anchor: motion coordinates 1..K move with the data's per-frame
+    # expression truth (DATA/clips/NAME/expression.npy, K values per frame, each standardised over
+    # the training frames): (lambda_drv - lambda_src)[1:K+1] = (e_drv - e_src) / std. Like the speech
+    # anchor for the mouth, it hands the decoder clean expression coordinates to learn to render
+    # (0 = off). It needs that truth, which the synthetic world writes; real footage would need an
+    # expression tracker's output in its place.
+    expression_anchor: float = 0.0
+
+
+def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
+    """Each clip's (T, K) expression truth divided by its per-column std over all `clips`' frames.
+
+    UserInputError if a clip has none (preprocess writes it only from sidecars that give it)."""
+    rows = [c.load_expression() for c in clips]
+    missing = [c.name for c, r in zip(clips, rows) if r is None]
+    if missing:
+        raise UserInputError(
+            f"--expression-anchor needs per-frame expression truth, which clip '{missing[0]}' lacks "
+            f"({len(missing)} of {len(clips)} clips); preprocess videos whose .json sidecars give 'expression_frames'."
+        )
+    std = np.concatenate(rows).std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    return [(r / std).astype(np.float32) for r in rows]
 
 
 def pair_batch(
@@ -91,17 +114,20 @@ def pair_batch(
     near: tuple[float, int] = (0.0, 0),
     openings: list[np.ndarray] | None = None,
     first: float = 0.0,
-) -> tuple[Tensor, Tensor, Tensor]:
+    expressions: list[np.ndarray] | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1],
-    and (B,) the speech-implied mouth opening of the driving frame minus that of the source frame
-    (zeros without `openings`, per-clip (T,) arrays from `speech_openings`).
+    (B,) the speech-implied mouth opening of the driving frame minus that of the source frame
+    (zeros without `openings`, per-clip (T,) arrays from `speech_openings`), and (B, K) the driving
+    frame's expression minus the source frame's (per-clip (T, K) arrays `expressions`; (B, 0) without).
 
     near = (p, gap): with probability p the driving frame is at most `gap` frames from the source,
     so head pose barely changes and the difference to render is mostly mouth and eyes.
     first: probability (checked before `near`) that the source is one of the clip's first
     FIRST_FRAMES frames and the driving frame anywhere in the clip.
     """
-    src, drv, delta = [], [], []
+    src, drv, delta, expr = [], [], [], []
+    k_expr = 0 if expressions is None else expressions[0].shape[1]
     for _ in range(batch):
         c = int(rng.integers(len(clips)))
         n = frames[c].shape[0]
@@ -113,8 +139,10 @@ def pair_batch(
         src.append(frames[c][i])
         drv.append(frames[c][j])
         delta.append(0.0 if openings is None else float(openings[c][j] - openings[c][i]))
+        expr.append(np.zeros(0) if expressions is None else expressions[c][j] - expressions[c][i])
     to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
-    return to(src), to(drv), torch.tensor(delta, dtype=torch.float32)
+    expr_delta = torch.tensor(np.stack(expr).reshape(batch, k_expr), dtype=torch.float32)
+    return to(src), to(drv), torch.tensor(delta, dtype=torch.float32), expr_delta
 
 
 def speech_openings(clip: Clip, fps: float) -> np.ndarray:
@@ -145,16 +173,19 @@ def start_with_identity_flow(model: MotionAutoEncoder) -> None:
 
 
 def write_probe(run_dir: Path, step: int, result: dict[str, float], progress: Progress) -> None:
-    """Append one row to probe.csv (step, recon_r, truth_r, psnr) and show it above the bar."""
+    """Append one row to probe.csv (step, recon_r, truth_r, psnr, still_psnr) and show it above the bar."""
     path = run_dir / "probe.csv"
     new = not path.exists()
     with path.open("a") as f:
         if new:
-            f.write("step,recon_r,truth_r,psnr\n")
-        f.write(f"{step},{result['recon_r']:.4f},{result['truth_r']:.4f},{result['psnr']:.2f}\n")
+            f.write("step,recon_r,truth_r,psnr,still_psnr\n")
+        f.write(
+            f"{step},{result['recon_r']:.4f},{result['truth_r']:.4f},{result['psnr']:.2f},{result['still_psnr']:.2f}\n"
+        )
     progress.bar.write(
         f"step {step}: held-out lip-sync through the auto-encoder r = {result['recon_r']:.3f} "
-        f"(real frames {result['truth_r']:.3f}), PSNR {result['psnr']:.1f} dB"
+        f"(real frames {result['truth_r']:.3f}), PSNR {result['psnr']:.1f} dB (source held still "
+        f"{result['still_psnr']:.1f} dB)"
     )
 
 
@@ -229,6 +260,12 @@ def train_motion_ae(
         frames = [c.load_frames() for c in train]
         probe_clips = [c for c in clips if c.split == "val"][:PROBE_CLIPS]
         openings = [speech_openings(c, meta["fps"]) for c in train] if losses.speech_anchor > 0 else None
+        expressions = expression_truth(train) if losses.expression_anchor > 0 else None
+        if expressions is not None and expressions[0].shape[1] + 1 > model_cfg.motion_dim:
+            raise UserInputError(
+                f"--expression-anchor needs {expressions[0].shape[1] + 1} motion coordinates but the model has "
+                f"{model_cfg.motion_dim}."
+            )
 
         def make_state() -> dict:
             export_motion_ae(shown, run_dir / EXPORT_DIR)
@@ -257,7 +294,7 @@ def train_motion_ae(
             for micro in range(settings.grad_accum):
                 # Per-step randomness depends only on (seed, step, micro-batch, rank): resume is exact.
                 rng = np.random.default_rng([settings.seed, step, micro, ctx.rank])
-                src, drv, delta = (
+                src, drv, delta, expr_delta = (
                     t.to(ctx.device)
                     for t in pair_batch(
                         train,
@@ -267,6 +304,7 @@ def train_motion_ae(
                         (losses.near_pairs, losses.near_gap),
                         openings,
                         losses.first_source,
+                        expressions,
                     )
                 )
                 with autocast(ctx):
@@ -274,7 +312,7 @@ def train_motion_ae(
                     _, lam_drv, _ = gen.encode(drv)
                     fake = gen.decode(s_src + gen.motion(lam_drv), feats)  # = gen(src, drv)
                     l1 = (fake - drv).abs().mean()
-                    perc = perceptual_loss(percept, fake, drv)
+                    perc = perceptual_loss(percept, fake, drv) if losses.perceptual > 0 else fake.new_zeros(())
                     region = region_l1(fake, drv, EYES)
                     mouth = region_l1(fake, drv, MOUTH)
                     loss = losses.l1 * l1 + losses.perceptual * perc + losses.region * region + losses.mouth * mouth
@@ -283,6 +321,12 @@ def train_motion_ae(
                         anchor = (lam_drv[:, 0] - lam_src[:, 0] - delta).pow(2).mean()
                         loss = loss + losses.speech_anchor * anchor
                         logs["anchor"] = logs.get("anchor", 0.0) + anchor.item() / settings.grad_accum
+                    if expressions is not None:
+                        # Expression anchor: motion coordinates 1..K move with the expression truth.
+                        k = expr_delta.shape[1]
+                        e_anchor = (lam_drv[:, 1 : k + 1] - lam_src[:, 1 : k + 1] - expr_delta).pow(2).mean()
+                        loss = loss + losses.expression_anchor * e_anchor
+                        logs["e_anchor"] = logs.get("e_anchor", 0.0) + e_anchor.item() / settings.grad_accum
                     if use_adv:
                         adv = generator_adv_loss(disc(fake))
                         loss = loss + losses.adversarial * adv

@@ -34,12 +34,14 @@ def reconstruct_clip(model: MotionAutoEncoder, frames: np.ndarray, batch: int = 
 
 def probe_lipsync(model: MotionAutoEncoder, clips: list[Clip], fps: float = 25) -> dict[str, float]:
     """Mean lip-sync correlation (offset 0) of the clips re-rendered through `model`, and of the
-    clips' own frames, plus the mean PSNR of the re-rendering. Keys: recon_r, truth_r, psnr."""
+    clips' own frames, plus the mean PSNR of the re-rendering and, as its baseline, of the first frame
+    held still (an auto-encoder that only copies its source scores about that). Keys: recon_r,
+    truth_r, psnr, still_psnr."""
     from floatalk.evaluation import psnr, score_lipsync
 
     was_training = model.training
     model.eval()
-    recon, truth, quality = [], [], []
+    recon, truth, quality, still = [], [], [], []
     try:
         for clip in clips:
             frames = np.asarray(clip.load_frames())
@@ -50,6 +52,12 @@ def probe_lipsync(model: MotionAutoEncoder, clips: list[Clip], fps: float = 25) 
             recon.append(score_lipsync(rendered, audio, fps=fps, max_offset=0, box=box)["correlation"])
             truth.append(real["correlation"])
             quality.append(psnr(rendered, frames))
+            still.append(psnr(np.repeat(frames[:1], len(frames), axis=0), frames))
     finally:
         model.train(was_training)
-    return {"recon_r": float(np.mean(recon)), "truth_r": float(np.mean(truth)), "psnr": float(np.mean(quality))}
+    return {
+        "recon_r": float(np.mean(recon)),
+        "truth_r": float(np.mean(truth)),
+        "psnr": float(np.mean(quality)),
+        "still_psnr": float(np.mean(still)),
+    }
