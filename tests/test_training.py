@@ -262,11 +262,16 @@ def test_window_batch_first_reference():
 def test_perceptual_weight_zero_skips_the_perceptual_loss(data, tmp_path):
     run = tmp_path / "mae_no_perceptual"
     args = ["train", "motion-ae", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "4"]
-    args += ["--batch-size", "2", "--log-every", "1", "--sample-every", "100", "--perceptual-weight", "0", "--quiet"]
-    assert main(args) == 0
+    args += ["--batch-size", "2", "--log-every", "1", "--sample-every", "100", "--perceptual-weight", "0"]
+    assert main([*args, "--channel-base", "512", "--quiet"]) == 0
     assert read_log(run, "perceptual") == [0.0] * 4 and all(v > 0 for v in read_log(run, "l1"))
     config = json.loads((run / "config.json").read_text())
-    assert config["losses"]["perceptual"] == 0.0
+    assert config["losses"]["perceptual"] == 0.0 and config["model"]["channel_base"] == 512
+    # The exported auto-encoder is the narrower one (tiny: 1024 / 64 px = 16 channels; 512 gives 8).
+    from floatalk.training.motion_ae_trainer import load_motion_ae
+
+    assert load_motion_ae(run).cfg.channels(64) == 8
+    assert main([*args[:5], str(tmp_path / "other"), *args[6:], "--channel-base", "100", "--quiet"]) == 2
 
 
 def replace_folder(clip, folder: Path):

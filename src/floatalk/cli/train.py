@@ -70,6 +70,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="image size: 64, 128, 256 or 512 (default: the preset's; must match the data)",
     )
     mae.add_argument(
+        "--channel-base",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decoder/encoder width: N / resolution channels per scale, capped by the preset's maximum "
+        "(default: the preset's; demo 2048, i.e. 16 channels at 128 px)",
+    )
+    mae.add_argument(
         "--adv-weight", type=float, default=0.05, help="weight of the adversarial loss (0 disables the GAN)"
     )
     mae.add_argument(
@@ -244,6 +252,10 @@ def run_motion_ae(args: argparse.Namespace) -> int:
         if args.size not in (64, 128, 256, 512):
             raise UserInputError(f"--size must be 64, 128, 256 or 512 (got {args.size}).")
         model_cfg = replace(model_cfg, size=args.size)
+    if args.channel_base is not None:
+        if not 256 <= args.channel_base <= 65536:
+            raise UserInputError(f"--channel-base must be between 256 and 65536 (got {args.channel_base}).")
+        model_cfg = replace(model_cfg, channel_base=args.channel_base)
     train_motion_ae(
         args.data,
         args.out,
