@@ -259,19 +259,23 @@ def test_window_batch_first_reference():
     assert share(0.0) < 0.15
 
 
-def test_perceptual_weight_zero_skips_the_perceptual_loss(data, tmp_path):
+def test_perceptual_weight_channel_base_and_adam_beta1_flags(data, tmp_path):
+    """--perceptual-weight 0 skips the term, --channel-base narrows the model, --adam-beta1 reaches Adam."""
     run = tmp_path / "mae_no_perceptual"
     args = ["train", "motion-ae", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "4"]
     args += ["--batch-size", "2", "--log-every", "1", "--sample-every", "100", "--perceptual-weight", "0"]
-    assert main([*args, "--channel-base", "512", "--quiet"]) == 0
+    assert main([*args, "--channel-base", "512", "--adam-beta1", "0.9", "--quiet"]) == 0
     assert read_log(run, "perceptual") == [0.0] * 4 and all(v > 0 for v in read_log(run, "l1"))
     config = json.loads((run / "config.json").read_text())
     assert config["losses"]["perceptual"] == 0.0 and config["model"]["channel_base"] == 512
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert config["losses"]["adam_beta1"] == 0.9 and state["opt_g"]["param_groups"][0]["betas"] == (0.9, 0.99)
     # The exported auto-encoder is the narrower one (tiny: 1024 / 64 px = 16 channels; 512 gives 8).
     from floatalk.training.motion_ae_trainer import load_motion_ae
 
     assert load_motion_ae(run).cfg.channels(64) == 8
     assert main([*args[:5], str(tmp_path / "other"), *args[6:], "--channel-base", "100", "--quiet"]) == 2
+    assert main([*args[:5], str(tmp_path / "other"), *args[6:], "--adam-beta1", "1.5", "--quiet"]) == 2
 
 
 def replace_folder(clip, folder: Path):

@@ -88,6 +88,10 @@ class MotionAELosses:
     # (0 = off). It needs that truth, which the synthetic world writes; real footage would need an
     # expression tracker's output in its place.
     expression_anchor: float = 0.0
+    # Adam's first-moment decay for the auto-encoder (StyleGAN2 and LIA use 0, no momentum). Pure
+    # self-reconstruction at 128 px reached L1 0.045 after 250 steps with 0.9 and lr 1e-2, against
+    # 0.087 with 0 and lr 2e-3 (README, demo model).
+    adam_beta1: float = 0.0
 
 
 def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
@@ -238,7 +242,7 @@ def train_motion_ae(
         disc = Discriminator(model_cfg).to(ctx.device)
         vgg = torch.load(vgg_weights, map_location="cpu", weights_only=True) if vgg_weights else None
         percept = PerceptualNet(vgg).to(ctx.device)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(0.0, 0.99))
+        opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(losses.adam_beta1, 0.99))
         r1_ratio = losses.r1_every / (losses.r1_every + 1)  # lazy regularisation (StyleGAN2)
         opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr * r1_ratio, betas=(0.0, 0.99**r1_ratio))
         warmup = max(1, settings.warmup)
