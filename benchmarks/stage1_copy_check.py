@@ -28,6 +28,7 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from floatalk.pipeline import normalize_image
     from floatalk.training.data import read_manifest
     from floatalk.training.motion_ae_trainer import load_motion_ae, pair_batch
 
@@ -50,8 +51,7 @@ def main() -> None:
                 f"{(src - drv).abs().mean():.4f} | rendering-source {(fake - src).abs().mean():.4f}"
             )
         val = [c for c in clips if c.split == "val"] or clips
-        x = torch.from_numpy(np.array(val[0].load_frames()[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        s, lam, feats = ae.encode(x)
+        s, lam, feats = ae.encode(normalize_image(np.asarray(val[0].load_frames()[0])))
         base = ae.decode(s + ae.motion(lam), feats)
         for k in range(min(args.coords, lam.shape[1])):
             changes = []

@@ -236,7 +236,8 @@ def test_preprocess_keeps_the_worlds_expression_truth(data, tmp_path):
 
 def test_window_batch_first_reference():
     """--first-reference: with probability p a window's reference is one of its clip's first frames."""
-    from floatalk.training.fmt_trainer import FIRST_REFERENCE, window_batch
+    from floatalk.training.fmt_trainer import window_batch
+    from floatalk.training.motion_ae_trainer import FIRST_FRAMES
 
     rng = np.random.default_rng(0)
     cache = [
@@ -247,7 +248,7 @@ def test_window_batch_first_reference():
         }
         for k in range(3)
     ]
-    early = {bytes(c["r"][i]) for c in cache for i in range(FIRST_REFERENCE)}
+    early = {bytes(c["r"][i]) for c in cache for i in range(FIRST_FRAMES)}
 
     def share(p: float) -> float:
         b = window_batch(cache, 20, 5, 400, np.random.default_rng(1), first_reference=p)

@@ -45,13 +45,12 @@ from floatalk.training.loop import (
     start_or_resume,
     update_ema,
 )
-from floatalk.training.motion_ae_trainer import load_motion_ae
+from floatalk.training.motion_ae_trainer import FIRST_FRAMES, load_motion_ae
 from floatalk.training.presets import preset
 from floatalk.training.state import rng_state
 
 STAGE = "fmt"
 EXPORT_DIR = "model"
-FIRST_REFERENCE = 5  # "first" references of window_batch: frames 0..4 of a clip
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class FMTLosses:
     drop_previous: float = 0.5
     emotion_ce: float = 1.0  # log-mel emotion classifier loss weight
     ema_decay: float = 0.999
-    # Share of samples whose reference is one of the clip's first FIRST_REFERENCE frames instead of
+    # Share of samples whose reference is one of the clip's first FIRST_FRAMES frames instead of
     # any frame. At inference the reference is the source photo; in clips that start neutral these
     # samples are the ones where the expression must come from the emotion label, not the reference.
     first_reference: float = 0.0
@@ -154,7 +153,7 @@ def window_batch(
 
     Keys: x1 (B, L, Dx), feats (B, L, F), prev_x (B, L', Dx), prev_feats (B, L', F), ref (B, Dx),
     we (B, 1, E), has_prev (B,). With probability `first_reference` a sample's reference is one of
-    its clip's first FIRST_REFERENCE frames, else any frame of the clip.
+    its clip's first FIRST_FRAMES frames (as stage 1's first sources), else any frame of the clip.
     """
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("x1", "feats", "prev_x", "prev_feats", "ref", "we", "has_prev")}
     for _ in range(batch):
@@ -167,7 +166,7 @@ def window_batch(
         out["prev_x"].append(r[s - Lp : s] if has else np.zeros((Lp, r.shape[1]), np.float32))
         out["prev_feats"].append(feats[s - Lp : s] if has else np.zeros((Lp, feats.shape[1]), np.float32))
         first = first_reference > 0 and rng.random() < first_reference
-        out["ref"].append(r[int(rng.integers(min(FIRST_REFERENCE, r.shape[0]) if first else r.shape[0]))])
+        out["ref"].append(r[int(rng.integers(min(FIRST_FRAMES, r.shape[0]) if first else r.shape[0]))])
         out["we"].append(c["probs"][None])
         out["has_prev"].append(np.array(has))
     return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}

@@ -52,7 +52,7 @@ from floatalk.training.state import rng_state
 
 STAGE = "motion-ae"
 EXPORT_DIR = "motion_ae"
-FIRST_FRAMES = 5  # "first" sources of pair_batch: frames 0..4 of a clip
+FIRST_FRAMES = 5  # "first" frames of a clip (0..4): pair_batch's first sources, stage 2's first references
 PROBE_CLIPS = 4  # held-out clips re-rendered at every sample step (floatalk.training.probe)
 
 
@@ -131,7 +131,6 @@ def pair_batch(
     FIRST_FRAMES frames and the driving frame anywhere in the clip.
     """
     src, drv, delta, expr = [], [], [], []
-    k_expr = 0 if expressions is None else expressions[0].shape[1]
     for _ in range(batch):
         c = int(rng.integers(len(clips)))
         n = frames[c].shape[0]
@@ -143,9 +142,10 @@ def pair_batch(
         src.append(frames[c][i])
         drv.append(frames[c][j])
         delta.append(0.0 if openings is None else float(openings[c][j] - openings[c][i]))
-        expr.append(np.zeros(0) if expressions is None else expressions[c][j] - expressions[c][i])
+        if expressions is not None:
+            expr.append(expressions[c][j] - expressions[c][i])
     to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
-    expr_delta = torch.tensor(np.stack(expr).reshape(batch, k_expr), dtype=torch.float32)
+    expr_delta = torch.from_numpy(np.stack(expr)).float() if expr else torch.zeros(batch, 0)
     return to(src), to(drv), torch.tensor(delta, dtype=torch.float32), expr_delta
 
 
