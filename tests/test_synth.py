@@ -216,3 +216,33 @@ def test_expression_scale_multiplies_the_departure_from_neutral(tmp_path, capsys
     code = main(["synth-data", "--out", str(tmp_path / "w"), "--clips", "1", "--expression-scale", "3", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--expression-scale" in err
+
+
+def test_landmarks_sit_on_the_drawn_face_and_follow_pose_and_expression():
+    """The world's per-frame landmarks are where render_frame draws those features: the pupil is the
+    darkest spot of the eye, the points move with the head pose and with the expression."""
+    import dataclasses
+
+    from floatalk.synth.face import LANDMARK_NAMES, FaceState, Identity, landmarks, render_background, render_frame
+    from floatalk.synth.world import clip_specs
+
+    idt, size = Identity.sample(11), 128
+    state = FaceState(rot=6.0, tx=0.02, scale=1.04)
+    frame = render_frame(idt, state, render_background(idt, size * 2), size).astype(float).mean(axis=2)
+    pts = landmarks(idt, state, size)
+    assert pts.shape == (len(LANDMARK_NAMES), 2)
+    for side in ("left", "right"):
+        x, y = pts[LANDMARK_NAMES.index(f"eye_{side}_centre")]
+        pupil = frame[int(y), int(x)]
+        ring = [frame[int(y), int(x + dx)] for dx in (-3, 3)]  # the white of the eye either side
+        assert pupil < min(ring) - 20
+    moved = landmarks(idt, dataclasses.replace(state, tx=0.12, ty=-0.05), size)
+    assert np.allclose(moved - pts, [0.1 * size, -0.05 * size], atol=1e-9)
+    smile = landmarks(idt, dataclasses.replace(state, rot=0.0, corner=0.09), size)
+    rest = landmarks(idt, dataclasses.replace(state, rot=0.0), size)
+    for name in ("mouth_left", "mouth_right"):
+        assert smile[LANDMARK_NAMES.index(name), 1] < rest[LANDMARK_NAMES.index(name), 1] - 2  # corners up
+    # The clip's truth carries them per frame.
+    clip = make_clip(dataclasses.replace(clip_specs(1, 0.2, 64, 7)[0], emotion="happy"))
+    marks = np.array(clip.truth["landmarks"])
+    assert marks.shape == (clip.truth["n_frames"], len(LANDMARK_NAMES), 2) and clip.truth["landmark_names"][0]

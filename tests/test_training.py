@@ -170,7 +170,7 @@ def test_pair_batch_near_pairs_and_speech_deltas(data):
     assert all(len(o) == c.frames for o, c in zip(openings, clips))
     rng = np.random.default_rng(0)
     expressions = [np.random.default_rng(k).normal(size=(c.frames, 3)) for k, c in enumerate(clips)]
-    src, drv, delta, expr = pair_batch(
+    src, drv, delta, expr, _ = pair_batch(
         clips, frames, 64, rng, near=(1.0, 2), openings=openings, expressions=expressions
     )
     assert src.shape == drv.shape == (64, 3, 64, 64) and delta.shape == (64,) and expr.shape == (64, 3)
@@ -197,14 +197,14 @@ def test_pair_batch_first_frame_sources(data):
 
     _, clips = read_manifest(data)
     frames = [c.load_frames() for c in clips]
-    src, _, _, expr = pair_batch(clips, frames, 200, np.random.default_rng(1), first=0.5)
+    src, _, _, expr, _ = pair_batch(clips, frames, 200, np.random.default_rng(1), first=0.5)
     assert expr.shape == (200, 0)
     early = {bytes(np.array(f[i])) for f in frames for i in range(FIRST_FRAMES)}
     as_bytes = lambda t: bytes(((t.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())  # noqa: E731
     share = np.mean([as_bytes(s) in early for s in src])
     # Half the pairs by construction, plus the few plain pairs that hit an early frame by chance.
     assert 0.4 < share < 0.7
-    plain, _, _, _ = pair_batch(clips, frames, 200, np.random.default_rng(1))
+    plain, *_ = pair_batch(clips, frames, 200, np.random.default_rng(1))
     assert np.mean([as_bytes(s) in early for s in plain]) < 0.15
 
 
@@ -232,6 +232,72 @@ def test_preprocess_keeps_the_worlds_expression_truth(data, tmp_path):
     with pytest.raises(UserInputError, match="expression truth") as err:
         expression_truth([replace_folder(clips[0], bare)])
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_preprocess_maps_the_worlds_landmarks_into_the_crop(data, tmp_path):
+    """landmarks.npy holds each frame's landmarks in the crop's [-1, 1] coordinates: sampled there,
+    the crop shows the pupil darker than the eye around it; pair_batch hands both frames' points."""
+    import shutil
+
+    import torch.nn.functional as F
+
+    from floatalk.errors import UserInputError
+    from floatalk.synth.face import LANDMARK_NAMES
+    from floatalk.training.data import read_manifest
+    from floatalk.training.motion_ae_trainer import clip_landmarks, pair_batch
+
+    _, clips = read_manifest(data)
+    eyes = [LANDMARK_NAMES.index(f"eye_{s}_centre") for s in ("left", "right")]
+    for clip in clips:
+        marks = clip.load_landmarks()
+        assert marks.shape == (clip.frames, len(LANDMARK_NAMES), 2) and np.abs(marks).max() < 1.2
+        crops = torch.from_numpy(np.array(clip.load_frames())).permute(0, 3, 1, 2).float().mean(1, keepdim=True)
+        centre = torch.from_numpy(marks[:, eyes])  # (T, 2, 2)
+        side = centre + torch.tensor([0.06, 0.0])  # 2 px to the right at 64 px: the white of the eye
+        pupil, white = (F.grid_sample(crops, p[:, :, None], align_corners=False).flatten(1) for p in (centre, side))
+        assert (pupil < white - 10).float().mean() > 0.8  # eyes shut in blinks
+    frames = [c.load_frames() for c in clips]
+    batch = pair_batch(clips, frames, 8, np.random.default_rng(0), landmarks=clip_landmarks(clips))
+    assert batch.marks.shape == (8, 2, len(LANDMARK_NAMES), 2)
+    bare = tmp_path / clips[0].name
+    shutil.copytree(clips[0].folder, bare)
+    (bare / "landmarks.npy").unlink()
+    with pytest.raises(UserInputError, match="landmarks"):
+        clip_landmarks([replace_folder(clips[0], bare)])
+
+
+def test_landmark_flow_loss_measures_the_warps_correspondence():
+    """Zero for a warp that carries every driving landmark to the source's; the shift otherwise;
+    points outside the crop do not count; and the loss's gradient moves the grid the right way."""
+    from floatalk.models.motion_ae import identity_grid
+    from floatalk.training.losses import landmark_flow_loss
+
+    size = 32
+    # grid_sample's own coordinates: pixel centres at (2i + 1) / size - 1.
+    centres = (torch.arange(size) * 2 + 1) / size - 1
+    exact = torch.stack(torch.meshgrid(centres, centres, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
+    drv = torch.tensor([[[0.1, -0.2], [-0.4, 0.3], [0.5, 1.5]]])
+    shift = torch.tensor([0.05, -0.1])
+    assert landmark_flow_loss([exact], drv, drv).item() < 1e-3
+    shifted = exact + shift
+    assert landmark_flow_loss([shifted], drv + shift, drv).item() < 1e-3
+    assert landmark_flow_loss([exact], drv + shift, drv).item() == pytest.approx(float(shift.norm()), abs=1e-3)
+    grid = identity_grid(size, size, torch.device("cpu")).clone().requires_grad_(True)
+    landmark_flow_loss([grid], drv + shift, drv).backward()
+    i = int((drv[0, 0, 0] + 1) / 2 * size)
+    j = int((drv[0, 0, 1] + 1) / 2 * size)
+    assert grid.grad[0, j, i, 0] < 0 and grid.grad[0, j, i, 1] > 0  # descent moves x by +0.05, y by -0.1
+
+
+def test_landmark_flow_flag_trains_and_needs_landmarks(data, tmp_path):
+    run = tmp_path / "mae_flow"
+    args = ["train", "motion-ae", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "3"]
+    args += ["--batch-size", "2", "--log-every", "1", "--sample-every", "100", "--quiet"]
+    assert main([*args, "--landmark-flow", "5"]) == 0
+    flow = read_log(run, "flow")
+    assert len(flow) == 3 and all(0 < v < 0.5 for v in flow)
+    assert json.loads((run / "config.json").read_text())["losses"]["landmark_flow"] == 5.0
+    assert main([*args[:5], str(tmp_path / "neg"), *args[6:], "--landmark-flow", "-1"]) == 2
 
 
 def test_window_batch_first_reference():

@@ -124,6 +124,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="weight of a loss tying motion coordinates 1..K to the per-frame expression truth that preprocess "
         "keeps from the synthetic world's sidecars (default 0 = off; the bundled model was trained without it)",
     )
+    mae.add_argument(
+        "--landmark-flow",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss making the decoder's warp carry each driving-frame landmark back to the same "
+        "landmark of the source, from the per-frame landmarks preprocess keeps from the synthetic world's "
+        "sidecars (default 0 = off)",
+    )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.add_argument(
         "--first-source",
@@ -255,6 +264,9 @@ def run_motion_ae(args: argparse.Namespace) -> int:
     from floatalk.training.presets import preset
 
     _check_shares(args, "near_pairs", "first_source")
+    for name in ("speech_anchor", "expression_anchor", "landmark_flow"):
+        if getattr(args, name) < 0:
+            raise UserInputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(args, name)}).")
     if not 0 <= args.adam_beta1 < 1:
         raise UserInputError(f"--adam-beta1 must be in [0, 1) (got {args.adam_beta1}).")
     model_cfg = preset(args.config).motion_ae
@@ -281,6 +293,7 @@ def run_motion_ae(args: argparse.Namespace) -> int:
             first_source=args.first_source,
             speech_anchor=args.speech_anchor,
             expression_anchor=args.expression_anchor,
+            landmark_flow=args.landmark_flow,
             adam_beta1=args.adam_beta1,
             ema_decay=args.ema_decay,
         ),

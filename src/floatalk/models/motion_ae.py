@@ -304,8 +304,11 @@ class SynthesisDecoder(nn.Module):
             self.to_flows.append(ToFlow(out_ch, d, taps))
             in_ch = out_ch
 
-    def forward(self, style: Tensor, feats: list[Tensor]) -> Tensor:
-        """style (B, D) = s_r + r_d, feats from the encoder (batch B or 1) -> raw image (B, 3, S, S)."""
+    def forward(self, style: Tensor, feats: list[Tensor], grids: list[Tensor] | None = None) -> Tensor:
+        """style (B, D) = s_r + r_d, feats from the encoder (batch B or 1) -> raw image (B, 3, S, S).
+
+        `grids`, when given, receives each scale's sampling grid (B, H, W, 2) from 8 px up (training's
+        landmark-flow loss reads them)."""
         x = self.conv1(self.input(style.shape[0]), style)
         rgb: Tensor | None = None
         flow: Tensor | None = None
@@ -313,6 +316,8 @@ class SynthesisDecoder(nn.Module):
             x = self.convs[2 * k](x, style)
             x = self.convs[2 * k + 1](x, style)
             warped, x, flow = self.to_flows[k](x, style, feat, flow)
+            if grids is not None:
+                grids.append(warp_grid(flow)[0])
             # The RGB skip is taken from the masked warp, not from the blended features.
             rgb = self.to_rgbs[k](warped, rgb)
         assert rgb is not None
@@ -373,9 +378,9 @@ class MotionAutoEncoder(nn.Module):
         """lambda (..., M) -> motion latent r (..., D)."""
         return self.dec.direction(coeffs)
 
-    def decode(self, style: Tensor, feats: list[Tensor]) -> Tensor:
-        """style (B, D) -> raw image (B, 3, S, S) (not clamped)."""
-        return self.dec(style, feats)
+    def decode(self, style: Tensor, feats: list[Tensor], grids: list[Tensor] | None = None) -> Tensor:
+        """style (B, D) -> raw image (B, 3, S, S) (not clamped); `grids` as in `SynthesisDecoder.forward`."""
+        return self.dec(style, feats, grids)
 
     def decode_fast(
         self, style: Tensor, feats: list[Tensor], dtype: torch.dtype = torch.float32, float32_below: int = 0

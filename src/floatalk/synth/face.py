@@ -22,7 +22,9 @@ __all__ = [
     "UNIT",
     "FaceState",
     "Identity",
+    "LANDMARK_NAMES",
     "face_box",
+    "landmarks",
     "render_background",
     "render_frame",
     "supersampling",
@@ -174,6 +176,77 @@ def face_box(state: FaceState, size: int) -> tuple[float, float, float, float]:
     cx = size / 2 + state.tx * size
     cy = size / 2 + state.ty * size
     return (cx - side / 2, cy - side / 2, side, side)
+
+
+LANDMARK_NAMES = (
+    *(f"brow_{s}_{part}" for s in ("left", "right") for part in ("inner", "middle", "outer")),
+    *(f"eye_{s}_{part}" for s in ("left", "right") for part in ("centre", "upper_lid", "lower_lid")),
+    "mouth_left",
+    "mouth_right",
+    "lip_upper_inner",
+    "lip_lower_inner",
+    "lip_upper_outer",
+    "lip_lower_outer",
+    "nose_tip",
+    "nostril_left",
+    "nostril_right",
+    "chin",
+    "cheek_left",
+    "cheek_right",
+    "ear_left",
+    "ear_right",
+    "hair_top",
+)
+"""Order of the points `landmarks` returns ("left" is the left of the image)."""
+
+
+def _landmark_units(idt: Identity, st: FaceState) -> np.ndarray:
+    """The `LANDMARK_NAMES` points in face units (L, 2), following `render_frame`'s geometry."""
+    pts: list[tuple[float, float]] = []
+    eye_y = idt.eye_y
+    for side in (-1, 1):
+        base = eye_y - idt.eye_h - idt.brow_gap - st.brow_raise
+        inner = (side * 0.1, base + st.brow_tilt)
+        outer = (side * (0.1 + idt.brow_len), base - 0.02)
+        # The middle of the band's centre line: the quadratic curve's point at t = 1/2.
+        ctrl = ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - 0.05)
+        middle = (ctrl[0], 0.25 * inner[1] + 0.5 * ctrl[1] + 0.25 * outer[1])
+        pts += [inner, middle, outer]
+    for side in (-1, 1):
+        ex = side * idt.eye_dx
+        h = idt.eye_h * st.eye_open * (1.0 - st.blink)
+        pts += [(ex, eye_y), (ex, eye_y - h), (ex, eye_y + h)]
+    my = idt.mouth_y - 0.35 * st.lip_raise
+    half = idt.mouth_w * (1.0 - 0.22 * st.rounding) * (1.0 + 0.12 * max(st.corner, 0.0))
+    corner_y = my - st.corner
+    up = my + 0.02 - 0.06 * st.opening - 0.5 * st.lip_raise
+    down = my + 0.02 + 0.26 * st.opening
+    pts += [(-half, corner_y), (half, corner_y), (0.0, up), (0.0, down)]
+    pts += [(0.0, up - idt.lip_upper - 0.01), (0.0, down + idt.lip_lower)]
+    ny = idt.nose_y
+    pts += [(0.0, ny - 0.03), (-idt.nose_w * 0.5, ny + 0.035), (idt.nose_w * 0.5, ny + 0.035)]
+    pts.append((0.0, 0.45 + 0.09 * st.opening + idt.face_h * 0.75))
+    pts += [(-idt.face_w, -0.15), (idt.face_w, -0.15)]
+    pts += [(-idt.face_w * 0.98, -0.02), (idt.face_w * 0.98, -0.02)]
+    hairline = -0.93 if idt.hair_style != 2 else -1.05
+    pts.append((0.0, hairline - 0.62))
+    return np.asarray(pts, dtype=np.float64)
+
+
+def landmarks(identity: Identity, state: FaceState, size: int) -> np.ndarray:
+    """Where the `LANDMARK_NAMES` points of this face and pose fall in a `size` px frame: (L, 2) float
+    (x, y) in continuous pixel coordinates (pixel i spans [i, i + 1]), as `render_frame` draws them
+    (on a supersampled canvas whose pixel centres are integers, then area-averaged down)."""
+    factor = supersampling(size)
+    big = size * factor
+    pts = _landmark_units(identity, state)
+    angle = math.radians(-state.rot)
+    cos, sin = math.cos(angle), math.sin(angle)
+    px = UNIT * big * state.scale
+    dx, dy = pts[:, 0] - BOX_CENTRE[0], pts[:, 1] - BOX_CENTRE[1]
+    x = big / 2 + state.tx * big + px * (cos * dx - sin * dy)
+    y = big / 2 + state.ty * big + px * (sin * dx + cos * dy)
+    return np.stack([(x + 0.5) / factor, (y + 0.5) / factor], axis=1)
 
 
 def render_background(identity: Identity, size: int) -> np.ndarray:

@@ -17,7 +17,8 @@ n_frames, size; per frame ``mouth_open`` (0..1, the truth the lip-sync meter nev
 (degrees), ``head_scale`` and ``face_box`` ([x, y, w, h] px, the fallback for a face detector;
 it is where `floatalk preprocess` looks); ``expression`` (the emotion's face parameters),
 ``expression_frames`` (per frame, the face's departure from neutral in `EXPRESSION_KEYS` order:
-what the expression's onset ramp and strength make of it), ``voice`` (pitch and prosody),
+what the expression's onset ramp and strength make of it), ``landmarks`` (per frame, where the
+points named in ``landmark_names`` are drawn, in pixels), ``voice`` (pitch and prosody),
 ``syllables`` (consonant, onset, vowel start/end in s, vowel, stress) and ``units`` (a
 description of each field).
 """
@@ -36,7 +37,16 @@ import numpy as np
 
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
-from floatalk.synth.face import FaceState, Identity, face_box, render_background, render_frame, supersampling
+from floatalk.synth.face import (
+    LANDMARK_NAMES,
+    FaceState,
+    Identity,
+    face_box,
+    landmarks,
+    render_background,
+    render_frame,
+    supersampling,
+)
 from floatalk.synth.speech import PROSODY, SAMPLE_RATE, frame_means, jaw_lag, plan_speech, synthesize
 
 __all__ = [
@@ -196,7 +206,7 @@ def make_clip(spec: ClipSpec) -> Clip:
 
     background = render_background(identity, spec.size * supersampling(spec.size))
     frames = np.empty((n_frames, spec.size, spec.size, 3), dtype=np.uint8)
-    boxes, departures = [], []
+    boxes, departures, points = [], [], []
     neutral = EXPRESSIONS["neutral"]
     for k in range(n_frames):
         state = FaceState(
@@ -212,6 +222,7 @@ def make_clip(spec: ClipSpec) -> Clip:
         frames[k] = render_frame(identity, state, background, spec.size)
         departures.append([round(getattr(state, key) - neutral[key], 5) for key in EXPRESSION_KEYS])
         boxes.append([round(v, 2) for v in face_box(state, spec.size)])
+        points.append(np.round(landmarks(identity, state, spec.size), 3).tolist())
 
     # The wav is PCM16: keep exactly the samples it will hold.
     pcm = np.clip(np.rint(speech.audio * 32767.0), -32768, 32767).astype(np.int16)
@@ -248,6 +259,7 @@ def make_clip(spec: ClipSpec) -> Clip:
             "expression": "face units (face half-width = 1): brows up, inner brow ends down, mouth corners up, "
             "eye-height multiplier, upper-lip raise",
             "expression_frames": "per frame, [brow_raise, brow_tilt, corner, eye_open, lip_raise] minus neutral",
+            "landmarks": "per frame, [x, y] pixels of each point in landmark_names (pixel i spans [i, i + 1])",
         },
         "expression": {k: round(v, 5) for k, v in expr.items()}
         | {"strength": round(strength, 5), "rest_opening": rest},
@@ -261,6 +273,8 @@ def make_clip(spec: ClipSpec) -> Clip:
         "head_rot": r(rot, 4),
         "head_scale": r(scale),
         "face_box": boxes,
+        "landmark_names": list(LANDMARK_NAMES),
+        "landmarks": points,
         "syllables": [
             {
                 "consonant": s.consonant,

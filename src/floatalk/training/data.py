@@ -8,6 +8,8 @@ Layout written by `preprocess` (and read by both trainers)::
     DATA/clips/NAME/meta.json     source video, identity, emotion, crop box
     DATA/clips/NAME/expression.npy  (T, K) float32 per-frame expression truth, only where the sidecar
                                   gives ``expression_frames`` (the synthetic world does)
+    DATA/clips/NAME/landmarks.npy   (T, L, 2) float32 per-frame landmarks in the crop's [-1, 1]
+                                  coordinates, only where the sidecar gives ``landmarks`` (the world does)
 
 Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
 centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
@@ -66,6 +68,12 @@ class Clip:
 
         audio, _ = sf.read(self.folder / "audio.wav", dtype="float32")
         return audio
+
+    def load_landmarks(self) -> np.ndarray | None:
+        """(T, L, 2) float32 per-frame landmark (x, y) in the crop's grid_sample coordinates (-1 and 1 are
+        the outer edges of the first and last pixels), from the sidecar's ``landmarks``; None if absent."""
+        path = self.folder / "landmarks.npy"
+        return np.load(path) if path.is_file() else None
 
     def load_expression(self) -> np.ndarray | None:
         """(T, K) float32 per-frame expression truth (the sidecar's ``expression_frames``), None if absent."""
@@ -187,6 +195,12 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
     if isinstance(expression, list) and len(expression) == len(frames):
         rows = np.asarray(expression, dtype=np.float32)
         np.save(tmp / "expression.npy", rows[picks] if rows.ndim == 2 else rows[picks, None])
+    points = side.get("landmarks")
+    if isinstance(points, list) and len(points) == len(frames):
+        # Frame pixels (pixel i spans [i, i + 1]) -> the crop's [-1, 1] (crop_image maps the box edges
+        # to the crop's edges).
+        marks = (np.asarray(points, dtype=np.float64) - (box.x0, box.y0)) / box.size * 2.0 - 1.0
+        np.save(tmp / "landmarks.npy", marks[picks].astype(np.float32))
     emotion = side.get("emotion")
     meta = {
         "name": clip_dir.name,

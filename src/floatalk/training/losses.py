@@ -9,6 +9,8 @@
 - Region terms: extra L1 on the eye band and the mouth box of the 1.6x face crop (fixed
   relative boxes; the crop puts the eyes near 40 % and the mouth near 70 % of the height).
 - StyleGAN2 non-saturating adversarial loss with lazy R1 on real images.
+- Landmark flow: where data gives per-frame landmarks (the synthetic world does), the decoder's
+  warp at each driving landmark should sample the source at that landmark.
 
 Letters: B batch, S image size.
 """
@@ -98,3 +100,20 @@ def r1_penalty(disc: nn.Module, real: Tensor) -> Tensor:
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(disc(real).sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def landmark_flow_loss(grids: list[Tensor], marks_src: Tensor, marks_drv: Tensor) -> Tensor:
+    """Mean distance between where the decoder's warp samples at each driving landmark and where
+    that landmark is in the source, averaged over scales (a sparse flow supervision).
+
+    grids: the per-scale sampling grids (B, H, W, 2) of `MotionAutoEncoder.decode`; marks_src,
+    marks_drv: (B, L, 2) landmark (x, y) in grid_sample coordinates ([-1, 1], outer pixel edges).
+    The output pixel at a driving landmark should read the source's feature at the same landmark;
+    points outside either crop are left out. Returns a scalar in those coordinates (0 if none)."""
+    inside = ((marks_src.abs() < 1) & (marks_drv.abs() < 1)).all(dim=-1).float()  # (B, L)
+    total = marks_src.new_zeros(())
+    for grid in grids:
+        at = F.grid_sample(grid.permute(0, 3, 1, 2), marks_drv.unsqueeze(2).to(grid.dtype), align_corners=False)
+        err = ((at.squeeze(-1).transpose(1, 2).float() - marks_src).pow(2).sum(-1) + 1e-8).sqrt()  # (B, L)
+        total = total + (err * inside).sum() / inside.sum().clamp(min=1.0)
+    return total / max(1, len(grids))

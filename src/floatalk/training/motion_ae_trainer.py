@@ -3,7 +3,8 @@
 Each sample takes two frames of one clip: the source gives the identity (s_src and feature
 maps), the driving frame gives the motion (lambda_drv); the decoder must render the driving
 frame from style s_src + Q lambda_drv. Loss: L1 + multi-scale perceptual + eye/mouth region L1
-+ non-saturating adversarial (StyleGAN2 discriminator, lazy R1).
++ non-saturating adversarial (StyleGAN2 discriminator, lazy R1), and optional anchors and a
+landmark flow loss where the data carries truth for them.
 
 The run folder holds checkpoints/last.pt (resumable), log.csv, samples/*.png and, at the end
 (and at every checkpoint), motion_ae/ with the weights that `floatalk train fmt --motion-ae`
@@ -16,6 +17,7 @@ import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -43,6 +45,7 @@ from floatalk.training.losses import (
     PerceptualNet,
     discriminator_loss,
     generator_adv_loss,
+    landmark_flow_loss,
     perceptual_loss,
     r1_penalty,
     region_l1,
@@ -92,6 +95,12 @@ class MotionAELosses:
     # self-reconstruction at 128 px reached L1 0.045 after 250 steps with 0.9 and lr 1e-2, against
     # 0.087 with 0 and lr 2e-3 (README, demo model).
     adam_beta1: float = 0.0
+    # Weight of the landmark flow loss (`losses.landmark_flow_loss`): the decoder's warp at every
+    # scale must carry each driving-frame landmark back to the same landmark of the source
+    # (DATA/clips/NAME/landmarks.npy; 0 = off). Photometric losses alone hardly move features that
+    # shift by a few pixels; this supervises the motion itself. Needs landmark truth, which the
+    # synthetic world writes; real footage would need a landmark tracker's output in its place.
+    landmark_flow: float = 0.0
 
 
 def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
@@ -110,6 +119,30 @@ def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
     return [(r / std).astype(np.float32) for r in rows]
 
 
+def clip_landmarks(clips: list[Clip]) -> list[np.ndarray]:
+    """Each clip's (T, L, 2) landmarks; UserInputError if a clip has none or counts differ."""
+    rows = [c.load_landmarks() for c in clips]
+    missing = [c.name for c, r in zip(clips, rows) if r is None]
+    if missing:
+        raise UserInputError(
+            f"--landmark-flow needs per-frame landmarks, which clip '{missing[0]}' lacks ({len(missing)} of "
+            f"{len(clips)} clips); preprocess videos whose .json sidecars give 'landmarks'."
+        )
+    if len({r.shape[1] for r in rows}) > 1:
+        raise UserInputError("--landmark-flow needs the same landmarks in every clip, but their counts differ.")
+    return rows
+
+
+class PairBatch(NamedTuple):
+    """What `pair_batch` draws (B pairs; S image size, K expression values, L landmarks)."""
+
+    src: Tensor  # (B, 3, S, S) in [-1, 1]
+    drv: Tensor  # (B, 3, S, S)
+    delta: Tensor  # (B,) speech-implied opening of drv minus src (zeros without openings)
+    expr_delta: Tensor  # (B, K) expression truth of drv minus src ((B, 0) without)
+    marks: Tensor  # (B, 2, L, 2) landmarks of src ([:, 0]) and drv ([:, 1]) ((B, 2, 0, 2) without)
+
+
 def pair_batch(
     clips: list[Clip],
     frames: list[np.ndarray],
@@ -119,18 +152,20 @@ def pair_batch(
     openings: list[np.ndarray] | None = None,
     first: float = 0.0,
     expressions: list[np.ndarray] | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    landmarks: list[np.ndarray] | None = None,
+) -> PairBatch:
     """Random (source, driving) frame pairs, each from one clip: two (B, 3, S, S) tensors in [-1, 1],
     (B,) the speech-implied mouth opening of the driving frame minus that of the source frame
-    (zeros without `openings`, per-clip (T,) arrays from `speech_openings`), and (B, K) the driving
-    frame's expression minus the source frame's (per-clip (T, K) arrays `expressions`; (B, 0) without).
+    (zeros without `openings`, per-clip (T,) arrays from `speech_openings`), (B, K) the driving
+    frame's expression minus the source frame's (per-clip (T, K) arrays `expressions`; (B, 0) without)
+    and (B, 2, L, 2) both frames' landmarks (per-clip (T, L, 2) arrays `landmarks`; (B, 2, 0, 2) without).
 
     near = (p, gap): with probability p the driving frame is at most `gap` frames from the source,
     so head pose barely changes and the difference to render is mostly mouth and eyes.
     first: probability (checked before `near`) that the source is one of the clip's first
     FIRST_FRAMES frames and the driving frame anywhere in the clip.
     """
-    src, drv, delta, expr = [], [], [], []
+    src, drv, delta, expr, marks = [], [], [], [], []
     for _ in range(batch):
         c = int(rng.integers(len(clips)))
         n = frames[c].shape[0]
@@ -144,9 +179,12 @@ def pair_batch(
         delta.append(0.0 if openings is None else float(openings[c][j] - openings[c][i]))
         if expressions is not None:
             expr.append(expressions[c][j] - expressions[c][i])
+        if landmarks is not None:
+            marks.append(np.stack([landmarks[c][i], landmarks[c][j]]))
     to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
     expr_delta = torch.from_numpy(np.stack(expr)).float() if expr else torch.zeros(batch, 0)
-    return to(src), to(drv), torch.tensor(delta, dtype=torch.float32), expr_delta
+    mark_pairs = torch.from_numpy(np.stack(marks)).float() if marks else torch.zeros(batch, 2, 0, 2)
+    return PairBatch(to(src), to(drv), torch.tensor(delta, dtype=torch.float32), expr_delta, mark_pairs)
 
 
 def speech_openings(clip: Clip, fps: float) -> np.ndarray:
@@ -265,6 +303,7 @@ def train_motion_ae(
         probe_clips = [c for c in clips if c.split == "val"][:PROBE_CLIPS]
         openings = [speech_openings(c, meta["fps"]) for c in train] if losses.speech_anchor > 0 else None
         expressions = expression_truth(train) if losses.expression_anchor > 0 else None
+        landmarks = clip_landmarks(train) if losses.landmark_flow > 0 else None
         if expressions is not None and expressions[0].shape[1] + 1 > model_cfg.motion_dim:
             raise UserInputError(
                 f"--expression-anchor needs {expressions[0].shape[1] + 1} motion coordinates but the model has "
@@ -298,7 +337,7 @@ def train_motion_ae(
             for micro in range(settings.grad_accum):
                 # Per-step randomness depends only on (seed, step, micro-batch, rank): resume is exact.
                 rng = np.random.default_rng([settings.seed, step, micro, ctx.rank])
-                src, drv, delta, expr_delta = (
+                src, drv, delta, expr_delta, marks = (
                     t.to(ctx.device)
                     for t in pair_batch(
                         train,
@@ -309,12 +348,14 @@ def train_motion_ae(
                         openings,
                         losses.first_source,
                         expressions,
+                        landmarks,
                     )
                 )
                 with autocast(ctx):
                     s_src, lam_src, feats = gen.encode(src)
                     _, lam_drv, _ = gen.encode(drv)
-                    fake = gen.decode(s_src + gen.motion(lam_drv), feats)  # = gen(src, drv)
+                    grids: list[Tensor] | None = [] if landmarks is not None else None
+                    fake = gen.decode(s_src + gen.motion(lam_drv), feats, grids)  # = gen(src, drv)
                     l1 = (fake - drv).abs().mean()
                     perc = perceptual_loss(percept, fake, drv) if losses.perceptual > 0 else fake.new_zeros(())
                     region = region_l1(fake, drv, EYES)
@@ -331,6 +372,10 @@ def train_motion_ae(
                         e_anchor = (lam_drv[:, 1 : k + 1] - lam_src[:, 1 : k + 1] - expr_delta).pow(2).mean()
                         loss = loss + losses.expression_anchor * e_anchor
                         logs["e_anchor"] = logs.get("e_anchor", 0.0) + e_anchor.item() / settings.grad_accum
+                    if grids is not None:
+                        flow = landmark_flow_loss(grids, marks[:, 0], marks[:, 1])
+                        loss = loss + losses.landmark_flow * flow
+                        logs["flow"] = logs.get("flow", 0.0) + flow.item() / settings.grad_accum
                     if use_adv:
                         adv = generator_adv_loss(disc(fake))
                         loss = loss + losses.adversarial * adv
