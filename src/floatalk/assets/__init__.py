@@ -10,7 +10,7 @@ DEMO_SEED = 20261124
 DEMO_ONSET = 1.0
 """Seconds of neutral face before the demo clip's own expression eases in: its first frame, the
 demo's portrait, is neutral."""
-DEMO_EXPRESSION_SCALE = 1.0
+DEMO_EXPRESSION_SCALE = 1.6
 """The synthetic world's expression scale the bundled model was trained with (synth-data
 --expression-scale); the demo and the model-card benchmarks draw their clips with it."""
 
