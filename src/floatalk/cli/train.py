@@ -122,7 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         metavar="W",
         help="weight of a loss tying motion coordinates 1..K to the per-frame expression truth that preprocess "
-        "keeps from the synthetic world's sidecars (default 0 = off; the bundled model was trained without it)",
+        "keeps from the synthetic world's sidecars (default 0 = off; the demo recipe uses 1)",
     )
     mae.add_argument(
         "--landmark-flow",
@@ -131,7 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="W",
         help="weight of a loss making the decoder's warp carry each driving-frame landmark back to the same "
         "landmark of the source, from the per-frame landmarks preprocess keeps from the synthetic world's "
-        "sidecars (default 0 = off)",
+        "sidecars (default 0 = off; the demo recipe uses 100)",
     )
     mae.add_argument("--near-gap", type=int, default=6, metavar="N", help="largest frame gap of a near pair")
     mae.add_argument(

@@ -93,7 +93,7 @@ class MotionAELosses:
     expression_anchor: float = 0.0
     # Adam's first-moment decay for the auto-encoder (StyleGAN2 and LIA use 0, no momentum). Pure
     # self-reconstruction at 128 px reached L1 0.045 after 250 steps with 0.9 and lr 1e-2, against
-    # 0.087 with 0 and lr 2e-3 (README, demo model).
+    # 0.087 with 0 and lr 2e-3 (`--near-pairs 1 --near-gap 0`); the demo recipe uses 0.9 at lr 5e-3.
     adam_beta1: float = 0.0
     # Weight of the landmark flow loss (`losses.landmark_flow_loss`): the decoder's warp at every
     # scale must carry each driving-frame landmark back to the same landmark of the source
@@ -208,7 +208,7 @@ def start_with_identity_flow(model: MotionAutoEncoder) -> None:
     """Zero the flow heads' weights: every scale starts as an identity warp with mask 0.5, so the
     decoder reproduces the source from the first steps and learns motion as departures from it.
     A fresh StyleGAN2-style init starts from random flows instead, and at 128 px on a CPU budget
-    it had not learned to move the mouth after 1800 steps (README, demo model)."""
+    it had not learned to move the mouth after 1800 steps (held-out probe lip sync r = -0.04)."""
     with torch.no_grad():
         for head in model.dec.to_flows:
             head.conv.weight.zero_()
