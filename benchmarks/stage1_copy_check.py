@@ -70,7 +70,7 @@ def main() -> None:
 
     from floatalk.pipeline import normalize_image
     from floatalk.training.data import read_manifest
-    from floatalk.training.motion_ae_trainer import clip_landmarks, load_motion_ae, pair_batch
+    from floatalk.training.motion_ae_trainer import load_motion_ae, pair_batch
 
     torch.set_num_threads(2)
     ae = load_motion_ae(args.checkpoint).eval()
@@ -82,7 +82,8 @@ def main() -> None:
             if not chosen:
                 continue
             frames = [c.load_frames() for c in chosen]
-            marks = clip_landmarks(chosen) if all(c.load_landmarks() is not None for c in chosen) else None
+            rows = [c.load_landmarks() for c in chosen]
+            marks = rows if all(r is not None for r in rows) else None
             src, drv, _, _, pts = pair_batch(
                 chosen, frames, args.pairs, np.random.default_rng(args.seed), landmarks=marks
             )

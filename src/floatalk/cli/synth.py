@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=1.0,
         metavar="X",
         help="factor on every emotion's departure from the neutral face, 0 to 1.6 (1.6 makes a raised brow about "
-        "7 px at 128 px instead of 4; default 1, what the bundled model was trained on)",
+        "7 px at 128 px instead of 4; default 1; the bundled model was trained on 1.6)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(run=run)

@@ -75,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         metavar="B",
         help="Adam's first-moment decay for the auto-encoder (default 0, StyleGAN2's and LIA's; 0.9 learns "
-        "much faster here, see the README)",
+        "much faster here; the demo recipe uses 0.9)",
     )
     mae.add_argument(
         "--channel-base",

@@ -103,17 +103,25 @@ class MotionAELosses:
     landmark_flow: float = 0.0
 
 
+def require_truth(clips: list[Clip], rows: list[np.ndarray | None], flag: str, what: str, key: str) -> list[np.ndarray]:
+    """`rows` (one per clip, None where preprocess found no `key` in the clip's sidecar), or a
+    one-sentence UserInputError naming `flag`, the first clip without `what` and how many lack it."""
+    missing = [c.name for c, r in zip(clips, rows) if r is None]
+    if missing:
+        raise UserInputError(
+            f"{flag} needs per-frame {what}, which clip '{missing[0]}' lacks ({len(missing)} of {len(clips)} "
+            f"clips); preprocess videos whose .json sidecars give '{key}'."
+        )
+    return rows  # type: ignore[return-value]
+
+
 def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
     """Each clip's (T, K) expression truth divided by its per-column std over all `clips`' frames.
 
     UserInputError if a clip has none (preprocess writes it only from sidecars that give it)."""
-    rows = [c.load_expression() for c in clips]
-    missing = [c.name for c, r in zip(clips, rows) if r is None]
-    if missing:
-        raise UserInputError(
-            f"--expression-anchor needs per-frame expression truth, which clip '{missing[0]}' lacks "
-            f"({len(missing)} of {len(clips)} clips); preprocess videos whose .json sidecars give 'expression_frames'."
-        )
+    rows = require_truth(
+        clips, [c.load_expression() for c in clips], "--expression-anchor", "expression truth", "expression_frames"
+    )
     std = np.concatenate(rows).std(axis=0)
     std = np.where(std > 1e-8, std, 1.0)
     return [(r / std).astype(np.float32) for r in rows]
@@ -121,13 +129,7 @@ def expression_truth(clips: list[Clip]) -> list[np.ndarray]:
 
 def clip_landmarks(clips: list[Clip]) -> list[np.ndarray]:
     """Each clip's (T, L, 2) landmarks; UserInputError if a clip has none or counts differ."""
-    rows = [c.load_landmarks() for c in clips]
-    missing = [c.name for c, r in zip(clips, rows) if r is None]
-    if missing:
-        raise UserInputError(
-            f"--landmark-flow needs per-frame landmarks, which clip '{missing[0]}' lacks ({len(missing)} of "
-            f"{len(clips)} clips); preprocess videos whose .json sidecars give 'landmarks'."
-        )
+    rows = require_truth(clips, [c.load_landmarks() for c in clips], "--landmark-flow", "landmarks", "landmarks")
     if len({r.shape[1] for r in rows}) > 1:
         raise UserInputError("--landmark-flow needs the same landmarks in every clip, but their counts differ.")
     return rows
