@@ -1,0 +1,72 @@
+"""The one progress protocol: `progress(stage, done, total)`.
+
+Long work in the library (generation, training, data preparation, evaluation) reports through
+a callable of this shape; the library never prints. The CLI passes a `ProgressBar` (tqdm on
+stderr), the web app and the API server their own callables. `stage` is a short word
+('audio', 'emotion', 'motion', 'frames', 'train', 'clips', ...); `done` of `total` units.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+__all__ = ["Progress", "ProgressBar", "no_progress"]
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total) -> None."""
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A `Progress` that ignores every report."""
+    return None
+
+
+class ProgressBar:
+    """A tqdm bar on stderr: its label follows the stage; it counts the units of `count_stage`
+    (every stage when None). Usable as a context manager; `quiet` disables it."""
+
+    def __init__(
+        self,
+        total: int | None = None,
+        unit: str = "it",
+        labels: dict[str, str] | None = None,
+        count_stage: str | None = None,
+        quiet: bool = False,
+        first_label: str = "",
+    ) -> None:
+        from tqdm import tqdm
+
+        self.labels = labels or {}
+        self.count_stage = count_stage
+        self.bar = tqdm(
+            total=total,
+            desc=first_label,
+            unit=unit,
+            file=sys.stderr,
+            disable=quiet,
+            dynamic_ncols=True,
+            bar_format="{desc:>15}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+        )
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.bar.set_description_str(self.labels.get(stage, stage), refresh=False)
+        if self.count_stage is None or stage == self.count_stage:
+            if total and self.bar.total != total:
+                self.bar.total = total
+            self.bar.update(done - self.bar.n)
+        else:
+            self.bar.refresh()
+
+    def write(self, message: str) -> None:
+        """Print a line above the bar."""
+        self.bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,19 @@
+"""The one place for the media rates floatalk works at.
+
+The model's own rates travel in its config (`AudioEncoderConfig.sample_rate`, `.fps`); these
+are their defaults and the rates of everything around the model (the synthetic world, the
+training data, the soundtrack muxed into written videos).
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 16000
+"""Hz: audio the model hears (mono), the synthetic world's speech, preprocessed clips."""
+
+FPS = 25
+"""Frames per second the model animates at, and of preprocessed clips."""
+
+MUX_SAMPLE_RATE = 48000
+"""Hz: the soundtrack written into output videos, resampled from the user's original file."""
+
+__all__ = ["FPS", "MUX_SAMPLE_RATE", "SAMPLE_RATE"]
