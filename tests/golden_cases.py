@@ -34,7 +34,9 @@ def generation_case() -> dict[str, object]:
     torch.set_num_threads(2)
     clip = make_clip(clip_specs(1, 2.5, 128, WORLD_SEED, expression_scale=DEMO_EXPRESSION_SCALE)[0])
     pipe = FloatPipeline.from_pretrained(demo_model_path())
-    out = pipe(image=clip.frames[0], audio=clip.audio, crop=False, seed=15, emotion="sad", e_cfg_scale=2.0, batch_size=4)
+    out = pipe(
+        image=clip.frames[0], audio=clip.audio, crop=False, seed=15, emotion="sad", e_cfg_scale=2.0, batch_size=4
+    )
     values: dict[str, object] = {
         "call_frames": _digest(out.frames),
         "call_motion": _digest(out.motion.numpy()),

@@ -14,6 +14,9 @@ from typing import Any
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 """The 7 emotion classes, in the release classifier's output order."""
 
+ODE_METHODS: tuple[str, ...] = ("euler", "midpoint", "rk4")
+"""Fixed-grid ODE solvers of the motion sampler (floatalk.sampling.ode)."""
+
 
 @dataclass(frozen=True)
 class MotionAEConfig:

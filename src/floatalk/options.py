@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["add_flags", "flag_name", "from_args", "option", "option_fields"]
+from floatalk.config import EMOTIONS, ODE_METHODS
+
+__all__ = ["GenerateOptions", "add_flags", "flag_name", "from_args", "option", "option_fields"]
 
 
 def option(
@@ -101,3 +104,78 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
     values = {f.name: getattr(args, f.name) for f in option_fields(cls) if hasattr(args, f.name)}
     values.update(overrides)
     return cls(**values)
+
+
+# ----------------------------------------------------------------------------------------------
+# generation
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateOptions:
+    """How a video is generated from one photo and one recording: the settings shared by
+    `FloatPipeline.__call__`, `FloatPipeline.stream`, `floatalk.render_video` and the flags of
+    `floatalk generate` (each field is the flag of the same name)."""
+
+    emotion: str = option(
+        "auto",
+        "emotion of the face: 'auto' predicts it from the speech; a name redirects it",
+        choices=("auto", *EMOTIONS),
+        lower=True,
+    )
+    a_cfg_scale: float = option(2.0, "audio guidance: higher follows the speech more strongly", metavar="S")
+    e_cfg_scale: float = option(1.0, "emotion guidance on top of audio: higher exaggerates the emotion", metavar="S")
+    nfe: int = option(10, "ODE budget per 2 s window: Euler runs N-1 steps, as in the release", metavar="N")
+    method: str = option("euler", "ODE solver; midpoint and rk4 spend the same N-1 evaluations", choices=ODE_METHODS)
+    seed: int = option(15, "seed of the initial noise: same seed, same video", metavar="N")
+    crop: bool = option(
+        True,
+        "crop a square of 1.6x the largest face found (default); --no-crop animates the whole photo, "
+        "letterboxed to a square with black bars (never stretched)",
+    )
+    batch_size: int = option(8, "frames decoded per decoder pass; larger is faster and uses more memory", metavar="N")
+
+    def validate(self, as_flags: bool = False) -> GenerateOptions:
+        """Raise UserInputError (one sentence) for a value the pipeline cannot use; returns self.
+
+        as_flags: name the options as command-line flags (`--nfe`) instead of fields (`nfe`)."""
+        from floatalk.errors import UserInputError
+
+        def name(field: str) -> str:
+            return "--" + field.replace("_", "-") if as_flags else field
+
+        emotion = self.emotion.strip().lower() if isinstance(self.emotion, str) else self.emotion
+        if emotion not in ("auto", *EMOTIONS):
+            raise UserInputError(
+                f"{name('emotion')} must be 'auto' or one of {', '.join(EMOTIONS)} (got {self.emotion!r})."
+            )
+        for field in ("a_cfg_scale", "e_cfg_scale"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserInputError(f"{name(field)} must be a finite number (got {value!r}).")
+        for field, low in (("nfe", 2), ("batch_size", 1)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UserInputError(f"{name(field)} must be an integer of at least {low} (got {value!r}).")
+        if self.method not in ODE_METHODS:
+            raise UserInputError(f"{name('method')} must be one of {', '.join(ODE_METHODS)} (got {self.method!r}).")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UserInputError(f"{name('seed')} must be an integer (got {self.seed!r}).")
+        return self
+
+    @property
+    def forced_emotion(self) -> str | None:
+        """The emotion name to force, or None to predict it from the speech."""
+        emotion = self.emotion.strip().lower()
+        return None if emotion == "auto" else emotion
+
+    def replace(self, **changes: Any) -> GenerateOptions:
+        """A copy with some fields changed; an unknown name is a one-sentence UserInputError."""
+        from floatalk.errors import UserInputError
+
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise UserInputError(
+                f"Unknown generation option '{unknown[0]}'; the options are: {', '.join(sorted(known))}."
+            )
+        return dataclasses.replace(self, **changes)

@@ -3,7 +3,7 @@
 Stages: image -> (s_r, lambda, r_s, feature maps); audio -> wa (B, T, 512) and we (B, 1, 7);
 windowed flow-matching sampling -> r_d (B, T, 512); decoding frame t with style s_r + r_d[t].
 
-Speed and memory (issue #7):
+Speed and memory:
 
 * Decoding: by default frames are decoded in batches with the non-fused modulated
   convolution (`MotionAutoEncoder.decode_fast`, channels-last); float32 stays within the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +34,18 @@ from torch import Tensor
 
 from floatalk.checkpoint import load_model, save_pretrained
 from floatalk.config import EMOTIONS
-from floatalk.models.audio_encoder import conv_frame_count, frame_count
-from floatalk.models.emotion_encoder import emotion_index
+from floatalk.convert import to_pixels, to_tensor
+from floatalk.errors import UserInputError
+from floatalk.models.audio_encoder import AudioEncoder, conv_frame_count, frame_count
+from floatalk.models.emotion_encoder import EmotionEncoder, emotion_index
 from floatalk.models.float_model import FloatModel
 from floatalk.models.motion_ae import channels_last_features
+from floatalk.options import GenerateOptions
+from floatalk.progress import Progress, no_progress
 from floatalk.sampling.sampler import SamplerSettings, iter_motion_windows
 
 ImageInput = str | os.PathLike | np.ndarray
 AudioInput = str | os.PathLike | np.ndarray
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): stage is 'audio', 'emotion', 'motion' or 'frames'."""
 
 
 @dataclass
@@ -53,6 +55,7 @@ class PreparedImage:
     pixels: np.ndarray  # (S, S, 3) uint8 RGB, what the model sees
     box: Any  # floatalk.io.face.CropBox: the square in original-photo pixels
     original: np.ndarray  # (H, W, 3) uint8 RGB, the whole photo
+    face: tuple[int, int, int, int] | None = None  # the detected face box (x, y, w, h); None without cropping
 
 
 def prepare_image(image: ImageInput, size: int, crop: bool = True) -> PreparedImage:
@@ -62,14 +65,15 @@ def prepare_image(image: ImageInput, size: int, crop: bool = True) -> PreparedIm
 
     Raises UserInputError for unreadable files and, when cropping, when no face is found.
     """
-    from floatalk.io.face import crop_image, find_crop_box, letterbox_box
+    from floatalk.io.face import crop_image, face_crop_box, find_face, letterbox_box
     from floatalk.io.image import load_image
 
     original = load_image(image)
     h, w = original.shape[:2]
     if crop:
-        box = find_crop_box(original)
-        return PreparedImage(crop_image(original, box, size), box, original)
+        face = find_face(original)
+        box = face_crop_box(face)
+        return PreparedImage(crop_image(original, box, size), box, original, face)
     box = letterbox_box(h, w)
     pixels = original if (h, w) == (size, size) else crop_image(original, box, size)
     return PreparedImage(pixels, box, original)
@@ -154,6 +158,15 @@ class SourceImage:
 
 
 @dataclass
+class Conditions:
+    """What the motion sampler is conditioned on, computed once per (photo, recording)."""
+
+    source: SourceImage
+    wave: np.ndarray  # (N,) float32 16 kHz mono, before normalisation
+    emotion: Tensor  # (1, 1, K) predicted probabilities or a one-hot
+
+
+@dataclass
 class FloatOutput:
     """Result of a pipeline call."""
 
@@ -164,26 +177,10 @@ class FloatOutput:
     fps: int
 
 
-def normalize_image(pixels: np.ndarray) -> Tensor:
-    """(S, S, 3) uint8 RGB -> (1, 3, S, S) float32 in [-1, 1], bit-exact with the release.
-
-    (float32(v) - 127.5) * float32(1 / 127.5); `v / 127.5 - 1` differs by up to 6e-8.
-    """
-    x = (pixels.astype(np.float32) - np.float32(127.5)) * np.float32(1.0 / 127.5)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-
-
 def normalize_audio(wave: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance over the whole clip in float32 numpy (wav2vec2 feature extractor rule)."""
     x = np.asarray(wave, dtype=np.float32)
     return (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-
-
-def to_uint8(images: Tensor) -> np.ndarray:
-    """(B, 3, S, S) raw decoder output -> (B, S, S, 3) uint8: clamp, (x + 1) / 2 * 255, truncate."""
-    x = images.float().clamp(-1.0, 1.0)
-    x = (x + 1.0) / 2.0 * 255.0
-    return x.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 class FloatPipeline:
@@ -208,7 +205,7 @@ class FloatPipeline:
         non-fused batched decoder) or "exact" (the release's decoder, float32). float32_below:
         decoder scales smaller than this many pixels stay float32 when dtype is not float32
         (default 0 on GPUs, 256 on CPU, where bfloat16 errors at low resolutions are amplified by
-        the warps; see benchmarks/RESULTS.md). long_audio: piecewise audio settings.
+        the warps; see docs/PERFORMANCE.md). long_audio: piecewise audio settings.
         """
         if decode not in ("batched", "exact"):
             raise ValueError(f"unknown decode mode {decode!r}; choose 'batched' or 'exact'")
@@ -222,6 +219,7 @@ class FloatPipeline:
             float32_below = 256 if self.device.type == "cpu" else 0
         self.float32_below = float32_below
         self.long_audio = long_audio or LongAudio()
+        self.source: Path | None = None  # the folder the model was loaded from (from_pretrained)
         self.model.to(self.device)
         if dtype != torch.float32:
             # Only the FMT is converted. The motion auto-encoder keeps float32 weights: the image
@@ -252,11 +250,24 @@ class FloatPipeline:
         dtype: torch.dtype = torch.float32,
         **options: Any,
     ) -> FloatPipeline:
-        """Load a release folder (float.pth + two HF folders) or a floatalk folder.
+        """Load a release folder (float.pth + two HF folders), a floatalk folder, or "bundled":
+        the demo model shipped inside the package (it only knows the synthetic world's faces).
 
         options: decode, float32_below, long_audio, as in the constructor.
         """
-        return cls(load_model(path), device=device, dtype=dtype, **options)
+        from floatalk.assets import resolve_model
+
+        folder = resolve_model(path)
+        pipe = cls(load_model(folder), device=device, dtype=dtype, **options)
+        pipe.source = folder
+        return pipe
+
+    @property
+    def is_bundled(self) -> bool:
+        """True when this pipeline runs the demo model shipped inside the package."""
+        from floatalk.assets import is_bundled
+
+        return self.source is not None and is_bundled(self.source)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write the model in the floatalk format (safetensors + config JSON), in float32."""
@@ -280,7 +291,7 @@ class FloatPipeline:
     def encode_image(self, image: ImageInput | PreparedImage, crop: bool = True) -> SourceImage:
         """Load and crop (or letterbox) a photo, then run the motion encoder once."""
         prepared = image if isinstance(image, PreparedImage) else prepare_image(image, self.image_size, crop)
-        tensor = normalize_image(prepared.pixels).to(self.device)
+        tensor = to_tensor(prepared.pixels).to(self.device)
         ae = self.model.motion_autoencoder
         s_r, lam, feats = ae.encode(tensor)
         r_s = ae.motion(lam)
@@ -309,7 +320,7 @@ class FloatPipeline:
         T = frame_count(len(wave), self.sample_rate, self.fps)
         enc = self.model.audio_encoder
         # The log-mel encoder has no attention over the clip (memory linear and small): one pass.
-        if not self.is_long(wave) or not hasattr(enc, "iter_windows"):
+        if not self.is_long(wave) or not isinstance(enc, AudioEncoder):
             norm = torch.from_numpy(normalize_audio(wave))[None].to(self.device)
             yield enc(norm, T)
             return
@@ -329,68 +340,88 @@ class FloatPipeline:
             emotion_index(emotion)  # validates the name
             return enc.one_hot(emotion).to(self.device)
         segment = self.long_audio.emotion_segment
-        if hasattr(enc, "segmented") and conv_frame_count(enc.wav2vec2_for_emotion.wav2vec2, len(wave)) > segment:
+        if isinstance(enc, EmotionEncoder) and conv_frame_count(enc.wav2vec2_for_emotion.wav2vec2, len(wave)) > segment:
             return enc.segmented(self.reader(wave), len(wave), segment)
         norm = torch.from_numpy(normalize_audio(wave))[None].to(self.device)
         return enc(norm)
 
     @torch.inference_mode()
-    def iter_motion(
-        self, wa: Tensor, r_s: Tensor, we: Tensor, settings: SamplerSettings, seed: int
-    ) -> Iterator[Tensor]:
-        """Motion latents window by window: (1, n_w, D) each. Noise from a CPU generator seeded with `seed`."""
-        generator = torch.Generator().manual_seed(int(seed))
-        yield from iter_motion_windows(
-            self.model.fmt, wa.to(self.dtype), r_s.to(self.dtype), we.to(self.dtype), settings, generator
-        )
-
-    @torch.inference_mode()
-    def decode(self, source: SourceImage, motion: Tensor, batch_size: int = 4) -> Iterator[np.ndarray]:
+    def decode(self, source: SourceImage, motion: Tensor, batch_size: int = 8) -> Iterator[np.ndarray]:
         """Render frames for motion (1, T, D): yields (n, S, S, 3) uint8 batches in order."""
         ae = self.model.motion_autoencoder
         styles = source.s_r + motion[0].to(source.s_r.dtype)  # (T, D): s_r + r_d[t], float32
         if self.decode_mode == "exact":
             for start in range(0, styles.shape[0], batch_size):
-                yield to_uint8(ae.decode(styles[start : start + batch_size], source.feats))
+                yield to_pixels(ae.decode(styles[start : start + batch_size], source.feats))
             return
         feats = source.fast_feats if source.fast_feats is not None else channels_last_features(source.feats)
         for start in range(0, styles.shape[0], batch_size):
             batch = styles[start : start + batch_size]
-            yield to_uint8(ae.decode_fast(batch, feats, self.dtype, self.float32_below))
+            yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below))
 
     # ------------------------------------------------------------------------------------ calls
-    def _prepare(
-        self, image: ImageInput | PreparedImage, audio: AudioInput, emotion: str | None, crop: bool, report: Progress
-    ) -> tuple[SourceImage, np.ndarray, Tensor]:
-        src = self.encode_image(image, crop=crop)
+    def options(self, options: GenerateOptions | None = None, **overrides: Any) -> GenerateOptions:
+        """`options` (default GenerateOptions()) with `overrides` applied, validated (UserInputError)."""
+        opts = options if options is not None else GenerateOptions()
+        if not isinstance(opts, GenerateOptions):
+            raise UserInputError(f"options must be a GenerateOptions, got {type(opts).__name__}.")
+        return (opts.replace(**overrides) if overrides else opts).validate()
+
+    def check_inputs(
+        self, image: Any, audio: Any, options: GenerateOptions, generator: torch.Generator | None = None
+    ) -> None:
+        """Reject what the pipeline cannot use before any work, in one sentence (UserInputError).
+
+        Files are checked when read (missing, empty, undecodable); here: the kinds of `image`
+        and `audio`, the options' values and the generator (a CPU one: noise is drawn on the CPU).
+        """
+        if not isinstance(image, (str, os.PathLike, np.ndarray, PreparedImage)):
+            raise UserInputError(f"image must be a path or an (H, W, 3) uint8 array, got {type(image).__name__}.")
+        if not isinstance(audio, (str, os.PathLike, np.ndarray)):
+            raise UserInputError(f"audio must be a path or a 1-D float array at 16 kHz, got {type(audio).__name__}.")
+        options.validate()
+        if generator is not None:
+            if not isinstance(generator, torch.Generator):
+                raise UserInputError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
+            if generator.device.type != "cpu":
+                raise UserInputError(
+                    f"generator must be a CPU torch.Generator (noise is drawn on the CPU), not one on "
+                    f"{generator.device}."
+                )
+
+    def prepare(self, image: ImageInput | PreparedImage, audio: AudioInput, options: GenerateOptions) -> Conditions:
+        """Everything the sampler is conditioned on: the encoded photo, the waveform and the emotion."""
+        source = self.encode_image(image, crop=options.crop)
         wave = self.load_audio(audio)
-        report("emotion", 0, 1)
-        we = self.encode_emotion(wave, emotion)
-        report("emotion", 1, 1)
-        return src, wave, we
+        return Conditions(source, wave, self.encode_emotion(wave, options.forced_emotion))
 
     @torch.inference_mode()
-    def _windows(
+    def iter_windows(
         self,
-        src: SourceImage,
-        wave: np.ndarray,
-        we: Tensor,
-        settings: SamplerSettings,
-        seed: int,
-        batch_size: int,
-        report: Progress,
+        conditions: Conditions,
+        options: GenerateOptions,
+        generator: torch.Generator | None = None,
+        progress: Progress | None = None,
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
-        """Audio features chunk by chunk -> motion window by window -> frames, each yielded when ready.
+        """Audio features chunk by chunk -> motion window by window -> frames, each yielded when ready:
+        (motion (n, D) float32, frames (n, S, S, 3) uint8).
 
         Every chunk of audio features holds whole FMT windows, so sampling the chunks one after
         the other, from one generator, with the previous chunk's last latents and features as
-        context gives exactly the motion of sampling all of wa at once.
+        context gives exactly the motion of sampling all of wa at once. Noise comes from
+        `generator`, or from a CPU generator seeded with `options.seed`.
         """
+        report = progress or no_progress
+        settings = SamplerSettings(
+            a_cfg_scale=options.a_cfg_scale, e_cfg_scale=options.e_cfg_scale, nfe=options.nfe, method=options.method
+        )
+        src, wave = conditions.source, conditions.wave
         T, done = frame_count(len(wave), self.sample_rate, self.fps), 0
         fmt = self.model.fmt
         Lp = fmt.cfg.prev
-        r_s, we = src.r_s.to(self.dtype), we.to(self.dtype)
-        generator = torch.Generator().manual_seed(int(seed))
+        r_s, we = src.r_s.to(self.dtype), conditions.emotion.to(self.dtype)
+        if generator is None:
+            generator = torch.Generator().manual_seed(int(options.seed))
         prev_x: Tensor | None = None
         prev_wa: Tensor | None = None
         features = self.iter_audio_features(wave)
@@ -404,7 +435,7 @@ class FloatPipeline:
             report("motion", done, T)
             for window in iter_motion_windows(fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa):
                 chunks = []
-                for chunk in self.decode(src, window, batch_size):
+                for chunk in self.decode(src, window, options.batch_size):
                     chunks.append(chunk)
                     report("frames", done + sum(len(c) for c in chunks), T)
                 done += window.shape[1]
@@ -418,65 +449,57 @@ class FloatPipeline:
         self,
         image: ImageInput | PreparedImage,
         audio: AudioInput,
-        emotion: str | None = None,
-        a_cfg_scale: float = 2.0,
-        e_cfg_scale: float = 1.0,
-        nfe: int = 10,
-        seed: int = 15,
-        crop: bool = True,
-        method: str = "euler",
-        batch_size: int = 4,
+        options: GenerateOptions | None = None,
+        *,
+        generator: torch.Generator | None = None,
         progress: Progress | None = None,
+        **overrides: Any,
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
         """Generate window by window: yields (motion (n, D), frames (n, S, S, 3) uint8) as soon as
         each window of 50 frames is sampled and decoded. Arguments as in `__call__`."""
-        settings = SamplerSettings(a_cfg_scale=a_cfg_scale, e_cfg_scale=e_cfg_scale, nfe=nfe, method=method)
-        report = progress or _no_progress
-        src, wave, we = self._prepare(image, audio, emotion, crop, report)
-        yield from self._windows(src, wave, we, settings, seed, batch_size, report)
+        opts = self.options(options, **overrides)
+        self.check_inputs(image, audio, opts, generator)
+        report = progress or no_progress
+        conditions = self.prepare(image, audio, opts)
+        report("emotion", 1, 1)
+        yield from self.iter_windows(conditions, opts, generator, report)
 
     def __call__(
         self,
         image: ImageInput | PreparedImage,
         audio: AudioInput,
-        emotion: str | None = None,
-        a_cfg_scale: float = 2.0,
-        e_cfg_scale: float = 1.0,
-        nfe: int = 10,
-        seed: int = 15,
-        crop: bool = True,
-        method: str = "euler",
-        batch_size: int = 4,
+        options: GenerateOptions | None = None,
+        *,
+        generator: torch.Generator | None = None,
         progress: Progress | None = None,
+        **overrides: Any,
     ) -> FloatOutput:
         """Animate `image` with `audio`.
 
         image: a path (any Pillow format) or an (H, W, 3) uint8 RGB array. audio: a path (any
         PyAV format, resampled to 16 kHz mono) or a 1-D float array already at 16 kHz.
-        emotion: None / 'auto' (predicted from speech) or one of EMOTIONS (redirection).
-        a_cfg_scale, e_cfg_scale: guidance scales. nfe: Euler grid points (nfe - 1 steps per
-        window). seed: seeds the CPU generator of the initial noise. crop: detect the face and
-        crop 1.6x its box; False letterboxes the whole photo (identity for an S x S photo).
-        method: euler | midpoint | rk4. batch_size: frames decoded per decoder pass.
+        options: a GenerateOptions (emotion, a_cfg_scale, e_cfg_scale, nfe, method, seed, crop,
+        batch_size); any of its fields may also be given as a keyword (`emotion="happy"`), which
+        overrides `options`. generator: a CPU torch.Generator for the initial noise instead of
+        one seeded with `seed`. progress: progress(stage, done, total), see floatalk.progress.
+        Raises UserInputError (one sentence) for unusable inputs.
         """
-        settings = SamplerSettings(a_cfg_scale=a_cfg_scale, e_cfg_scale=e_cfg_scale, nfe=nfe, method=method)
-        report = progress or _no_progress
-        src, wave, we = self._prepare(image, audio, emotion, crop, report)
+        opts = self.options(options, **overrides)
+        self.check_inputs(image, audio, opts, generator)
+        report = progress or no_progress
+        conditions = self.prepare(image, audio, opts)
+        report("emotion", 1, 1)
         motions, frames = [], []
-        for m, f in self._windows(src, wave, we, settings, seed, batch_size, report):
+        for m, f in self.iter_windows(conditions, opts, generator, report):
             motions.append(m)
             frames.append(f)
         return FloatOutput(
             motion=torch.cat(motions),
             frames=np.concatenate(frames),
-            emotion=we[0, 0].float().cpu(),
-            audio=wave,
+            emotion=conditions.emotion[0, 0].float().cpu(),
+            audio=conditions.wave,
             fps=self.fps,
         )
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
 
 
 def reuse_freed_memory() -> bool:
@@ -506,6 +529,7 @@ def reuse_freed_memory() -> bool:
 
 __all__ = [
     "EMOTIONS",
+    "Conditions",
     "FloatOutput",
     "FloatPipeline",
     "LongAudio",

@@ -11,10 +11,12 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from floatalk.config import EMOTIONS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -51,17 +53,19 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
     from PIL import Image
 
-    from floatalk.assets import DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, demo_model_path
-    from floatalk.cli import generate
+    from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
+    from floatalk.checkpoint import read_config
     from floatalk.errors import UserInputError
+    from floatalk.options import GenerateOptions
+    from floatalk.pipeline import FloatPipeline
+    from floatalk.progress import ProgressBar
+    from floatalk.render import render_video
     from floatalk.synth.world import clip_specs, make_clip
+    from floatalk.units import SAMPLE_RATE
 
-    model = demo_model_path()
-    if model is None:
-        raise UserInputError("This installation has no bundled demo model; reinstall floatalk from its repository.")
     if not 1.0 <= args.seconds <= 60.0:
         raise UserInputError(f"--seconds must be between 1 and 60 (got {args.seconds}).")
-    from floatalk.checkpoint import read_config
+    model = resolve_model(BUNDLED)
 
     size = read_config(model).motion_ae.size
     # The portrait is the clip's first frame: neutral, as the clip's own expression only eases in
@@ -71,45 +75,36 @@ def run(args: argparse.Namespace) -> int:
     seed = DEMO_SEED if args.seed is None else args.seed
     spec = clip_specs(1, args.seconds, size, seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE)[0]
     clip = make_clip(spec)
+    labels = {"audio": "audio features", "emotion": "emotion", "motion": "sampling motion", "frames": "decoding"}
     with tempfile.TemporaryDirectory() as tmp:
+        # The portrait and speech go through files, as a user's would (PNG, 16-bit PCM WAV).
         portrait, speech = Path(tmp) / "portrait.png", Path(tmp) / "speech.wav"
         Image.fromarray(clip.frames[0]).save(portrait)
-        sf.write(speech, clip.audio, 16000, subtype="PCM_16")
-        gen_args = argparse.Namespace(
-            image=str(portrait),
-            audio=str(speech),
-            out=args.out,
-            checkpoint=str(model),
-            emotion=args.emotion,
-            a_cfg_scale=2.0,
-            e_cfg_scale=1.0,
-            nfe=10,
-            method="euler",
-            seed=15,
-            no_crop=True,
-            paste_back=False,
-            fps=25,
-            device="cpu",
-            dtype="float32",
-            batch_size=8,
-            quiet=args.quiet,
-        )
-        code = generate.run(gen_args)
-        if code == 0 and args.side_by_side:
+        sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+        with ProgressBar(len(clip.frames), "frame", labels, "frames", args.quiet, "loading model") as bar:
+            pipe = FloatPipeline.from_pretrained(model)
+            options = GenerateOptions(emotion=args.emotion, crop=False)
+            report = render_video(pipe, portrait, speech, args.out, options, progress=bar)
+        if args.side_by_side:
             _side_by_side(Path(args.out), clip.frames)
     if not args.quiet:
+        for line in report.summary()[1:]:
+            print(line, file=sys.stderr)
         print(f"synthetic {spec.emotion} speaker (seed {spec.identity}); model: {model}", file=sys.stderr)
-    return code
+    return 0
 
 
 def _side_by_side(video: Path, truth: np.ndarray) -> None:
     """Rewrite `video` as [model | synthetic world] frames, keeping its sound."""
+    import numpy as np
+
     from floatalk.io.audio import load_audio
     from floatalk.io.video import VideoWriter, read_video_frames
+    from floatalk.units import FPS, MUX_SAMPLE_RATE
 
     frames = read_video_frames(video)
-    sound = load_audio(video, 48000)
+    sound = load_audio(video, MUX_SAMPLE_RATE)
     n = min(len(frames), len(truth))
-    with VideoWriter(video, fps=25, audio=sound, sample_rate=48000) as w:
+    with VideoWriter(video, fps=FPS, audio=sound, sample_rate=MUX_SAMPLE_RATE) as w:
         for i in range(n):
             w.write(np.concatenate([frames[i], truth[i]], axis=1))

@@ -7,7 +7,9 @@ internal error (with traceback, please report it), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -40,27 +42,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help(sys.stderr)
-        return 2
+    """Run one command; returns the exit status (the console script exits with it)."""
+    command = "floatalk"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"floatalk {args.command}" if getattr(args, "command", None) else command
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.run(args) or 0)
     except UserInputError as exc:
-        print(f"floatalk {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"floatalk {args.command}: interrupted; nothing was written.", file=sys.stderr)
+        # Writers delete their temporary files as the interrupt unwinds them: nothing is left half-written.
+        print(f"{command}: interrupted; nothing was written.", file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001 - anything else is our bug: show it in full
         traceback.print_exc()
-        print(
-            f"floatalk {args.command}: internal error (a bug in floatalk); please report the traceback above.",
-            file=sys.stderr,
-        )
+        print(f"{command}: internal error (a bug in floatalk); please report the traceback above.", file=sys.stderr)
         return 1
 
 
+def entry() -> None:
+    """The console script: `main`, then leave at once with its status.
+
+    A Ctrl-C that lands while Python shuts down (library threads, atexit hooks) would print a
+    traceback of its own after our one line; leaving with os._exit after flushing avoids it.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # pressed before main's own handler was reached
+        print("floatalk: interrupted; nothing was written.", file=sys.stderr)
+        code = 130
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

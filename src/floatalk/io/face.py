@@ -23,6 +23,7 @@ __all__ = [
     "detect_face",
     "face_crop_box",
     "find_crop_box",
+    "find_face",
     "letterbox_box",
     "paste_back",
 ]
@@ -102,12 +103,17 @@ def face_crop_box(face: tuple[int, int, int, int], scale: float = 1.6) -> CropBo
     return CropBox(x0=x + w / 2 - side / 2, y0=y + h / 2 - side / 2, size=side)
 
 
-def find_crop_box(image: np.ndarray, scale: float = 1.6) -> CropBox:
-    """`detect_face` then `face_crop_box`; raises `UserInputError` when there is no face."""
+def find_face(image: np.ndarray) -> tuple[int, int, int, int]:
+    """`detect_face`, raising `UserInputError` when there is no face: (x, y, w, h) in pixels."""
     face = detect_face(image)
     if face is None:
         raise UserInputError("No face found in the image; pass --no-crop to animate the whole photo.")
-    return face_crop_box(face, scale)
+    return face
+
+
+def find_crop_box(image: np.ndarray, scale: float = 1.6) -> CropBox:
+    """`find_face` then `face_crop_box`; raises `UserInputError` when there is no face."""
+    return face_crop_box(find_face(image), scale)
 
 
 def letterbox_box(height: int, width: int) -> CropBox:

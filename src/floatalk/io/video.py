@@ -1,4 +1,4 @@
-"""Writing H.264 + AAC mp4 files with PyAV, atomically, and small helpers to read them back.
+"""Writing H.264 + AAC videos (mp4, mov, mkv) with PyAV, atomically, and small helpers to read them back.
 
 `VideoWriter` encodes frames as they arrive into a hidden temporary file next to the target and
 renames it onto the target only when everything succeeded, so an interrupted or failed run never
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -17,18 +16,48 @@ from types import TracebackType
 import numpy as np
 
 from floatalk.errors import UserInputError
+from floatalk.fileio import commit_temporary, temporary_beside
 
-__all__ = ["VideoWriter", "probe_video", "read_video_frames"]
+__all__ = ["CONTAINERS", "VideoWriter", "check_output_path", "container_for", "probe_video", "read_video_frames"]
+
+CONTAINERS: dict[str, str] = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+"""Output file extension -> FFmpeg container; every one holds H.264 video and AAC sound."""
 
 _AUDIO_BIT_RATE = 128_000
 _AUDIO_CHUNK = 1024  # AAC frame size
 _X264_PRESET = "medium"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def container_for(path: str | os.PathLike) -> str:
+    """The container format for an output file name, from its extension (case-insensitive).
+
+    Raises UserInputError for a name without one of the extensions in `CONTAINERS`."""
+    path = Path(os.fspath(path))
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        shown = f"'{suffix}'" if suffix else "no extension"
+        raise UserInputError(
+            f"Cannot write '{path}': its name has {shown}; name the video .mp4, .mov or .mkv (H.264 + AAC)."
+        )
+    return CONTAINERS[suffix]
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path if a video can be written there (known extension, existing writable
+    folder, not a folder itself); otherwise a one-sentence UserInputError."""
+    path = Path(os.fspath(path))
+    container_for(path)
+    folder = path.parent
+    shown = str(folder) if str(folder) else "."
+    if path.is_dir():
+        raise UserInputError(f"Cannot write '{path}': it is an existing folder.")
+    if not folder.exists():
+        raise UserInputError(f"Cannot write '{path}': folder '{shown}' does not exist.")
+    if not folder.is_dir():
+        raise UserInputError(f"Cannot write '{path}': '{shown}' is not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"Cannot write '{path}': folder '{shown}' is not writable.")
+    return path
 
 
 class VideoWriter:
@@ -65,25 +94,15 @@ class VideoWriter:
         self.crf = int(crf)
         self.sample_rate = int(sample_rate)
         self.audio = self._check_audio(audio, sample_rate)
-        folder = self.path.parent
-        shown = str(folder) if str(folder) else "."
-        if self.path.is_dir():
-            raise UserInputError(f"Cannot write '{self.path}': it is an existing folder.")
-        if not folder.exists():
-            raise UserInputError(f"Cannot write '{self.path}': folder '{shown}' does not exist.")
-        if not folder.is_dir():
-            raise UserInputError(f"Cannot write '{self.path}': '{shown}' is not a folder.")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UserInputError(f"Cannot write '{self.path}': folder '{shown}' is not writable.")
+        self.container_format = container_for(self.path)
+        check_output_path(self.path)
+        shown = str(self.path.parent) if str(self.path.parent) else "."
         try:
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", dir=folder)
+            self._temp = temporary_beside(self.path)
         except OSError as exc:
             raise UserInputError(
                 f"Cannot write '{self.path}': folder '{shown}' is not writable ({exc.strerror or exc})."
             ) from exc
-        os.close(fd)
-        self._temp = Path(temp)
-        self._umask = _current_umask()
         self._container = None
         self._video = None
         self._audio_stream = None
@@ -144,7 +163,8 @@ class VideoWriter:
         import av
 
         self._size = (height, width)
-        self._container = av.open(os.fspath(self._temp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        options = {"movflags": "+faststart"} if self.container_format in ("mp4", "mov") else {}
+        self._container = av.open(os.fspath(self._temp), mode="w", format=self.container_format, options=options)
         video = self._container.add_stream("libx264", rate=self.fps)
         video.width = width + width % 2
         video.height = height + height % 2
@@ -260,8 +280,7 @@ class VideoWriter:
                     self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.chmod(self._temp, 0o666 & ~self._umask)
-            os.replace(self._temp, self.path)
+            commit_temporary(self._temp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -14,7 +14,9 @@ import torch
 from torch import Tensor
 from torchdiffeq import odeint
 
-METHODS: dict[str, int] = {"euler": 1, "midpoint": 2, "rk4": 4}
+from floatalk.config import ODE_METHODS
+
+METHODS: dict[str, int] = dict(zip(ODE_METHODS, (1, 2, 4)))
 """Solver name -> velocity evaluations per step."""
 
 
