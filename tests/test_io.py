@@ -105,14 +105,13 @@ def test_load_image_16bit_rgb_png_is_rounded_not_truncated(tmp_path: Path) -> No
     assert tuple(out[0, 0]) == (1, 0, 255)
 
 
-def test_load_image_16bit_rgba_png(tmp_path: Path) -> None:
+def test_load_image_16bit_rgba_png_ignores_alpha(tmp_path: Path) -> None:
     bgra = np.zeros((16, 16, 4), np.uint16)
     bgra[..., 2] = 65535  # red
     bgra[:, :8, 3] = 65535  # left half opaque, right half transparent
     assert cv2.imwrite(str(tmp_path / "a16a.png"), bgra)
     out = load_image(tmp_path / "a16a.png")
-    assert (out[:, :8] == (255, 0, 0)).all()
-    assert (out[:, 8:] == 0).all()
+    assert (out == (255, 0, 0)).all()  # the stored colour, whatever the alpha
 
 
 def test_load_image_16bit_gray_png(tmp_path: Path) -> None:
@@ -125,16 +124,22 @@ def test_load_image_16bit_gray_png(tmp_path: Path) -> None:
     assert out.max() == 255 and out.min() == 0
 
 
-def test_load_image_rgba_composited_over_black(tmp_path: Path) -> None:
+def _release_read(path: Path) -> np.ndarray:
+    """How the FLOAT release reads a photo: OpenCV's imread (alpha dropped), BGR -> RGB."""
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_load_image_rgba_ignores_alpha_as_the_release_does(tmp_path: Path) -> None:
     rgba = np.zeros((16, 20, 4), np.uint8)
     rgba[..., :3] = (200, 100, 50)
     rgba[:, :10, 3] = 255
-    rgba[:, 10:, 3] = 128
+    rgba[:, 10:, 3] = 128  # half transparent: must not come out darker
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     out = load_image(tmp_path / "rgba.png")
-    assert (out[:, :10] == (200, 100, 50)).all()
-    np.testing.assert_array_equal(out[0, 15], np.rint(np.array([200, 100, 50]) * 128 / 255))
+    assert (out == (200, 100, 50)).all()
+    np.testing.assert_array_equal(out, _release_read(tmp_path / "rgba.png"))
     np.testing.assert_array_equal(load_image(rgba), out)  # arrays go the same way
+    np.testing.assert_array_equal(load_image(rgba.astype(np.float32) / 255), out)
 
 
 def test_load_image_la_grayscale_and_palette(tmp_path: Path) -> None:
@@ -143,7 +148,8 @@ def test_load_image_la_grayscale_and_palette(tmp_path: Path) -> None:
     la[:8, :, 1] = 255
     Image.fromarray(la, "LA").save(tmp_path / "la.png")
     out = load_image(tmp_path / "la.png")
-    assert (out[:8] == 180).all() and (out[8:] == 0).all()
+    assert (out == 180).all()
+    np.testing.assert_array_equal(out, _release_read(tmp_path / "la.png"))
 
     gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
     Image.fromarray(gray, "L").save(tmp_path / "l.png")
@@ -158,8 +164,9 @@ def test_load_image_la_grayscale_and_palette(tmp_path: Path) -> None:
             palette.putpixel((x, y), 0)
     palette.save(tmp_path / "p.png", transparency=0)  # index 0 (green) is transparent
     out = load_image(tmp_path / "p.png")
-    assert (out[:, :8] == 0).all()
+    assert (out[:, :8] == (0, 255, 0)).all()
     assert (out[:, 8:] == (255, 0, 0)).all()
+    np.testing.assert_array_equal(out, _release_read(tmp_path / "p.png"))
 
 
 def test_load_image_cmyk_jpeg_and_webp(tmp_path: Path) -> None:

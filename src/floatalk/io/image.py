@@ -46,11 +46,13 @@ def load_image(source: str | os.PathLike | np.ndarray) -> np.ndarray:
 
     Paths may name anything Pillow opens (JPEG, PNG including 16-bit colour and 16-bit gray, WebP,
     TIFF, BMP, ...) in any pixel mode (RGB, RGBA, L, LA, P with transparency, CMYK, I;16, ...).
-    The EXIF orientation is applied, 16-bit samples are mapped to 8 bits by round(v / 257), and
-    transparent pixels are composited over black (out = rgb * alpha).
+    The EXIF orientation is applied and 16-bit samples are mapped to 8 bits by round(v / 257).
+    An alpha channel is ignored, as the FLOAT release does (it reads photos with OpenCV's
+    imread, which drops alpha): the stored colours are used whatever their transparency, so a
+    half-transparent photo does not come out darker.
 
-    Arrays are accepted as (H, W, 3) uint8 RGB (returned as a copy), (H, W) gray, (H, W, 4) RGBA,
-    as uint8 or as floats in [0, 1].
+    Arrays are accepted as (H, W, 3) uint8 RGB (returned as a copy), (H, W) gray, (H, W, 4) RGBA
+    (alpha ignored), as uint8 or as floats in [0, 1].
 
     Raises `UserInputError` for a missing, empty or undecodable file, an array of another shape
     or dtype, or an image smaller than 16x16 pixels.
@@ -82,8 +84,10 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         raise UserInputError(
             f"Image array has shape {tuple(array.shape)}; expected (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA."
         )
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]  # alpha ignored, as the release does
     if array.dtype == np.uint8:
-        data = array.astype(np.float32) / 255.0 if array.ndim == 3 and array.shape[2] == 4 else array
+        data = array
     elif np.issubdtype(array.dtype, np.floating):
         data = array.astype(np.float32)
         if not np.all(np.isfinite(data)):
@@ -97,8 +101,6 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         raise UserInputError(f"Image array has dtype {array.dtype}; expected uint8 or floats in [0, 1].")
     if data.ndim == 3 and data.shape[2] == 1:
         data = data[:, :, 0]
-    if data.ndim == 3 and data.shape[2] == 4:
-        data = data[:, :, :3] * data[:, :, 3:4]  # composite over black, both in [0, 1]
     if data.ndim == 2:
         data = np.repeat(data[:, :, None], 3, axis=2)
     if data.dtype != np.uint8:
@@ -168,8 +170,7 @@ def _read_16bit_colour(path: Path, image) -> np.ndarray | None:
     if channels in (3, 4):
         data[:, :, :3] = data[:, :, 2::-1]  # BGR(A) -> RGB(A)
     if channels in (2, 4):
-        colour, alpha = data[:, :, :-1], data[:, :, -1:] / 65535.0
-        data = colour * alpha
+        data = data[:, :, :-1]  # alpha ignored, as the release does
     if data.shape[2] == 1:
         data = np.repeat(data, 3, axis=2)
     rgb = np.rint(data / 257.0).astype(np.uint8)
@@ -197,7 +198,7 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _pil_to_rgb(image) -> np.ndarray:
-    """Convert an opened Pillow image of any mode to (H, W, 3) uint8, alpha over black."""
+    """Convert an opened Pillow image of any mode to (H, W, 3) uint8; alpha is ignored (the release's rule)."""
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         gray = _wide_gray_to_uint8(np.asarray(image), mode)
@@ -205,13 +206,8 @@ def _pil_to_rgb(image) -> np.ndarray:
     if mode == "1":
         image = image.convert("L")
         mode = "L"
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in image.info
-    )
-    if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
-        rgb = rgba[:, :, :3] * (rgba[:, :, 3:4] / 255.0)
-        return np.rint(rgb).astype(np.uint8)
+    if mode in ("RGBa", "La"):  # premultiplied alpha: the stored colours are the darkened ones
+        image = image.convert(mode[0] + "A")
     if mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)
