@@ -2,9 +2,10 @@
 
 Importing the package is cheap; the pipeline loads lazily::
 
-    from floatalk import FloatPipeline
-    pipe = FloatPipeline.from_pretrained("path/to/release_or_floatalk_folder")
+    from floatalk import FloatPipeline, render_video
+    pipe = FloatPipeline.from_pretrained("bundled")  # or a release / floatalk folder
     result = pipe(image="photo.png", audio="speech.wav")
+    render_video(pipe, "photo.png", "speech.wav", "talk.mp4")
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["FloatPipeline", "__version__"]
+__all__ = ["FloatPipeline", "GenerateOptions", "RenderReport", "__version__", "render_video"]
+
+from floatalk.options import GenerateOptions
 
 if TYPE_CHECKING:
     from floatalk.pipeline import FloatPipeline
+    from floatalk.render import RenderReport, render_video
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from floatalk.pipeline import FloatPipeline
 
         return FloatPipeline
+    if name in ("render_video", "RenderReport"):
+        from floatalk import render
+
+        return getattr(render, name)
     raise AttributeError(f"module 'floatalk' has no attribute {name!r}")

@@ -275,6 +275,10 @@ def _offset_scores(video: np.ndarray, audio: np.ndarray, max_offset: int) -> tup
     return offsets, corrs
 
 
+MIN_FRAMES = 10
+"""Fewest frames a lip-sync score is computed on (0.4 s at 25 fps): a correlation over fewer means nothing."""
+
+
 def score_lipsync(
     frames: np.ndarray,
     audio: np.ndarray,
@@ -293,6 +297,11 @@ def score_lipsync(
     frames = _check_frames(frames)
     if isinstance(max_offset, bool) or not isinstance(max_offset, (int, np.integer)) or max_offset < 0:
         raise UserInputError(f"The offset window must be a non-negative integer, got {max_offset!r}.")
+    if len(frames) < MIN_FRAMES:
+        raise UserInputError(
+            f"Lip sync needs a video of at least {MIN_FRAMES} frames ({MIN_FRAMES / fps:.1f} s at {fps:g} fps); "
+            f"this one has {len(frames)}."
+        )
     detected = box is not None
     if box is None:
         box, detected = find_face_box(frames)

@@ -316,6 +316,11 @@ def _open_for_reading(path: str | os.PathLike):
     if not container.streams.video:
         container.close()
         raise UserInputError(f"Could not read video '{source}': the file has no video stream.")
+    # FFmpeg opens a photo as a one-frame "video" through its image demuxers (image2, png_pipe, ...).
+    name = container.format.name or ""
+    if name == "image2" or name.endswith("_pipe"):
+        container.close()
+        raise UserInputError(f"Could not read video '{source}': it is a still image, not a video.")
     return source, container
 
 
