@@ -1,4 +1,4 @@
-"""How far windowed audio features and segmented emotion are from the whole-clip pass (issue #7).
+"""How far windowed audio features and segmented emotion are from the whole-clip pass.
 
 On the fill-rule release-size weights, a --seconds clip (the parity speech repeated) is encoded
 once in one wav2vec2 pass (the release's way) and once in windows of --core frames with
@@ -8,6 +8,8 @@ wa, their relative L2 error, the smallest per-frame cosine similarity, and the s
 emotion probabilities with segments of --segment conv frames.
 
     python benchmarks/audio_window_error.py --checkpoint checkpoints/parity_release --seconds 20
+
+Results: one JSON object on stdout and, with --json PATH, in that file (with the machine).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _common import machine, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO.parent / "shared" / "parity"
@@ -31,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--context", type=int, default=125, help="context frames on each side (default 125 = 5 s)")
     p.add_argument("--segment", type=int, default=250, help="emotion segment in conv frames (default 250 = 5 s)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "we_segmented": [round(float(v), 4) for v in win_we.flatten()],
     }
     print(json.dumps(result, indent=1))
+    if args.json:
+        write_json(args.json, {"benchmark": "audio_window_error", "machine": machine(), **result})
     return 0
 
 

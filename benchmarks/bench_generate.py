@@ -1,4 +1,4 @@
-"""Benchmark of the generation stages on release-size weights (issue #7).
+"""Benchmark of the generation stages on release-size weights.
 
 Every configuration runs in its own subprocess, so that its peak RSS is its own. Three kinds:
 

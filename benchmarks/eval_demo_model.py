@@ -32,6 +32,9 @@ REDIRECT_EMOTIONS = ("neutral", "happy", "sad", "surprise", "angry")
 
 
 def main() -> None:
+    from floatalk.assets import DEMO_EXPRESSION_SCALE
+    from floatalk.cli.synth import add_expression_scale_flag
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled demo model)")
     ap.add_argument("--clips", type=int, default=12, help="held-out clips to evaluate")
@@ -40,18 +43,11 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write all numbers to this file")
     ap.add_argument("--redirect-clips", type=int, default=4, help="neutral source faces for emotion redirection")
     ap.add_argument("--onset", type=float, default=1.0, help="seconds of neutral face in the redirection clips")
-    ap.add_argument(
-        "--expression-scale",
-        type=float,
-        default=None,
-        help="the world's expression scale (default: the bundled model's training world, DEMO_EXPRESSION_SCALE)",
-    )
+    add_expression_scale_flag(ap, default=DEMO_EXPRESSION_SCALE)
     ap.add_argument("--e-cfg-scale", type=float, default=1.0, help="emotion guidance scale when redirecting")
     ap.add_argument("--sheet", default=None, help="save the middle frame of each redirected emotion (one clip) as PNG")
     args = ap.parse_args()
-    from floatalk.assets import DEMO_EXPRESSION_SCALE
-
-    scale = DEMO_EXPRESSION_SCALE if args.expression_scale is None else args.expression_scale
+    scale = args.expression_scale
 
     import torch
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The recipe of the bundled demo model (src/floatalk/assets/demo_model; README, "The bundled demo
-# model"). Offline, from scratch, seeds fixed:
+# The recipe of the bundled demo model (src/floatalk/assets/demo_model; docs/MODEL_CARD.md).
+# Offline, from scratch, seeds fixed:
 # synthetic world (seed 1) -> preprocess -> stage 1 (motion AE) -> stage 2 (FMT) -> float16 bundle.
 # Usage: scripts/train_demo.sh [WORK_DIR] [BUNDLE_DIR]
 #   (defaults: runs/demo, and src/floatalk/assets/demo_model for the float16 bundle)

@@ -115,8 +115,8 @@ def test_paste_back_keeps_the_photo_size(tiny_dir, media, tmp_path):
 
 def test_same_seed_same_frames_and_fps_resampling(tiny_dir, media, tmp_path):
     # --paste-back makes the video the photo's size (420 x 512). libx264 output is not reproducible
-    # for frames of 64 px and less (it varies with the heap layout of the process; README, "Known
-    # limits"), and the tiny model renders 32 px frames.
+    # for frames of 64 px and less (it varies with the heap layout of the process; docs/PERFORMANCE.md,
+    # "Reproducibility"), and the tiny model renders 32 px frames.
     outs = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         outs.append(tmp_path / f"{name}.mp4")

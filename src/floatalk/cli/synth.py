@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from floatalk.assets import DEMO_EXPRESSION_SCALE
 from floatalk.errors import UserInputError
 
 
@@ -52,17 +53,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="seconds of neutral face at the start of each clip before its emotion eases in over 0.5 s, so "
         "clips hold expression changes to learn from (default 0: the expression holds from the first frame)",
     )
-    p.add_argument(
-        "--expression-scale",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="factor on every emotion's departure from the neutral face, 0 to 1.6 (1.6 makes a raised brow about "
-        "7 px at 128 px instead of 4; default 1; the bundled model was trained on 1.6)",
-    )
+    add_expression_scale_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(run=run)
     return p
+
+
+def add_expression_scale_flag(parser: argparse.ArgumentParser, default: float = 1.0) -> None:
+    """Add --expression-scale X, the synthetic world's factor on every emotion's departure from the
+    neutral face: 1 for synth-data; the model-card benchmark and the experiments, which draw clips
+    of the bundled model's training world, pass `floatalk.assets.DEMO_EXPRESSION_SCALE`."""
+    parser.add_argument(
+        "--expression-scale",
+        type=float,
+        default=default,
+        metavar="X",
+        help="factor on every emotion's departure from the neutral face, 0 to 1.6 (1.6 makes a raised brow "
+        f"about 7 px at 128 px instead of 4; default {default:g}; the bundled model was trained on "
+        f"{DEMO_EXPRESSION_SCALE:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,8 +26,9 @@ box side B, so nothing depends on the frame size, and no colour of any identity 
    small changes of the mouth altogether, and the score drops with it).
 
 **Opening implied by the audio** (`audio_opening`). This is the world's public physics
-(`floatalk.synth.speech`): a vowel's loudness in the voice band 100-1000 Hz is proportional to
-its jaw opening (stress x envelope x openness(F1)), and the jaw follows with a 20 ms lag. So the
+(`floatalk.jaw_law`, which the world's renderer uses too): a vowel's loudness in the voice band
+100-1000 Hz is proportional to its jaw opening (stress x envelope x openness(F1)), and the jaw
+follows with a 20 ms lag. So the
 audio is band-passed to 100-1000 Hz (zero-phase 4th-order Butterworth), squared, passed through
 the same 20 ms first-order lag, square-rooted, averaged over each frame's 40 ms and divided by
 its 99th percentile. It reads only the sound, never the ground-truth JSON.
@@ -36,7 +37,7 @@ its 99th percentile. It reads only the sound, never the ground-truth JSON.
 correlation of ``video[t]`` with ``audio[t + d]`` over the overlapping frames. A positive best
 offset means the sound comes d frames after the mouth shows it (audio late). Well-synced clips
 of the world score about 0.98 at offset 0 (64-128 px); audio shifted by 0.4 s or taken from
-another clip scores about 0 (see docs/SYNTH.md for measured numbers).
+another clip scores about 0 (see docs/EVALUATION.md for measured numbers).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from floatalk.errors import UserInputError
+from floatalk.jaw_law import frame_means, voice_envelope
 
 __all__ = [
     "MouthWindow",
@@ -239,8 +241,6 @@ def audio_opening(audio: np.ndarray, n_frames: int, fps: float = 25, sample_rate
     frame (frame k covers [k/fps, (k+1)/fps)) and divided by its 99th percentile; audio shorter
     than the video counts as silence.
     """
-    from floatalk.synth.speech import frame_means, voice_envelope
-
     wave = np.asarray(audio, dtype=np.float64)
     if wave.ndim != 1:
         raise UserInputError(f"Audio must be a 1-D array of samples, got shape {wave.shape}.")

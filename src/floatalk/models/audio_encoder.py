@@ -16,7 +16,7 @@ Two evaluations:
   statistics of the whole padded clip (a cheap streaming pre-pass), and every output frame is
   interpolated from the same conv positions as the whole-clip mapping (align_corners=True over
   the whole clip). Only the transformer sees a window instead of the clip; see
-  benchmarks/RESULTS.md for the measured difference.
+  docs/PERFORMANCE.md for the measured difference.
 
 Audio is read through a `SampleReader`: reader(start, stop) -> (1, stop - start) normalized
 samples, replicate-padded past the clip's end, so no window needs the whole waveform.

@@ -9,7 +9,8 @@ set (mp4 + wav + per-frame JSON truth + manifest), for training, evaluation, dem
 * `make_clip(spec)` / `write_clip(clip, folder)`: one clip in memory / on disk.
 * `make_contact_sheet(video, out)`: a picture of a clip with its mouth-opening curves.
 
-The audio -> opening law shared with the lip-sync meter is documented in `floatalk.synth.speech`.
+The audio -> opening law shared with the lip-sync meter is `floatalk.jaw_law`; the vowel law and the
+speech synthesiser are `floatalk.synth.speech`.
 """
 
 from __future__ import annotations

@@ -10,12 +10,10 @@ high-passed noise bursts for consonants and a faint room noise. Everything is pl
 * A vowel's openness follows its first formant: ``openness(F1) = 0.25 + 0.75 (F1 - 280) / 470``
   clipped to [0.2, 1] (so /a/ = 1.0, /o/ 0.70, /e/ 0.65, /@/ 0.63, /u/ 0.31, /i/ 0.27).
 * The jaw/lip target of a syllable is ``envelope(t) * stress * openness(vowel) * jaw_gain``.
-* The jaw follows its target through a first-order lag of ``JAW_TAU`` = 20 ms (half a frame at
-  25 fps), so it never trails the sound by more than about one frame.
-* A vowel's loudness in the voice band ``VOICE_BAND`` (100-1000 Hz, where the first formants
-  and the pitch harmonics live; consonant noise lies above 2 kHz) is proportional to its jaw
-  target: open vowels are intrinsically louder. So the voice-band amplitude envelope, passed
-  through the same 20 ms lag, is the jaw opening up to one gain per clip (`voice_envelope`).
+* A vowel's loudness in the voice band (100-1000 Hz; consonant noise lies above 2 kHz) is made
+  proportional to its jaw target: open vowels are intrinsically louder.
+* The jaw's 20 ms lag, the voice band and the audio -> opening envelope are `floatalk.jaw_law`
+  (shared with the meter, re-exported here).
 """
 
 from __future__ import annotations
@@ -24,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from floatalk.jaw_law import JAW_TAU, VOICE_BAND, frame_means, jaw_lag, voice_band, voice_band_sos, voice_envelope
 
 __all__ = [
     "JAW_TAU",
@@ -46,12 +46,6 @@ __all__ = [
 
 SAMPLE_RATE = 16000
 """Sample rate (Hz) of the world's audio."""
-
-VOICE_BAND = (100.0, 1000.0)
-"""Pass band (Hz) whose amplitude envelope is the audio-implied jaw opening."""
-
-JAW_TAU = 0.02
-"""Time constant (s) of the jaw's first-order lag behind its target."""
 
 # Vowel: (F1, F2, F3, F4) in Hz and the lip rounding (0 spread .. 1 round).
 VOWELS: dict[str, tuple[tuple[float, float, float, float], float]] = {
@@ -181,58 +175,6 @@ def _envelope(n: int, rate: int) -> np.ndarray:
     return env
 
 
-def _one_pole(x: np.ndarray, tau: float, rate: int) -> np.ndarray:
-    from scipy.signal import lfilter
-
-    alpha = 1.0 - math.exp(-1.0 / (tau * rate))
-    return lfilter([alpha], [1.0, alpha - 1.0], x)
-
-
-def jaw_lag(target: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """The jaw's first-order lag (time constant `JAW_TAU`) applied to a per-sample signal (N,)."""
-    return _one_pole(np.asarray(target, dtype=np.float64), JAW_TAU, rate)
-
-
-def frame_means(signal: np.ndarray, n_frames: int, fps: float = 25, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Mean of a per-sample signal (N,) over each video frame's time span -> (n_frames,) float64.
-
-    Frame k covers samples [k * rate / fps, (k + 1) * rate / fps); missing samples count as 0.
-    """
-    edges = np.round(np.arange(n_frames + 1) * rate / fps).astype(np.int64)
-    padded = np.zeros(int(edges[-1]) + 1, dtype=np.float64)
-    m = min(len(signal), int(edges[-1]))
-    padded[1 : m + 1] = np.asarray(signal[:m], dtype=np.float64)
-    csum = np.cumsum(padded)
-    counts = np.maximum(np.diff(edges), 1)
-    return (csum[edges[1:]] - csum[edges[:-1]]) / counts
-
-
-def _band_sos(rate: int):
-    from scipy.signal import butter
-
-    return butter(4, VOICE_BAND, btype="bandpass", fs=rate, output="sos")
-
-
-def voice_band(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Zero-phase 4th-order Butterworth band-pass of `audio` (N,) to `VOICE_BAND` -> (N,) float64."""
-    from scipy.signal import sosfiltfilt
-
-    x = np.asarray(audio, dtype=np.float64)
-    if len(x) < 64:
-        return np.zeros_like(x)
-    return sosfiltfilt(_band_sos(rate), x)
-
-
-def voice_envelope(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Audio-implied jaw opening per sample (N,): sqrt of the jaw-lagged voice-band power.
-
-    This is the world's public audio -> opening law (up to one gain per clip): band-pass to
-    `VOICE_BAND`, square, first-order lag with `JAW_TAU`, square root.
-    """
-    band = voice_band(audio, rate)
-    return np.sqrt(np.maximum(_one_pole(band * band, JAW_TAU, rate), 0.0))
-
-
 def _resonator_sos(formants: tuple[float, ...], rate: int) -> np.ndarray:
     """Cascade of Klatt resonators (unit gain at 0 Hz) as second-order sections."""
     rows = []
@@ -304,7 +246,7 @@ def synthesize(plan: SpeechPlan, rng: np.random.Generator, rate: int = SAMPLE_RA
     audio = np.zeros(n)
     target = np.zeros(n)
     rounding = np.zeros(n)
-    band = _band_sos(rate)
+    band = voice_band_sos(rate)
     pad_before, pad_after = int(0.01 * rate), int(0.03 * rate)
     for syl in plan.syllables:
         a, b = int(round(syl.start * rate)), int(round(syl.end * rate))

@@ -37,6 +37,7 @@ import numpy as np
 
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
+from floatalk.jaw_law import frame_means, jaw_lag
 from floatalk.synth.face import (
     LANDMARK_NAMES,
     FaceState,
@@ -47,7 +48,7 @@ from floatalk.synth.face import (
     render_frame,
     supersampling,
 )
-from floatalk.synth.speech import PROSODY, SAMPLE_RATE, frame_means, jaw_lag, plan_speech, synthesize
+from floatalk.synth.speech import PROSODY, SAMPLE_RATE, plan_speech, synthesize
 
 __all__ = [
     "EXPRESSIONS",

@@ -7,7 +7,7 @@ batch 8 in channels-last float32, `F.conv2d` (oneDNN's direct convolution) again
 Winograd: tiles by `unfold`, transforms as small dense matrix products, one batched matmul per
 tile position. It prints the time of each, the speed-up and the relative error.
 
-Usage: python benchmarks/conv_winograd.py [--threads 2] [--batch 8] [--repeats 3]
+Usage: python experiments/conv_winograd.py [--threads 2] [--batch 8] [--repeats 3]
 """
 
 from __future__ import annotations

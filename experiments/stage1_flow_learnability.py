@@ -12,7 +12,7 @@ the synthetic world's do), feeding the decoder one of two motion codes:
 Every --every steps it prints the finest-scale landmark flow error, in pixels, on 64 fixed pairs
 of the held-out clips (an identity warp scores the figure printed at step 0).
 
-Usage: python benchmarks/stage1_flow_learnability.py --data DATA [--motion encoder truth] [--steps 200]
+Usage: python experiments/stage1_flow_learnability.py --data DATA [--motion encoder truth] [--steps 200]
 """
 
 from __future__ import annotations

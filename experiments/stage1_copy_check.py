@@ -12,7 +12,7 @@ pixels of the image, the warp at each driving landmark samples from that landmar
 correlation between the warp's departure from the identity warp and the true one; and the same
 error per landmark group at the finest scale.
 
-Usage: python benchmarks/stage1_copy_check.py --checkpoint STAGE1_RUN_OR_MODEL --data DATA [--pairs 32]
+Usage: python experiments/stage1_copy_check.py --checkpoint STAGE1_RUN_OR_MODEL --data DATA [--pairs 32]
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ emotion eases in (one clip per emotion in turn), it prints per clip:
   emotion, minus forced neutral| after the onset, and its cosine with the true latent shift,
   for each --e-cfg-scale.
 
-Usage: python benchmarks/diagnose_redirection.py [--checkpoint MODEL_OR_STAGE1_RUN] [--clips 7]
+Usage: python experiments/diagnose_redirection.py [--checkpoint MODEL_OR_STAGE1_RUN] [--clips 7]
 """
 
 from __future__ import annotations
@@ -26,22 +26,18 @@ from pathlib import Path
 
 
 def main() -> None:
+    from floatalk.assets import DEMO_EXPRESSION_SCALE
+    from floatalk.cli.synth import add_expression_scale_flag
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None, help="model folder or stage-1 run (default: the bundled model)")
     ap.add_argument("--clips", type=int, default=7)
     ap.add_argument("--seed", type=int, default=9001, help="world seed (training used 1)")
     ap.add_argument("--onset", type=float, default=1.0)
-    ap.add_argument(
-        "--expression-scale",
-        type=float,
-        default=None,
-        help="the world's expression scale (default: the bundled model's training world, DEMO_EXPRESSION_SCALE)",
-    )
+    add_expression_scale_flag(ap, default=DEMO_EXPRESSION_SCALE)
     ap.add_argument("--e-cfg-scales", type=float, nargs="+", default=[1.0, 3.0])
     args = ap.parse_args()
-    from floatalk.assets import DEMO_EXPRESSION_SCALE
-
-    scale = DEMO_EXPRESSION_SCALE if args.expression_scale is None else args.expression_scale
+    scale = args.expression_scale
 
     import numpy as np
     import torch
