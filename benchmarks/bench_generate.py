@@ -178,7 +178,7 @@ def worker_decode(args: argparse.Namespace) -> dict:
     import torch
 
     from floatalk.evaluation import psnr
-    from floatalk.pipeline import to_uint8
+    from floatalk.convert import to_pixels
 
     torch.set_num_threads(args.threads)
     pipe = load_pipe(args, "float32")
@@ -194,12 +194,12 @@ def worker_decode(args: argparse.Namespace) -> dict:
         fast_feats = src.fast_feats
 
         def release_way() -> np.ndarray:
-            return np.concatenate([to_uint8(ae.decode(s[None], src.feats)) for s in styles])
+            return np.concatenate([to_pixels(ae.decode(s[None], src.feats)) for s in styles])
 
         def batched(dtype: torch.dtype, below: int):
             def run() -> np.ndarray:
                 out = [
-                    to_uint8(ae.decode_fast(styles[i : i + args.batch_size], fast_feats, dtype, below))
+                    to_pixels(ae.decode_fast(styles[i : i + args.batch_size], fast_feats, dtype, below))
                     for i in range(0, n, args.batch_size)
                 ]
                 return np.concatenate(out)

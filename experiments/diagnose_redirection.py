@@ -47,7 +47,7 @@ def main() -> None:
     from floatalk.checkpoint import is_floatalk_folder
     from floatalk.evaluation import psnr, score_lipsync
     from floatalk.evaluation.expression import measure_expression
-    from floatalk.pipeline import normalize_image
+    from floatalk.convert import to_tensor
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.training.motion_ae_trainer import load_motion_ae
     from floatalk.training.probe import reconstruct_clip
@@ -66,7 +66,7 @@ def main() -> None:
         for spec in clip_specs(args.clips, 4.0, ae.cfg.size, args.seed, onset=args.onset, expression_scale=scale):
             clip = make_clip(spec)
             rec = reconstruct_clip(ae, clip.frames)
-            r = ae.motion(ae.encode(torch.cat([normalize_image(f) for f in clip.frames]))[1])
+            r = ae.motion(ae.encode(torch.cat([to_tensor(f) for f in clip.frames]))[1])
             (wc, wb), (rc, rb) = change(clip.frames), change(rec)
             held = np.repeat(clip.frames[:1], len(clip.frames), axis=0)  # the source, not animated
             shift = r[60:].mean(0) - r[:20].mean(0)

@@ -68,7 +68,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from floatalk.pipeline import normalize_image
+    from floatalk.convert import to_tensor
     from floatalk.training.data import read_manifest
     from floatalk.training.motion_ae_trainer import load_motion_ae, pair_batch
 
@@ -98,7 +98,7 @@ def main() -> None:
             if marks is not None:
                 flow_report(grids, pts, src.shape[-1])
         val = [c for c in clips if c.split == "val"] or clips
-        s, lam, feats = ae.encode(normalize_image(np.asarray(val[0].load_frames()[0])))
+        s, lam, feats = ae.encode(to_tensor(np.asarray(val[0].load_frames()[0])))
         base = ae.decode(s + ae.motion(lam), feats)
         for k in range(min(args.coords, lam.shape[1])):
             changes = []

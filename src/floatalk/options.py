@@ -116,7 +116,7 @@ class GenerateOptions:
     `FloatPipeline.__call__`, `FloatPipeline.stream`, `floatalk.render_video` and the flags of
     `floatalk generate` (each field is the flag of the same name)."""
 
-    emotion: str = option(
+    emotion: str | None = option(
         "auto",
         "emotion of the face: 'auto' predicts it from the speech; a name redirects it",
         choices=("auto", *EMOTIONS),
@@ -144,7 +144,7 @@ class GenerateOptions:
             return "--" + field.replace("_", "-") if as_flags else field
 
         emotion = self.emotion.strip().lower() if isinstance(self.emotion, str) else self.emotion
-        if emotion not in ("auto", *EMOTIONS):
+        if emotion is not None and emotion not in ("auto", *EMOTIONS):
             raise UserInputError(
                 f"{name('emotion')} must be 'auto' or one of {', '.join(EMOTIONS)} (got {self.emotion!r})."
             )
@@ -165,7 +165,7 @@ class GenerateOptions:
     @property
     def forced_emotion(self) -> str | None:
         """The emotion name to force, or None to predict it from the speech."""
-        emotion = self.emotion.strip().lower()
+        emotion = "auto" if self.emotion is None else self.emotion.strip().lower()
         return None if emotion == "auto" else emotion
 
     def replace(self, **changes: Any) -> GenerateOptions:
