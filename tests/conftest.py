@@ -27,8 +27,13 @@ def _threads() -> None:
 
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
+    """../shared/parity. Without it the tests that need it skip, saying why; under CI (the `CI`
+    environment variable set) a missing folder is a failure: CI always has ../shared beside."""
     if not (PARITY / "schema.tsv").is_file():
-        pytest.fail(f"parity data not found at {PARITY} (tests expect ../shared beside the repository)")
+        message = f"parity data not found at {PARITY} (tests expect ../shared beside the repository)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI is set, so this is a failure")
+        pytest.skip(message)
     return PARITY
 
 

@@ -25,7 +25,7 @@ SHIFT = 6400  # 0.4 s at 16 kHz
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lipsync") / "world"
-    generate_world(out, clips=N_CLIPS, seconds=3.0, size=80, seed=2024, workers=2, progress=False)
+    generate_world(out, clips=N_CLIPS, seconds=3.0, size=80, seed=2024, workers=2)
     return out
 
 

@@ -23,7 +23,7 @@ PER_FRAME = ("mouth_open", "lip_round", "blink", "head_tx", "head_ty", "head_rot
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world") / "a"
-    generate_world(out, clips=3, seconds=1.2, size=64, seed=5, workers=1, progress=False)
+    generate_world(out, clips=3, seconds=1.2, size=64, seed=5, workers=1)
     return out
 
 
@@ -51,7 +51,7 @@ def test_folder_layout_and_formats(world):
 
 def test_same_seed_same_files_any_worker_count(world, tmp_path):
     again = tmp_path / "b"
-    generate_world(again, clips=3, seconds=1.2, size=64, seed=5, workers=2, progress=False)
+    generate_world(again, clips=3, seconds=1.2, size=64, seed=5, workers=2)
     for name in ("clip_00000", "clip_00002"):
         for ext in (".wav", ".json"):
             assert (world / f"{name}{ext}").read_bytes() == (again / f"{name}{ext}").read_bytes()
@@ -61,7 +61,7 @@ def test_same_seed_same_files_any_worker_count(world, tmp_path):
 
 def test_identities_differ_between_clips_and_seeds(world, tmp_path):
     other = tmp_path / "c"
-    generate_world(other, clips=3, seconds=1.2, size=64, seed=6, workers=1, progress=False)
+    generate_world(other, clips=3, seconds=1.2, size=64, seed=6, workers=1)
     ids = [json.loads((d / "manifest.json").read_text())["clips"] for d in (world, other)]
     identities = [c["identity"] for run in ids for c in run]
     assert len(set(identities)) == 6

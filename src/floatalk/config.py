@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
+from floatalk.units import FPS, SAMPLE_RATE
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 """The 7 emotion classes, in the release classifier's output order."""
 
@@ -58,8 +60,8 @@ class AudioEncoderConfig:
 
     wav2vec2: Wav2Vec2Settings = field(default_factory=Wav2Vec2Settings)
     dim_out: int = 512
-    sample_rate: int = 16000
-    fps: int = 25
+    sample_rate: int = SAMPLE_RATE
+    fps: int = FPS
     kind: str = "wav2vec2"  # wav2vec2 | logmel
     n_mels: int = 64  # logmel: mel bands
     hidden: int = 256  # logmel: width of the temporal conv net

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.evaluation.lipsync import score_lipsync
     from floatalk.io.audio import load_audio
     from floatalk.io.video import probe_video, read_video_frames
+    from floatalk.units import FPS, SAMPLE_RATE
 
     if args.max_offset < 0:
         raise UserInputError(f"--max-offset must be at least 0 (got {args.max_offset}).")
@@ -56,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.audio is None and info["audio_codec"] is None:
         raise UserInputError(f"Video '{args.video}' has no soundtrack; pass the speech with --audio.")
     frames = read_video_frames(args.video)
-    fps = info["fps"] if info["fps"] and info["fps"] > 0 else 25.0
-    audio = load_audio(args.audio if args.audio is not None else args.video, sample_rate=16000)
+    fps = info["fps"] if info["fps"] and info["fps"] > 0 else float(FPS)
+    audio = load_audio(args.audio if args.audio is not None else args.video, sample_rate=SAMPLE_RATE)
     result = {"video": str(args.video), "audio": str(args.audio) if args.audio else "(video soundtrack)"}
-    result |= score_lipsync(frames, audio, fps=fps, sample_rate=16000, max_offset=args.max_offset)
+    result |= score_lipsync(frames, audio, fps=fps, sample_rate=SAMPLE_RATE, max_offset=args.max_offset)
     if args.expression:
         from floatalk.evaluation.expression import measure_expression
 

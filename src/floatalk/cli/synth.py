@@ -75,6 +75,7 @@ def add_expression_scale_flag(parser: argparse.ArgumentParser, default: float = 
 
 
 def run(args: argparse.Namespace) -> int:
+    from floatalk.progress import ProgressBar
     from floatalk.synth.world import generate_world
 
     workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
@@ -83,17 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UserInputError(f"--seed must be a non-negative integer (got {args.seed}).")
     start = time.perf_counter()
-    manifest = generate_world(
-        args.out,
-        clips=args.clips,
-        seconds=args.seconds,
-        size=args.size,
-        seed=args.seed,
-        workers=workers,
-        progress=not args.quiet,
-        onset=args.emotion_onset,
-        expression_scale=args.expression_scale,
-    )
+    with ProgressBar(args.clips, "clip", {"clips": "rendering clips"}, quiet=args.quiet) as bar:
+        manifest = generate_world(
+            args.out,
+            clips=args.clips,
+            seconds=args.seconds,
+            size=args.size,
+            seed=args.seed,
+            workers=workers,
+            progress=bar,
+            onset=args.emotion_onset,
+            expression_scale=args.expression_scale,
+        )
     if not args.quiet:
         elapsed = time.perf_counter() - start
         print(f"wrote {args.clips} clips and {manifest} in {elapsed:.1f} s", file=sys.stderr)

@@ -49,6 +49,7 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.jaw_law import frame_means, voice_envelope
+from floatalk.units import FPS, SAMPLE_RATE
 
 __all__ = [
     "MouthWindow",
@@ -234,7 +235,7 @@ def mouth_opening(frames: np.ndarray, box: tuple[float, float, float, float] | N
     return heights / win.side
 
 
-def audio_opening(audio: np.ndarray, n_frames: int, fps: float = 25, sample_rate: int = 16000) -> np.ndarray:
+def audio_opening(audio: np.ndarray, n_frames: int, fps: float = FPS, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Jaw opening implied by speech (N,) float at `sample_rate` -> (n_frames,) float64, about 0..1.
 
     Voice-band (100-1000 Hz) amplitude envelope with the world's 20 ms jaw lag, averaged per
@@ -282,8 +283,8 @@ MIN_FRAMES = 10
 def score_lipsync(
     frames: np.ndarray,
     audio: np.ndarray,
-    fps: float = 25,
-    sample_rate: int = 16000,
+    fps: float = FPS,
+    sample_rate: int = SAMPLE_RATE,
     max_offset: int = 10,
     box: tuple[float, float, float, float] | None = None,
 ) -> dict:

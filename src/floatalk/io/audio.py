@@ -13,11 +13,10 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.io.image import require_file
+from floatalk.units import SAMPLE_RATE
 
 __all__ = ["SAMPLE_RATE", "load_audio"]
 
-SAMPLE_RATE = 16000
-"""Sample rate (Hz) the audio encoders of the model expect."""
 
 _SOUNDFILE_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF"})
 _SOXR_QUALITY = "HQ"

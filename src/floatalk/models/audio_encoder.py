@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from floatalk.config import AudioEncoderConfig, Wav2Vec2Settings
+from floatalk.units import FPS, SAMPLE_RATE
 
 SampleReader = Callable[[int, int], Tensor]
 """reader(start, stop) -> (1, stop - start) float32 normalized samples; past the end of the
@@ -52,7 +53,7 @@ def build_wav2vec2(settings: Wav2Vec2Settings) -> Wav2Vec2Model:
     return model
 
 
-def frame_count(num_samples: int, sample_rate: int = 16000, fps: int = 25) -> int:
+def frame_count(num_samples: int, sample_rate: int = SAMPLE_RATE, fps: int = FPS) -> int:
     """T = ceil(N * fps / sr): the number of video frames for N audio samples."""
     return math.ceil(num_samples * fps / sample_rate)
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from floatalk.config import AudioEncoderConfig, EmotionEncoderConfig
 from floatalk.models.audio_encoder import pad_to_frames
 from floatalk.models.emotion_encoder import emotion_index
+from floatalk.units import SAMPLE_RATE
 
 WIN, HOP = 400, 160  # 25 ms window, 10 ms hop at 16 kHz
 MELS_PER_FRAME = 4  # 100 Hz mel frames / 25 fps video
@@ -113,7 +114,7 @@ class LogMelAudioEncoder(nn.Module):
 class LogMelEmotionEncoder(nn.Module):
     """Weight-free speech-emotion classifier with the EmotionEncoder interface: audio (B, N) -> (B, 1, K)."""
 
-    def __init__(self, cfg: EmotionEncoderConfig, sample_rate: int = 16000) -> None:
+    def __init__(self, cfg: EmotionEncoderConfig, sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__()
         self.cfg = cfg
         self.logmel = LogMel(cfg.n_mels, sample_rate)

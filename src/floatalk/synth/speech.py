@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from floatalk.jaw_law import JAW_TAU, VOICE_BAND, frame_means, jaw_lag, voice_band, voice_band_sos, voice_envelope
+from floatalk.units import SAMPLE_RATE
 
 __all__ = [
     "JAW_TAU",
@@ -44,7 +45,6 @@ __all__ = [
     "voice_envelope",
 ]
 
-SAMPLE_RATE = 16000
 """Sample rate (Hz) of the world's audio."""
 
 # Vowel: (F1, F2, F3, F4) in Hz and the lip rounding (0 spread .. 1 round).

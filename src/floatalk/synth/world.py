@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +34,9 @@ import numpy as np
 
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_write
 from floatalk.jaw_law import frame_means, jaw_lag
+from floatalk.progress import Progress, no_progress
 from floatalk.synth.face import (
     LANDMARK_NAMES,
     FaceState,
@@ -49,6 +48,7 @@ from floatalk.synth.face import (
     supersampling,
 )
 from floatalk.synth.speech import PROSODY, SAMPLE_RATE, plan_speech, synthesize
+from floatalk.units import FPS
 
 __all__ = [
     "EXPRESSIONS",
@@ -63,7 +63,6 @@ __all__ = [
     "write_clip",
 ]
 
-FPS = 25
 """Frame rate of the world's videos."""
 
 FORMAT = "floatalk-synth-1"
@@ -291,18 +290,6 @@ def make_clip(spec: ClipSpec) -> Clip:
     return Clip(spec=spec, frames=frames, audio=audio, truth=truth)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
-    os.close(fd)
-    try:
-        write(temp)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     """Write NAME.mp4, NAME.wav and NAME.json into `folder`; return the clip's manifest entry."""
     import soundfile as sf
@@ -312,9 +299,9 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     folder = Path(folder)
     name = clip.spec.name
     pcm = np.clip(np.rint(clip.audio * 32768.0), -32768, 32767).astype(np.int16)
-    _atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+    atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
     text = json.dumps(clip.truth, separators=(",", ":")) + "\n"
-    _atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
     with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as writer:
         writer.write(clip.frames)
     return {
@@ -348,19 +335,17 @@ def generate_world(
     size: int = 128,
     seed: int = 0,
     workers: int = 1,
-    progress: bool = True,
+    progress: Progress | None = None,
     onset: float = 0.0,
     expression_scale: float = 1.0,
 ) -> Path:
     """Render `clips` clips into folder `out` (created if missing) and write out/manifest.json.
 
     Returns the manifest's path. `workers` > 1 renders clips in that many processes; the files
-    do not depend on it. A tqdm bar on stderr counts finished clips unless `progress` is False.
+    do not depend on it. `progress('clips', done, total)` is told of each finished clip.
     `onset` > 0 keeps each face neutral for that many seconds before its emotion eases in;
     `expression_scale` multiplies every expression's departure from neutral (0..MAX_EXPRESSION_SCALE).
     """
-    from tqdm import tqdm
-
     if clips < 1:
         raise UserInputError(f"--clips must be at least 1 (got {clips}).")
     if not 0.2 <= seconds <= 600:
@@ -384,23 +369,21 @@ def generate_world(
         )
     specs = clip_specs(clips, seconds, size, seed, onset, expression_scale)
     jobs = [(spec, str(folder)) for spec in specs]
-    bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", file=sys.stderr, disable=not progress)
+    report = progress or no_progress
     entries: list[dict] = []
-    try:
-        if workers > 1 and len(jobs) > 1:
-            import multiprocessing
+    report("clips", 0, len(jobs))
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
 
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(workers, len(jobs)), initializer=_worker_init) as pool:
-                for entry in pool.imap(_render_and_write, jobs):
-                    entries.append(entry)
-                    bar.update()
-        else:
-            for job in jobs:
-                entries.append(_render_and_write(job))
-                bar.update()
-    finally:
-        bar.close()
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(min(workers, len(jobs)), initializer=_worker_init) as pool:
+            for entry in pool.imap(_render_and_write, jobs):
+                entries.append(entry)
+                report("clips", len(entries), len(jobs))
+    else:
+        for job in jobs:
+            entries.append(_render_and_write(job))
+            report("clips", len(entries), len(jobs))
     manifest = {
         "format": FORMAT,
         "seed": int(seed),
@@ -413,5 +396,5 @@ def generate_world(
     }
     path = folder / "manifest.json"
     text = json.dumps(manifest, indent=1) + "\n"
-    _atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
     return path
