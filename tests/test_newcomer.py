@@ -153,6 +153,19 @@ def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(when, tiny_dir, photo
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_ctrl_c_in_synth_data_with_workers_is_one_line(tmp_path):
+    cmd = [*_console(), "synth-data", "--out", str(tmp_path / "w"), "--clips", "40", "--seconds", "2"]
+    proc = subprocess.Popen([*cmd, "--size", "64", "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list((tmp_path / "w").glob("*.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line and "\r" not in line]
+    assert proc.returncode == 130 and "Traceback" not in err and len(lines) == 1, err
+
+
 def test_eval_lipsync_refuses_a_photo_and_a_too_short_video(photo, tmp_path, capsys):
     from floatalk.io.video import VideoWriter
 

@@ -7,9 +7,7 @@ internal error (with traceback, please report it), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -57,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # Writers delete their temporary files as the interrupt unwinds them: nothing is left half-written.
-        print(f"{command}: interrupted; nothing was written.", file=sys.stderr)
+        print(f"{command}: interrupted; no half-written file was left.", file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001 - anything else is our bug: show it in full
         traceback.print_exc()
@@ -66,20 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: `main`, then leave at once with its status.
-
-    A Ctrl-C that lands while Python shuts down (library threads, atexit hooks) would print a
-    traceback of its own after our one line; leaving with os._exit after flushing avoids it.
-    """
+    """The console script: exit with `main`'s status (130 for a Ctrl-C pressed before `main` ran)."""
     try:
         code = main()
     except KeyboardInterrupt:  # pressed before main's own handler was reached
-        print("floatalk: interrupted; nothing was written.", file=sys.stderr)
+        print("floatalk: interrupted; no half-written file was left.", file=sys.stderr)
         code = 130
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -323,9 +323,13 @@ def _render_and_write(job: tuple[ClipSpec, str]) -> dict:
 
 
 def _worker_init() -> None:
+    import signal
+
     import cv2
 
     cv2.setNumThreads(1)
+    # Ctrl-C is the parent's to handle (one line, exit 130); a worker would print its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def generate_world(
