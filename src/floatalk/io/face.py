@@ -30,6 +30,7 @@ __all__ = [
 
 _CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
 _DETECT_MAX_SIDE = 640
+_BLEND_ROWS = 256  # paste-back blends this many rows at a time
 
 
 @dataclass(frozen=True)
@@ -250,11 +251,10 @@ class PasteBack:
         if self.crop_size > box.size * 1.05:
             self._source_size = max(1, math.ceil(box.size))
         self._matrix = _box_matrix(box, self._source_size, offset=(self._x0, self._y0))
-        mask_x = _feather_ramp(roi_w, box.x0 - self._x0, box.size, feather)
-        mask_y = _feather_ramp(roi_h, box.y0 - self._y0, box.size, feather)
-        self._mask = (mask_y[:, None] * mask_x[None, :])[:, :, None]
-        roi = self.original[self._y0 : self._y1, self._x0 : self._x1].astype(np.float32)
-        self._base = roi * (1.0 - self._mask)
+        # The mask is the outer product of two ramps; it is kept as the ramps and formed strip by
+        # strip, so a big photo's paste-back never holds float copies of the whole region.
+        self._mask_x = _feather_ramp(roi_w, box.x0 - self._x0, box.size, feather)
+        self._mask_y = _feather_ramp(roi_h, box.y0 - self._y0, box.size, feather)
         self._cv2_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
@@ -280,8 +280,13 @@ class PasteBack:
             flags=self._cv2_flags,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        blended = warped.astype(np.float32) * self._mask + self._base
-        out[self._y0 : self._y1, self._x0 : self._x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        roi = self.original[self._y0 : self._y1, self._x0 : self._x1]
+        target = out[self._y0 : self._y1, self._x0 : self._x1]
+        for top in range(0, roi.shape[0], _BLEND_ROWS):
+            rows = slice(top, top + _BLEND_ROWS)
+            mask = (self._mask_y[rows, None] * self._mask_x[None, :])[:, :, None]
+            blended = warped[rows].astype(np.float32) * mask + roi[rows].astype(np.float32) * (1.0 - mask)
+            target[rows] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
         return out
 
 
