@@ -109,6 +109,8 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 # generation
 
+MAX_MOTION_SCALE = 10.0
+
 
 @dataclasses.dataclass(frozen=True)
 class GenerateOptions:
@@ -133,6 +135,26 @@ class GenerateOptions:
         "letterboxed to a square with black bars (never stretched)",
     )
     batch_size: int = option(8, "frames decoded per decoder pass; larger is faster and uses more memory", metavar="N")
+    head_motion: float = option(
+        1.0,
+        "head motion: 0 holds the photo's pose while the lips still move, 1 as generated, above 1 amplified",
+        metavar="S",
+    )
+    mouth_scale: float = option(1.0, "lip motion amplitude: 0 closes the mouth, above 1 exaggerates", metavar="S")
+    expression_scale: float = option(1.0, "amplitude of brows and eyes: 0 holds the photo's expression", metavar="S")
+    blink: bool = option(True, "blink as generated (default); --no-blink holds the eyes' openness")
+    timeline: str | None = option(
+        None,
+        "JSON (or YAML) file of segments that change emotion, guidance and motion over time "
+        "(docs/MOTION.md); in Python also a dict or a floatalk.editing.Timeline",
+        metavar="FILE",
+    )
+    pose_video: str | None = option(
+        None,
+        "take the head's motion from this video of any person; lips and expression follow the audio",
+        metavar="VIDEO",
+    )
+    blink_from_video: bool = option(False, "with --pose-video, take the blinks from the video too")
 
     def validate(self, as_flags: bool = False) -> GenerateOptions:
         """Raise UserInputError (one sentence) for a value the pipeline cannot use; returns self.
@@ -160,7 +182,20 @@ class GenerateOptions:
             raise UserInputError(f"{name('method')} must be one of {', '.join(ODE_METHODS)} (got {self.method!r}).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UserInputError(f"{name('seed')} must be an integer (got {self.seed!r}).")
+        for field in ("head_motion", "mouth_scale", "expression_scale"):
+            value = getattr(self, field)
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            if not ok or not 0 <= value <= MAX_MOTION_SCALE:
+                raise UserInputError(f"{name(field)} must be a number from 0 to {MAX_MOTION_SCALE:g} (got {value!r}).")
+        if self.blink_from_video and self.pose_video is None:
+            raise UserInputError(f"{name('blink_from_video')} needs {name('pose_video')}.")
         return self
+
+    @property
+    def edits_motion(self) -> bool:
+        """True when any motion control departs from the generated motion."""
+        scales = (self.head_motion, self.mouth_scale, self.expression_scale)
+        return any(v != 1.0 for v in scales) or not self.blink or self.pose_video is not None or bool(self.timeline)
 
     @property
     def forced_emotion(self) -> str | None:

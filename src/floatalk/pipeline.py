@@ -163,7 +163,9 @@ class Conditions:
 
     source: SourceImage
     wave: np.ndarray  # (N,) float32 16 kHz mono, before normalisation
-    emotion: Tensor  # (1, 1, K) predicted probabilities or a one-hot
+    emotion: Tensor  # (1, 1, K) predicted probabilities or a one-hot; (1, T, K) per frame (a timeline)
+    e_scales: Tensor | None = None  # (T,) per-frame emotion guidance (a timeline), else options' scale
+    edit: Any = None  # floatalk.editing.MotionEdit applied to the motion before decoding, or None
 
 
 @dataclass
@@ -390,10 +392,15 @@ class FloatPipeline:
                 )
 
     def prepare(self, image: ImageInput | PreparedImage, audio: AudioInput, options: GenerateOptions) -> Conditions:
-        """Everything the sampler is conditioned on: the encoded photo, the waveform and the emotion."""
+        """Everything the sampler is conditioned on: the encoded photo, the waveform, the emotion
+        (per frame with a timeline) and the motion edit the options ask for (floatalk.editing)."""
         source = self.encode_image(image, crop=options.crop)
         wave = self.load_audio(audio)
-        return Conditions(source, wave, self.encode_emotion(wave, options.forced_emotion))
+        if not options.edits_motion:
+            return Conditions(source, wave, self.encode_emotion(wave, options.forced_emotion))
+        from floatalk.editing import plan_conditions
+
+        return plan_conditions(self, source, wave, options)
 
     @torch.inference_mode()
     def iter_windows(
@@ -420,6 +427,7 @@ class FloatPipeline:
         fmt = self.model.fmt
         Lp = fmt.cfg.prev
         r_s, we = src.r_s.to(self.dtype), conditions.emotion.to(self.dtype)
+        edit = conditions.edit
         if generator is None:
             generator = torch.Generator().manual_seed(int(options.seed))
         prev_x: Tensor | None = None
@@ -433,14 +441,19 @@ class FloatPipeline:
                 return
             wa = wa.to(self.dtype)
             report("motion", done, T)
-            for window in iter_motion_windows(fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa):
+            windows = iter_motion_windows(
+                fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa, done, conditions.e_scales
+            )
+            for window in windows:
+                # The sampler continues from the model's own motion; edits only change what is shown.
+                shown = window if edit is None else edit.apply(window[0].float(), done)[None].to(window.dtype)
                 chunks = []
-                for chunk in self.decode(src, window, options.batch_size):
+                for chunk in self.decode(src, shown, options.batch_size):
                     chunks.append(chunk)
                     report("frames", done + sum(len(c) for c in chunks), T)
                 done += window.shape[1]
                 prev_x = window[:, -Lp:]  # the last window of a chunk that is not the clip's last is whole
-                yield window[0].float().cpu(), np.concatenate(chunks)
+                yield shown[0].float().cpu(), np.concatenate(chunks)
                 if done < T:
                     report("motion", done, T)
             prev_wa = wa[:, -Lp:]
@@ -496,7 +509,7 @@ class FloatPipeline:
         return FloatOutput(
             motion=torch.cat(motions),
             frames=np.concatenate(frames),
-            emotion=conditions.emotion[0, 0].float().cpu(),
+            emotion=conditions.emotion[0].float().mean(0).cpu(),
             audio=conditions.wave,
             fps=self.fps,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,10 @@ from floatalk.progress import Progress, no_progress
 if TYPE_CHECKING:
     import torch
 
-    from floatalk.io.face import CropBox
+    from floatalk.io.face import CropBox, PasteBack
     from floatalk.pipeline import AudioInput, FloatPipeline, ImageInput, PreparedImage
 
-__all__ = ["MAX_FPS", "RenderReport", "check_fps", "frame_picks", "render_video"]
+__all__ = ["MAX_FPS", "RenderReport", "check_fps", "frame_picks", "render_video", "write_video"]
 
 MAX_FPS = 120
 
@@ -98,6 +99,40 @@ def frame_picks(n_model: int, model_fps: int, out_fps: int, n_audio: int, sample
     return np.minimum((np.arange(n_out) * model_fps) // out_fps, n_model - 1)
 
 
+def write_video(
+    out: Path,
+    batches: Iterable[np.ndarray],
+    picks: np.ndarray,
+    fps: int,
+    soundtrack: np.ndarray | None,
+    sample_rate: int,
+    paste: PasteBack | None = None,
+) -> int:
+    """Write model frames arriving in (n, S, S, 3) batches to `out` atomically; returns the frame count.
+
+    picks: for each output frame, the model frame shown (`frame_picks`); paste: blends each
+    frame into the full photo, one full-size frame at a time (memory independent of T x H x W).
+    """
+    from floatalk.io.video import VideoWriter
+
+    with VideoWriter(out, fps=fps, audio=soundtrack, sample_rate=sample_rate) as writer:
+        first = 0  # model-frame index of the current batch's first frame
+        cursor = 0  # next output frame to write
+        for frames in batches:
+            last = first + len(frames)
+            stop = cursor
+            while stop < len(picks) and picks[stop] < last:
+                stop += 1
+            chosen = frames[picks[cursor:stop] - first]
+            if paste is None:
+                writer.write(chosen)
+            else:
+                for frame in chosen:
+                    writer.write(paste(frame))
+            cursor, first = stop, last
+    return cursor
+
+
 def render_video(
     pipe: FloatPipeline,
     image: ImageInput | PreparedImage,
@@ -125,7 +160,7 @@ def render_video(
     """
     from floatalk.io.audio import load_audio
     from floatalk.io.face import PasteBack
-    from floatalk.io.video import VideoWriter, check_output_path
+    from floatalk.io.video import check_output_path
     from floatalk.pipeline import PreparedImage, prepare_image
     from floatalk.units import MUX_SAMPLE_RATE
 
@@ -148,26 +183,14 @@ def render_video(
     report("emotion", 1, 1)
     n_model = -(-len(wave) * pipe.fps // pipe.sample_rate)
     picks = frame_picks(n_model, pipe.fps, out_fps, len(wave), pipe.sample_rate)
-    with VideoWriter(out, fps=out_fps, audio=soundtrack, sample_rate=sound_rate) as writer:
-        first = 0  # model-frame index of the current window's first frame
-        cursor = 0  # next output frame to write
-        for _, frames in pipe.iter_windows(conditions, opts, generator, report):
-            last = first + len(frames)
-            stop = cursor
-            while stop < len(picks) and picks[stop] < last:
-                stop += 1
-            chosen = frames[picks[cursor:stop] - first]
-            if paste is None:
-                writer.write(chosen)
-            else:
-                for frame in chosen:  # one full-size frame at a time: memory independent of T x H x W
-                    writer.write(paste(frame))
-            cursor, first = stop, last
+    batches = (frames for _, frames in pipe.iter_windows(conditions, opts, generator, report))
+    written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste)
     height, width = (prepared.original.shape[:2]) if paste is not None else (pipe.image_size, pipe.image_size)
-    probabilities = dict(zip(EMOTIONS, conditions.emotion.reshape(-1).float().cpu().tolist()))
+    mean_emotion = conditions.emotion[0].float().mean(0)  # (K,): over frames when a timeline varies it
+    probabilities = dict(zip(EMOTIONS, mean_emotion.cpu().tolist()))
     return RenderReport(
         out=out,
-        frames=cursor,
+        frames=written,
         fps=out_fps,
         width=width,
         height=height,

@@ -18,7 +18,15 @@ import numpy as np
 from floatalk.errors import UserInputError
 from floatalk.fileio import commit_temporary, temporary_beside
 
-__all__ = ["CONTAINERS", "VideoWriter", "check_output_path", "container_for", "probe_video", "read_video_frames"]
+__all__ = [
+    "CONTAINERS",
+    "VideoWriter",
+    "check_output_path",
+    "container_for",
+    "open_video",
+    "probe_video",
+    "read_video_frames",
+]
 
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output file extension -> FFmpeg container; every one holds H.264 video and AAC sound."""
@@ -321,7 +329,9 @@ class VideoWriter:
 # reading back
 
 
-def _open_for_reading(path: str | os.PathLike):
+def open_video(path: str | os.PathLike):
+    """(the checked path, an open PyAV container) for a file with a video stream; UserInputError
+    (one sentence) for a missing, undecodable or still-image file."""
     import av
 
     from floatalk.io.image import require_file
@@ -350,7 +360,7 @@ def probe_video(path: str | os.PathLike) -> dict:
     """
     import av
 
-    source, container = _open_for_reading(path)
+    source, container = open_video(path)
     with container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -385,7 +395,7 @@ def read_video_frames(path: str | os.PathLike) -> np.ndarray:
     """Decode every frame of a video as an (n, H, W, 3) uint8 RGB array (all held in memory)."""
     import av
 
-    source, container = _open_for_reading(path)
+    source, container = open_video(path)
     frames = []
     try:
         with container:

@@ -26,10 +26,11 @@ def guided_velocity(
     prev_x: Tensor,
     prev_wa: Tensor,
     a_cfg_scale: float = 2.0,
-    e_cfg_scale: float = 1.0,
+    e_cfg_scale: float | Tensor = 1.0,
 ) -> Tensor:
-    """Guided vector field for all N tokens: (B, N, Dx). Shapes as in `FlowMatchingTransformer.forward`."""
-    if a_cfg_scale == 1.0 and e_cfg_scale == 1.0:
+    """Guided vector field for all N tokens: (B, N, Dx). Shapes as in `FlowMatchingTransformer.forward`;
+    we may be (B, N, E) per token, and e_cfg_scale a (1, N, 1) tensor of per-token scales."""
+    if a_cfg_scale == 1.0 and isinstance(e_cfg_scale, float | int) and e_cfg_scale == 1.0:
         return fmt(t, x, wa, wr, we, prev_x, prev_wa)
     null_wa, null_we = torch.zeros_like(wa), torch.zeros_like(we)
     out = fmt(
@@ -60,7 +61,7 @@ class GuidedField:
         prev_x: Tensor,
         prev_wa: Tensor,
         a_cfg_scale: float,
-        e_cfg_scale: float,
+        e_cfg_scale: float | Tensor,
     ) -> None:
         self.fmt, self.wa, self.wr, self.we = fmt, wa, wr, we
         self.prev_x, self.prev_wa = prev_x, prev_wa

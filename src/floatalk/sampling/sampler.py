@@ -51,11 +51,17 @@ def iter_motion_windows(
     start_window: int = 0,
     prev_x: Tensor | None = None,
     prev_wa: Tensor | None = None,
+    frame_offset: int = 0,
+    e_scales: Tensor | None = None,
 ) -> Iterator[Tensor]:
     """Yield the motion latents of each window in order: (B, n_w, Dx), n_w = L except the last.
 
-    wa (B, T, Da) audio features, r_s (B, Dx) reference motion, we (B, 1, E) emotion.
-    `start_window`, `prev_x`, `prev_wa` let a caller continue a sequence (streaming).
+    wa (B, T, Da) audio features, r_s (B, Dx) reference motion, we (B, 1, E) emotion, or
+    (B, T_all, E) one emotion vector per frame of the whole clip, indexed from `frame_offset`
+    (the clip frame of wa's first frame; the context frames of a window take the emotion of the
+    frames they are). e_scales: None (settings.e_cfg_scale) or (T_all,) per-frame emotion
+    guidance, indexed the same way. `start_window`, `prev_x`, `prev_wa` let a caller continue a
+    sequence (streaming).
     """
     cfg = fmt.cfg
     L, Lp = cfg.window, cfg.prev
@@ -65,6 +71,7 @@ def iter_motion_windows(
         prev_x = torch.zeros(B, Lp, cfg.dim_x, dtype=dtype, device=device)
     if prev_wa is None:
         prev_wa = torch.zeros(B, Lp, cfg.dim_a, dtype=dtype, device=device)
+    per_frame = we.shape[1] > 1 or e_scales is not None
     n_windows = -(-T // L)
     for w in range(start_window, n_windows):
         x0 = torch.randn(B, L, cfg.dim_x, generator=generator).to(device=device, dtype=dtype)
@@ -73,7 +80,16 @@ def iter_motion_windows(
         if n_valid < L:
             # Replicate the last audio frame to fill the window (release behaviour).
             wa_w = F.pad(wa_w.transpose(1, 2), (0, L - n_valid), mode="replicate").transpose(1, 2)
-        field = GuidedField(fmt, wa_w, r_s, we, prev_x, prev_wa, settings.a_cfg_scale, settings.e_cfg_scale)
+        we_w, e_cfg = we, settings.e_cfg_scale
+        if per_frame:
+            # The window's tokens are frames first - Lp .. first + L - 1 of the clip (clamped to it).
+            first = frame_offset + w * L
+            index = torch.arange(first - Lp, first + L).clamp(0, None)
+            if we.shape[1] > 1:
+                we_w = we[:, index.clamp(max=we.shape[1] - 1)].to(dtype)
+            if e_scales is not None:
+                e_cfg = e_scales[index.clamp(max=len(e_scales) - 1)].to(device=device, dtype=dtype).view(1, -1, 1)
+        field = GuidedField(fmt, wa_w, r_s, we_w, prev_x, prev_wa, settings.a_cfg_scale, e_cfg)
         x1 = solve(field, x0, settings.method, settings.nfe)  # (B, L, Dx)
         prev_x, prev_wa = x1[:, L - Lp :], wa_w[:, L - Lp :]
         yield x1[:, :n_valid]

@@ -1,0 +1,109 @@
+"""Motion control and editing: intensities, blinks, an emotion timeline, pose from a video and
+video-driven reenactment, all through a per-portrait atlas of what each motion direction does.
+
+`plan_conditions` turns `GenerateOptions` into the sampler's per-frame conditions and the edit
+applied to each window of generated motion before it is decoded (docs/MOTION.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from floatalk.editing.atlas import GROUPS, MotionAtlas, atlas_for, measure_atlas
+from floatalk.editing.controls import EffectEditor, MotionControls, MotionEdit
+from floatalk.editing.timeline import Segment, Timeline
+
+if TYPE_CHECKING:
+    from floatalk.options import GenerateOptions
+    from floatalk.pipeline import Conditions, FloatPipeline, SourceImage
+
+__all__ = [
+    "GROUPS",
+    "EffectEditor",
+    "MotionAtlas",
+    "MotionControls",
+    "MotionEdit",
+    "Segment",
+    "Timeline",
+    "atlas_for",
+    "measure_atlas",
+    "plan_conditions",
+    "reference_track",
+]
+
+
+def ping_pong(values: np.ndarray, T: int) -> np.ndarray:
+    """(n, ...) values stretched to T rows by playing them forwards, backwards, forwards..."""
+    n = len(values)
+    if n >= T or n == 1:
+        return values[np.minimum(np.arange(T), n - 1)]
+    period = 2 * (n - 1)
+    phase = np.arange(T) % period
+    return values[np.where(phase < n, phase, period - phase)]
+
+
+def reference_track(path: str, pipe: FloatPipeline, T: int) -> np.ndarray:
+    """(T, E) effects of a reference video's face crops against its first frame, at the model's
+    fps, played back and forth when shorter than T frames (floatalk.evaluation.motion)."""
+    from floatalk.editing.driving import load_face_video
+    from floatalk.evaluation.motion import face_effects
+
+    frames = load_face_video(path, pipe.image_size, pipe.fps, crop=True, max_frames=T)
+    return ping_pong(face_effects(frames), T)
+
+
+def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, options: GenerateOptions) -> Conditions:
+    """The sampler's conditions and the motion edit for `options` (a timeline, intensities,
+    blinks, a pose video): per-frame emotion and guidance when a timeline sets them."""
+    import torch
+
+    from floatalk.models.audio_encoder import frame_count
+    from floatalk.pipeline import Conditions
+
+    T = frame_count(len(wave), pipe.sample_rate, pipe.fps)
+    timeline = Timeline.coerce(options.timeline)
+    forced = options.forced_emotion
+    blink = 1.0 if options.blink else 0.0
+    e_scales = None
+    if timeline is None:
+        emotion = pipe.encode_emotion(wave, forced)
+        controls = MotionControls(options.head_motion, options.mouth_scale, options.expression_scale, blink)
+    else:
+        timeline.check_duration(len(wave) / pipe.sample_rate)
+        needs_auto = forced is None or any(s.emotion == "auto" for s in timeline.segments)
+        auto = pipe.encode_emotion(wave, None)[0, 0].float().cpu().numpy() if needs_auto else None
+        defaults = {
+            "emotion": forced or "auto",
+            "e_cfg_scale": options.e_cfg_scale,
+            "head_motion": options.head_motion,
+            "mouth_scale": options.mouth_scale,
+            "expression_scale": options.expression_scale,
+            "blink": blink,
+        }
+        frames = timeline.frames(T, pipe.fps, defaults, auto)
+        if frames.emotion is None:
+            emotion = pipe.encode_emotion(wave, forced)
+        else:
+            emotion = torch.from_numpy(frames.emotion).float()[None].to(pipe.device)  # (1, T, K)
+        if timeline.uses("e_cfg_scale"):
+            e_scales = torch.from_numpy(frames.e_cfg_scale).float()
+        controls = MotionControls(frames.head_motion, frames.mouth_scale, frames.expression_scale, frames.blink)
+    head = eyes = None
+    if options.pose_video is not None:
+        track = reference_track(options.pose_video, pipe, T)
+        head = track[:, pipe_rows("head")]
+        eyes = track[:, pipe_rows("blink")] if options.blink_from_video else None
+    edit = None
+    if not controls.is_identity() or head is not None:
+        editor = EffectEditor(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
+        edit = MotionEdit(editor, controls, head, eyes)
+    return Conditions(source, wave, emotion, e_scales, edit)
+
+
+def pipe_rows(group: str) -> list[int]:
+    """Columns of `floatalk.evaluation.motion.EFFECTS` that belong to a control group."""
+    from floatalk.evaluation.motion import EFFECTS
+
+    return [EFFECTS.index(name) for name in GROUPS[group]]
