@@ -189,6 +189,14 @@ class GenerateOptions:
                 raise UserInputError(f"{name(field)} must be a number from 0 to {MAX_MOTION_SCALE:g} (got {value!r}).")
         if self.blink_from_video and self.pose_video is None:
             raise UserInputError(f"{name('blink_from_video')} needs {name('pose_video')}.")
+        if self.timeline is not None:
+            from floatalk.editing.timeline import Timeline
+
+            Timeline.coerce(self.timeline)  # a bad file or object fails here, in one sentence
+        if self.pose_video is not None:
+            from floatalk.io.image import require_file
+
+            require_file(self.pose_video, "video")
         return self
 
     @property

@@ -1,0 +1,275 @@
+"""Motion controls on held-out clips of the synthetic world, with the bundled model.
+
+Measures, all from the rendered frames (floatalk.evaluation: head motion from dense optical
+flow, mouth opening and lip sync from the synthetic meter, brows and mouth corners from the
+expression meter), never from the latents:
+
+* --head-motion 0 and 2 against the default: head motion (RMS of the frame-measured track) and
+  lip sync; --mouth-scale 0 and 1.5: mouth-opening amplitude (std over frames) and lip sync;
+* a timeline neutral -> E1 -> E2 (e_cfg_scale 3): each segment's brows and mouth corners minus
+  the neutral segment's, against the world's own rendering of E minus neutral for the same
+  identity; the largest frame-to-frame change near a boundary against the 99th percentile of
+  changes inside segments;
+* reenactment: a photo of one identity driven by a clip of another: the output's mouth opening
+  against the driving clip's true jaw opening, its head translation and roll against the
+  driving clip's true head motion (Pearson r);
+* --pose-video: the output's head track against the reference clip's true head motion, and the
+  output's lip sync with its own audio.
+
+    python benchmarks/bench_motion_controls.py --json outputs/bench/motion_controls.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, print_machine, write_json  # noqa: E402
+
+EMOTION_PAIRS = (("sad", "surprise"), ("happy", "angry"))
+# The expression measure each emotion moves most in the world (brow height or mouth corners).
+MEASURE = {"sad": "brow_height", "surprise": "brow_height", "angry": "brow_height", "happy": "mouth_corner"}
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = min(len(a), len(b))
+    return float(np.corrcoef(a[:n], b[:n])[0, 1])
+
+
+def mouth_amplitude(frames: np.ndarray) -> float:
+    from floatalk.evaluation import mouth_opening
+    from floatalk.evaluation.lipsync import find_face_box
+
+    return float(np.std(mouth_opening(frames, find_face_box(frames)[0])))
+
+
+def lipsync(frames: np.ndarray, audio: np.ndarray) -> float:
+    from floatalk.evaluation import score_lipsync
+
+    return float(score_lipsync(frames, audio)["correlation"])
+
+
+def head_energy(frames: np.ndarray) -> float:
+    from floatalk.evaluation.motion import head_motion_energy, head_track
+
+    return head_motion_energy(head_track(frames))
+
+
+def intensities(pipe, clips) -> dict:
+    rows = []
+    for clip in clips:
+        image, audio = clip.frames[0], clip.audio
+        base = pipe(image, audio, crop=False).frames
+        row = {"clip": clip.spec.name, "head": head_energy(base), "lipsync": lipsync(base, audio)}
+        row["mouth"] = mouth_amplitude(base)
+        for name, kwargs in (
+            ("head0", {"head_motion": 0.0}),
+            ("head2", {"head_motion": 2.0}),
+            ("mouth0", {"mouth_scale": 0.0}),
+            ("mouth1.5", {"mouth_scale": 1.5}),
+        ):
+            frames = pipe(image, audio, crop=False, **kwargs).frames
+            row[f"{name}_head"] = head_energy(frames) / row["head"]
+            row[f"{name}_lipsync"] = lipsync(frames, audio) / row["lipsync"]
+            row[f"{name}_mouth"] = mouth_amplitude(frames) / row["mouth"]
+        rows.append(row)
+        print(
+            f"{clip.spec.name}: head0 {row['head0_head']:.2f} (lip sync {row['head0_lipsync']:.2f}), "
+            f"head2 {row['head2_head']:.2f}, mouth0 {row['mouth0_mouth']:.2f}, mouth1.5 {row['mouth1.5_mouth']:.2f} "
+            f"(lip sync {row['mouth1.5_lipsync']:.2f}); default lip sync {row['lipsync']:.3f}",
+            flush=True,
+        )
+    keys = [k for k in rows[0] if k != "clip"]
+    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    worst = {
+        "head0_head": max(r["head0_head"] for r in rows),
+        "head0_lipsync": min(r["head0_lipsync"] for r in rows),
+        "head2_head": min(r["head2_head"] for r in rows),
+        "mouth0_mouth": max(r["mouth0_mouth"] for r in rows),
+        "mouth1.5_mouth": min(r["mouth1.5_mouth"] for r in rows),
+        "mouth1.5_lipsync": min(r["mouth1.5_lipsync"] for r in rows),
+    }
+    passed = {
+        "head0: head <= 0.25 x default, lip sync >= 0.8 x": worst["head0_head"] <= 0.25
+        and worst["head0_lipsync"] >= 0.8,
+        "head2: head >= 1.5 x default": worst["head2_head"] >= 1.5,
+        "mouth0: mouth amplitude <= 0.25 x default": worst["mouth0_mouth"] <= 0.25,
+        "mouth1.5: mouth larger, lip sync >= 0.9 x": worst["mouth1.5_mouth"] > 1.0 and worst["mouth1.5_lipsync"] >= 0.9,
+    }
+    return {"clips": rows, "means": means, "worst": worst, "passed": passed}
+
+
+def timeline(pipe, clips, seconds: float, transition: float) -> dict:
+    from floatalk.evaluation import measure_expression
+    from floatalk.synth.world import make_clip
+
+    third = seconds / 3
+    results, boundary_ok = [], []
+    for clip, (e1, e2) in zip(clips, EMOTION_PAIRS * len(clips)):
+        segs = [
+            {"start": 0.0, "end": third, "emotion": "neutral", "e_cfg_scale": 3},
+            {"start": third, "end": 2 * third, "emotion": e1, "e_cfg_scale": 3},
+            {"start": 2 * third, "end": seconds, "emotion": e2, "e_cfg_scale": 3},
+        ]
+        out = pipe(clip.frames[0], clip.audio, crop=False, timeline={"segments": segs, "transition": transition})
+        frames = out.frames
+        m = measure_expression(frames)
+        T = len(frames)
+        bounds = [int(round(third * 25)), int(round(2 * third * 25))]
+        half = int(round(transition * 25)) + 2
+
+        def middle(a: int, b: int, half: int = half) -> slice:
+            return slice(a + half, max(a + half + 1, b - half))
+
+        parts = [middle(0, bounds[0]), middle(bounds[0], bounds[1]), middle(bounds[1], T)]
+        # the world's own rendering of each emotion, same identity and clip seed, from frame 0
+        world = {e: make_clip(replace(clip.spec, emotion=e, onset=0.0)) for e in ("neutral", e1, e2)}
+        world_m = {e: measure_expression(c.frames)["summary"] for e, c in world.items()}
+        for index, emotion in ((1, e1), (2, e2)):
+            key = MEASURE[emotion]
+            model = float(np.nanmedian(m[key][parts[index]]) - np.nanmedian(m[key][parts[0]]))
+            truth = float(world_m[emotion][key] - world_m["neutral"][key])
+            results.append(
+                {
+                    "clip": clip.spec.name,
+                    "emotion": emotion,
+                    "measure": key,
+                    "model": model,
+                    "world": truth,
+                    "same_direction": bool(np.sign(model) == np.sign(truth)),
+                }
+            )
+        diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))  # change into frame t+1
+        near = np.zeros(len(diffs), bool)
+        for b in bounds:
+            near[max(0, b - half) : min(len(diffs), b + half)] = True
+        inside = np.percentile(diffs[~near], 99)
+        boundary_ok.append(
+            {
+                "clip": clip.spec.name,
+                "boundary_max": float(diffs[near].max()),
+                "inside_p99": float(inside),
+                "smooth": bool(diffs[near].max() <= inside),
+            }
+        )
+        print(
+            f"{clip.spec.name}: timeline neutral -> {e1} -> {e2}: "
+            + ", ".join(
+                f"{r['emotion']} {r['measure']} {r['model']:+.4f} (world {r['world']:+.4f})" for r in results[-2:]
+            )
+            + f"; boundary max change {boundary_ok[-1]['boundary_max']:.2f} vs inside p99 {inside:.2f}",
+            flush=True,
+        )
+    by_emotion = {}
+    for r in results:
+        by_emotion.setdefault(r["emotion"], []).append(r["same_direction"])
+    agree = {e: bool(np.mean(v) > 0.5) for e, v in by_emotion.items()}
+    return {
+        "segments": results,
+        "boundaries": boundary_ok,
+        "emotions_agreeing": agree,
+        "passed": {
+            "at least 3 of 4 emotions move the world's way": sum(agree.values()) >= 3,
+            "boundaries smooth (max change <= inside p99)": all(b["smooth"] for b in boundary_ok),
+        },
+    }
+
+
+def reenact_and_pose(pipe, photos, drivers, folder: Path) -> dict:
+    from floatalk.editing.reenact import reenact_video
+    from floatalk.evaluation.motion import head_track
+    from floatalk.io.video import read_video_frames
+    from floatalk.synth.world import write_clip
+
+    rows = []
+    for photo, driver in zip(photos, drivers):
+        write_clip(driver, folder)
+        video = folder / f"{driver.spec.name}.mp4"
+        out = folder / f"reenact_{driver.spec.name}.mp4"
+        reenact_video(pipe, photo.frames[0], video, out, crop=False)
+        frames = read_video_frames(out)
+        from floatalk.evaluation import mouth_opening
+        from floatalk.evaluation.lipsync import find_face_box
+
+        opening = mouth_opening(frames, find_face_box(frames)[0])
+        track = head_track(frames)
+        truth = driver.truth
+        row = {
+            "photo": photo.spec.name,
+            "driver": driver.spec.name,
+            "reenact_mouth_r": pearson(opening, truth["mouth_open"]),
+            "reenact_tx_r": pearson(track[:, 0], truth["head_tx"]),
+            "reenact_ty_r": pearson(track[:, 1], truth["head_ty"]),
+            "reenact_roll_r": pearson(track[:, 3], truth["head_rot"]),
+        }
+        posed = pipe(photo.frames[0], photo.audio, crop=False, pose_video=str(video))
+        ptrack = head_track(posed.frames)
+        row |= {
+            "pose_tx_r": pearson(ptrack[:, 0], truth["head_tx"]),
+            "pose_ty_r": pearson(ptrack[:, 1], truth["head_ty"]),
+            "pose_roll_r": pearson(ptrack[:, 3], truth["head_rot"]),
+            "pose_lipsync": lipsync(posed.frames, photo.audio),
+        }
+        rows.append(row)
+        print(", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+    mins = {k: min(r[k] for r in rows) for k in rows[0] if k.endswith(("_r", "_lipsync"))}
+    return {
+        "rows": rows,
+        "min": mins,
+        "passed": {
+            "reenact mouth r >= 0.8": mins["reenact_mouth_r"] >= 0.8,
+            "reenact head translation and roll r >= 0.7": min(
+                mins["reenact_tx_r"], mins["reenact_ty_r"], mins["reenact_roll_r"]
+            )
+            >= 0.7,
+            "pose-video head r >= 0.7": min(mins["pose_tx_r"], mins["pose_ty_r"], mins["pose_roll_r"]) >= 0.7,
+            "pose-video lip sync >= 0.7": mins["pose_lipsync"] >= 0.7,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=9001, help="world seed of the held-out clips (training used 1)")
+    parser.add_argument("--clips", type=int, default=4, help="clips per measure (default 4)")
+    parser.add_argument("--seconds", type=float, default=4.5, help="clip length (default 4.5)")
+    parser.add_argument("--transition", type=float, default=0.4, help="timeline transition in seconds")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+
+    import torch
+
+    from floatalk import FloatPipeline
+    from floatalk.assets import DEMO_EXPRESSION_SCALE
+    from floatalk.synth.world import clip_specs, make_clip
+
+    torch.set_num_threads(2)
+    info = machine()
+    print_machine(info)
+    pipe = FloatPipeline.from_pretrained("bundled")
+    specs = clip_specs(3 * args.clips, args.seconds, 128, args.seed, onset=1.0, expression_scale=DEMO_EXPRESSION_SCALE)
+    clips = [make_clip(s) for s in specs]
+    a, b, c = clips[: args.clips], clips[args.clips : 2 * args.clips], clips[2 * args.clips :]
+    results = {"machine": info, "seed": args.seed, "seconds": args.seconds}
+    results["intensities"] = intensities(pipe, a)
+    results["timeline"] = timeline(pipe, b, args.seconds, args.transition)
+    with tempfile.TemporaryDirectory() as tmp:
+        results["reenact_pose"] = reenact_and_pose(pipe, a, c, Path(tmp))
+    print()
+    for part in ("intensities", "timeline", "reenact_pose"):
+        for name, ok in results[part]["passed"].items():
+            print(f"{'PASS' if ok else 'FAIL'}: {name}")
+    if args.json:
+        write_json(args.json, results)
+        print(f"results written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

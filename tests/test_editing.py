@@ -1,0 +1,211 @@
+"""Motion control and editing: the atlas, effect-space edits, the timeline, pose and reenactment."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from floatalk.editing import EffectEditor, MotionAtlas, MotionControls, Timeline
+from floatalk.editing.atlas import EFFECTS
+from floatalk.errors import UserInputError
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from floatalk import FloatPipeline
+    from floatalk.config import FloatConfig
+    from floatalk.models import FloatModel
+
+    torch.manual_seed(0)
+    model = FloatModel(FloatConfig.tiny())
+    with torch.no_grad():
+        for p in model.fmt.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn_like(p) * 0.05)
+    return FloatPipeline(model)
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    from floatalk.synth.world import clip_specs, make_clip
+
+    return make_clip(clip_specs(1, 0.2, 64, 5, onset=0.1)[0]).frames[0]
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    t = np.arange(int(16000 * 2.4)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def test_defaults_leave_outputs_bit_identical(pipe, portrait, speech):
+    plain = pipe(portrait, speech, crop=False, nfe=3)
+    neutral = pipe(
+        portrait, speech, crop=False, nfe=3, head_motion=1.0, mouth_scale=1.0, expression_scale=1.0, blink=True
+    )
+    np.testing.assert_array_equal(plain.frames, neutral.frames)
+    np.testing.assert_array_equal(plain.motion.numpy(), neutral.motion.numpy())
+
+
+def _editor(rng: np.random.Generator, M: int = 12, D: int = 16) -> tuple[EffectEditor, torch.Tensor]:
+    # Orthogonal rows of different lengths: well conditioned, so the ridge barely matters.
+    rows, _ = np.linalg.qr(rng.normal(size=(M, len(EFFECTS))))
+    A = rows.T * rng.uniform(0.5, 2.0, size=(len(EFFECTS), 1)) * 0.01
+    atlas = MotionAtlas(A.tolist(), EFFECTS, 1.0, "test", "x")
+    q, _ = torch.linalg.qr(torch.randn(D, M, dtype=torch.float64))
+    return EffectEditor(atlas, q, torch.zeros(M, dtype=torch.float64)), q
+
+
+def test_effect_space_edit_scales_the_chosen_effects_and_keeps_the_others():
+    rng = np.random.default_rng(0)
+    editor, q = _editor(rng)
+    motion = (torch.randn(30, q.shape[1], dtype=torch.float64) @ q.T).float()
+    before = editor.effects(motion)
+    still = editor.effects(editor.edit(motion, MotionControls(head_motion=0.0)))
+    np.testing.assert_allclose(still[:, :4], 0.0, atol=1e-2 * np.abs(before[:, :4]).max())
+    np.testing.assert_allclose(still[:, 4:], before[:, 4:], atol=1e-2 * np.abs(before).max())
+    doubled = editor.effects(editor.edit(motion, MotionControls(mouth_scale=2.0)))
+    np.testing.assert_allclose(doubled[:, 4:6], 2 * before[:, 4:6], atol=1e-2 * np.abs(before).max())
+    assert editor.edit(motion, MotionControls()) is motion
+
+
+def test_per_frame_controls_and_a_reference_head(pipe):
+    rng = np.random.default_rng(1)
+    editor, q = _editor(rng)
+    motion = (torch.randn(20, q.shape[1], dtype=torch.float64) @ q.T).float()
+    ramp = np.linspace(1.0, 0.0, 20)
+    e = editor.effects(editor.edit(motion, MotionControls(head_motion=ramp)))
+    base = editor.effects(motion)
+    np.testing.assert_allclose(e[:, 0], ramp * base[:, 0], atol=1e-2 * np.abs(base).max())
+    head = rng.normal(size=(20, 4)) * 0.01
+    posed = editor.effects(editor.edit(motion, MotionControls(), head=head))
+    np.testing.assert_allclose(posed[:, :4], head, atol=1e-2 * np.abs(base).max())
+
+
+def test_head_motion_zero_changes_the_video_and_caches_its_atlas(pipe, portrait, speech, tmp_path, monkeypatch):
+    from floatalk.editing.atlas import cache_dir
+
+    monkeypatch.setenv("FLOATALK_CACHE", str(tmp_path))
+    plain = pipe(portrait, speech, crop=False, nfe=3)
+    still = pipe(portrait, speech, crop=False, nfe=3, head_motion=0.0)
+    assert still.frames.shape == plain.frames.shape and not np.array_equal(still.frames, plain.frames)
+    cached = list(cache_dir().rglob("*.json"))
+    assert len(cached) == 1
+    atlas = MotionAtlas.load(cached[0])
+    assert atlas.matrix.shape == (len(EFFECTS), pipe.cfg.motion_ae.motion_dim)
+    again = pipe(portrait, speech, crop=False, nfe=3, head_motion=0.0)
+    np.testing.assert_array_equal(again.frames, still.frames)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"segments": [{"start": 0, "end": 2}, {"start": 1, "end": 3}]}, "overlap"),
+        ({"segments": [{"start": 0, "end": 1, "emotion": "bored"}]}, "segments[0].emotion 'bored'"),
+        ({"segments": [{"start": 0, "end": 1, "head_motion": -1}]}, "segments[0].head_motion must be between"),
+        ({"segments": [{"start": 0, "end": 1, "mouth_scale": "big"}]}, "segments[0].mouth_scale must be a number"),
+        ({"segments": [{"start": 1, "end": 0.5}]}, "ends"),
+        ({"segments": [{"start": 0, "end": 1, "speed": 2}]}, "unknown field 'speed'"),
+        ({"segments": [{"end": 1}]}, "needs 'start'"),
+        ({"segments": []}, "non-empty"),
+        ({"segments": [{"start": 0, "end": 1, "blink": "no"}]}, "blink must be true or false"),
+    ],
+)
+def test_bad_timelines_get_one_sentence_naming_the_field(data, needle):
+    with pytest.raises(UserInputError, match=None) as info:
+        Timeline.from_dict(data)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_timeline_files_name_the_bad_line_and_times_past_the_audio(tmp_path, pipe, portrait, speech):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"segments": [\n  {"start": 0, "end": 1},\n  {"start": 1 "end": 2}\n]}')
+    with pytest.raises(UserInputError, match="line 3"):
+        Timeline.load(bad)
+    late = {"segments": [{"start": 0, "end": 1}, {"start": 5, "end": 6, "emotion": "sad"}]}
+    with pytest.raises(UserInputError, match="past the end of the 2.40 s audio"):
+        pipe(portrait, speech, crop=False, nfe=2, timeline=late)
+
+
+def test_cli_timeline_mistake_is_exit_2(tmp_path, capsys):
+    from floatalk.cli.main import main
+
+    tl = tmp_path / "t.json"
+    tl.write_text(json.dumps({"segments": [{"start": 0, "end": 1, "emotion": "bored"}]}))
+    code = main(
+        ["generate", "--image", "x.png", "--audio", "y.wav", "--out", str(tmp_path / "o.mp4"), "--timeline", str(tl)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "bored" in err
+
+
+def test_segments_blend_smoothly():
+    tl = Timeline.from_dict(
+        {
+            "transition": 0.4,
+            "segments": [{"start": 0, "end": 2, "head_motion": 0}, {"start": 2, "end": 4, "head_motion": 2}],
+        }
+    )
+    auto = np.full(7, 1 / 7)
+    defaults = {
+        "emotion": "auto",
+        "e_cfg_scale": 1.0,
+        "head_motion": 1.0,
+        "mouth_scale": 1.0,
+        "expression_scale": 1.0,
+        "blink": 1.0,
+    }
+    f = tl.frames(150, 25, defaults, auto)
+    h = f.head_motion
+    assert h[25] == 0 and h[75] == 2 and h[125] == 1  # inside segments and in the gap after them
+    steps = np.abs(np.diff(h))
+    assert steps.max() <= 2 / 10 + 1e-9  # a jump of 2 spread over 10 frames (0.4 s)
+    assert f.emotion is None and np.all(f.mouth_scale == 1)
+    tl2 = Timeline.from_dict({"segments": [{"start": 1, "end": 2, "emotion": "sad"}]})
+    e = tl2.frames(75, 25, defaults, auto).emotion
+    assert e.shape == (75, 7) and np.allclose(e.sum(1), 1)
+    assert e[37].argmax() == 5 and np.allclose(e[5], auto)
+
+
+def test_timeline_emotion_is_a_per_frame_condition(pipe, portrait, speech):
+    tl = {"segments": [{"start": 0, "end": 1.2, "emotion": "happy"}, {"start": 1.2, "end": 2.4, "emotion": "sad"}]}
+    out = pipe(portrait, speech, crop=False, nfe=3, timeline=tl)
+    forced = pipe(portrait, speech, crop=False, nfe=3, emotion="happy")
+    assert out.frames.shape == forced.frames.shape
+    assert not np.array_equal(out.frames, forced.frames)
+    streamed = np.concatenate([f for _, f in pipe.stream(portrait, speech, crop=False, nfe=3, timeline=tl)])
+    np.testing.assert_array_equal(out.frames, streamed)
+
+
+def test_ping_pong():
+    from floatalk.editing import ping_pong
+
+    assert ping_pong(np.arange(3), 8).tolist() == [0, 1, 2, 1, 0, 1, 2, 1]
+    assert ping_pong(np.arange(5), 3).tolist() == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_path):
+    from floatalk import FloatPipeline
+    from floatalk.editing.reenact import reenact_video
+    from floatalk.io.image import load_image
+    from floatalk.io.video import VideoWriter, probe_video
+
+    photo = load_image(parity_dir / "inputs_a" / "image.png")
+    driving = tmp_path / "driving.mp4"
+    with VideoWriter(driving, fps=25, audio=np.zeros(8000, np.float32), sample_rate=16000) as w:
+        for dx in range(10):  # the photo sliding right: a moving "face"
+            w.write(np.roll(photo, dx * 3, axis=1))
+    pipe = FloatPipeline.from_pretrained(release_dir)
+    out = tmp_path / "out.mp4"
+    report = reenact_video(pipe, photo, driving, out, crop=False, batch_size=4)
+    info = probe_video(out)
+    assert (
+        (info["width"], info["height"], info["n_frames"])
+        == (512, 512, 10)
+        == (report.width, report.height, report.frames)
+    )
+    assert info["audio_codec"] == "aac"
