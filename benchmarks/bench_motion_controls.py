@@ -8,8 +8,9 @@ expression meter), never from the latents:
   lip sync; --mouth-scale 0 and 1.5: mouth-opening amplitude (std over frames) and lip sync;
 * a timeline neutral -> E1 -> E2 (e_cfg_scale 3): each segment's brows and mouth corners minus
   the neutral segment's, against the world's own rendering of E minus neutral for the same
-  identity; the largest frame-to-frame change near a boundary against the 99th percentile of
-  changes inside segments;
+  identity; the largest frame-to-frame change (mean absolute pixel difference) at a boundary
+  (between the frames within 2 of it) against the 99th percentile of the changes inside
+  segments (farther from a boundary than the transition ramp reaches);
 * reenactment: a photo of one identity driven by a clip of another: the output's mouth opening
   against the driving clip's true jaw opening, its head translation and roll against the
   driving clip's true head motion (Pearson r);
@@ -147,10 +148,14 @@ def timeline(pipe, clips, seconds: float, transition: float) -> dict:
                 }
             )
         diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))  # change into frame t+1
+        # "at a boundary": the changes between the frames within 2 of the boundary time; "inside": every
+        # change farther from a boundary than the transition ramp reaches
         near = np.zeros(len(diffs), bool)
+        ramp = np.zeros(len(diffs), bool)
         for b in bounds:
-            near[max(0, b - half) : min(len(diffs), b + half)] = True
-        inside = np.percentile(diffs[~near], 99)
+            near[max(0, b - 2) : min(len(diffs), b + 2)] = True
+            ramp[max(0, b - half) : min(len(diffs), b + half)] = True
+        inside = np.percentile(diffs[~ramp], 99)
         boundary_ok.append(
             {
                 "clip": clip.spec.name,

@@ -129,9 +129,10 @@ def face_effects(frames: np.ndarray, reference: np.ndarray | None = None) -> np.
 
 def head_track(frames: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) uint8 face-crop frames -> (T, 4) head pose relative to the first frame: x and y
-    translation (fractions of the frame), scale (ratio) and roll (degrees, clockwise on screen)."""
+    translation (fractions of the frame), scale (ratio) and roll (degrees, counter-clockwise on
+    screen, as OpenCV's rotation angles and the synthetic world's head_rot)."""
     e = face_effects(frames)
-    return np.stack([e[:, 0], e[:, 1], 1.0 + e[:, 2], np.degrees(e[:, 3])], axis=1)
+    return np.stack([e[:, 0], e[:, 1], 1.0 + e[:, 2], -np.degrees(e[:, 3])], axis=1)
 
 
 def head_motion_energy(track: np.ndarray) -> float:
