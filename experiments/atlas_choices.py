@@ -26,7 +26,6 @@ def main() -> None:
     from floatalk import FloatPipeline
     from floatalk.assets import DEMO_EXPRESSION_SCALE
     from floatalk.editing import EffectEditor, MotionControls, measure_atlas
-    from floatalk.editing.atlas import reference_source
     from floatalk.evaluation import score_lipsync
     from floatalk.evaluation.motion import head_motion_energy, head_track
     from floatalk.synth.world import clip_specs, make_clip
@@ -34,7 +33,8 @@ def main() -> None:
     torch.set_num_threads(2)
     pipe = FloatPipeline.from_pretrained("bundled")
     Q = pipe.model.motion_autoencoder.dec.direction.basis()
-    reference = measure_atlas(pipe, reference_source(pipe))
+    portrait = make_clip(clip_specs(1, 0.2, 128, 31337, onset=0.1)[0]).frames[0]  # another, neutral identity
+    reference = measure_atlas(pipe, pipe.encode_image(portrait, crop=False))
     for spec in clip_specs(args.clips, 4.0, 128, args.seed, expression_scale=DEMO_EXPRESSION_SCALE):
         clip = make_clip(spec)
         out = pipe(clip.frames[0], clip.audio, crop=False)
