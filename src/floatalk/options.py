@@ -132,6 +132,18 @@ class GenerateOptions:
         "crop a square of 1.6x the largest face found (default); --no-crop animates the whole photo, "
         "letterboxed to a square with black bars (never stretched)",
     )
+    crop_scale: float = option(1.6, "side of the face crop in face-box sides (the release's framing)", metavar="S")
+    face: int | None = option(
+        None,
+        "which face to animate when the photo holds several, numbered from the left (default: the largest)",
+        metavar="N",
+    )
+    detector: str = option(
+        "auto",
+        "face detector: mesh (MediaPipe's face mesh), haar (OpenCV's cascade, frontal faces only) or auto (the mesh)",
+        choices=("auto", "mesh", "haar"),
+        lower=True,
+    )
     batch_size: int = option(8, "frames decoded per decoder pass; larger is faster and uses more memory", metavar="N")
 
     def validate(self, as_flags: bool = False) -> GenerateOptions:
@@ -160,7 +172,18 @@ class GenerateOptions:
             raise UserInputError(f"{name('method')} must be one of {', '.join(ODE_METHODS)} (got {self.method!r}).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UserInputError(f"{name('seed')} must be an integer (got {self.seed!r}).")
+        scale = self.crop_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.5 <= scale <= 4:
+            raise UserInputError(f"{name('crop_scale')} must be a number from 0.5 to 4 (got {scale!r}).")
+        if self.face is not None and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 1):
+            raise UserInputError(f"{name('face')} must be a face number of at least 1 (got {self.face!r}).")
+        if self.detector not in ("auto", "mesh", "haar"):
+            raise UserInputError(f"{name('detector')} must be auto, mesh or haar (got {self.detector!r}).")
         return self
+
+    def image_settings(self) -> dict[str, Any]:
+        """The keyword arguments of `floatalk.pipeline.prepare_image` these options set."""
+        return {"crop": self.crop, "crop_scale": self.crop_scale, "detector": self.detector, "face": self.face}
 
     @property
     def forced_emotion(self) -> str | None:

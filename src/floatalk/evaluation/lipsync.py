@@ -97,15 +97,16 @@ def luminance(frames: np.ndarray) -> np.ndarray:
 def find_face_box(frames: np.ndarray, samples: int = 8) -> tuple[tuple[float, float, float, float], bool]:
     """Face box (x, y, w, h) in pixels for a whole video (T, H, W, 3), and whether it was detected.
 
-    Median of `floatalk.io.face.detect_face` over up to `samples` evenly spaced frames; if no
-    plausible face is found, the centred box of a 1.6x face crop (side 0.624 of the shorter side).
+    Median of `floatalk.io.face.detect_face` (Haar, which this meter was calibrated with) over up
+    to `samples` evenly spaced frames; if no plausible face is found, the centred box of a 1.6x
+    face crop (side 0.624 of the shorter side).
     """
     from floatalk.io.face import detect_face
 
     frames = _check_frames(frames)
     T, H, W = frames.shape[:3]
     picks = np.unique(np.linspace(0, T - 1, min(samples, T)).round().astype(int))
-    found = [box for box in (detect_face(frames[i]) for i in picks) if box is not None]
+    found = [box for box in (detect_face(frames[i], detector="haar") for i in picks) if box is not None]
     side = min(H, W)
     if found:
         x, y, w, h = (float(v) for v in np.median(np.asarray(found, dtype=np.float64), axis=0))
