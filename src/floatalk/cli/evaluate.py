@@ -19,9 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "ArcFace CSIM. Writes a JSON report (per video and averaged) and prints a table. See docs/EVALUATE.md.",
     )
     p.add_argument("generated", metavar="GENERATED", help="a generated video, or a folder of them")
-    p.add_argument(
-        "--reference", metavar="REF", help="the reference video, or a folder of them matched by file name"
-    )
+    p.add_argument("--reference", metavar="REF", help="the reference video, or a folder of them matched by file name")
     p.add_argument(
         "--audio",
         metavar="AUDIO",

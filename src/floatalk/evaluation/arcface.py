@@ -23,7 +23,7 @@ ARCFACE_TEMPLATE = np.array(
 """Where the five points (subject's right eye, left eye, nose tip, right and left mouth corners) go in 112 x 112."""
 
 # Mesh points for the template's five: eye centres as the mean of each eye's corners.
-_FIVE = (((33, 133), (263, 362), (1,), (61,), (291,)))
+_FIVE = ((33, 133), (263, 362), (1,), (61,), (291,))
 
 
 class IBasicBlock(nn.Module):

@@ -77,5 +77,3 @@ class FaceEmbedder:
 
         box = detect_face(image, self.detector)
         return None if box is None else self.embed(image, box)
-
-

@@ -50,6 +50,7 @@ VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 AUDIO_EXTS = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus") + VIDEO_EXTS
 CSIM_FRAMES = 8  # frames of each generated video whose identity is compared with the reference's first frame
 FID_FRAMES = 50  # frames per video (evenly spaced) that FID uses
+FVD_CLIPS = 4  # 16-frame clips per video (spread over it) that FVD uses
 
 
 def _listing(path: Path, exts: tuple[str, ...], what: str) -> dict[str, Path]:
@@ -126,9 +127,8 @@ class _Learned:
 
     def get(self, metric: str):
         if metric not in self.nets:
-            from floatalk.evaluation.weights import load_metric_weights
-
             from floatalk.evaluation import arcface, fid, fvd, syncnet
+            from floatalk.evaluation.weights import load_metric_weights
 
             nets = {"fid": fid.FIDInception, "fvd": fvd.I3D, "lse": syncnet.SyncNet, "csim_arcface": arcface.IResNet}
             net = nets[metric]()
@@ -150,7 +150,13 @@ def _speech(name: str, gen: _Video, ref: _Video | None, sound: dict[str, Path]) 
 
 
 def _video_metrics(
-    name: str, gen: _Video, ref: _Video | None, sound: dict[str, Path], metrics: list[str], learned: _Learned
+    name: str,
+    gen: _Video,
+    ref: _Video | None,
+    sound: dict[str, Path],
+    metrics: list[str],
+    learned: _Learned,
+    csim_frames: int = CSIM_FRAMES,
 ) -> dict[str, float]:
     """The per-video numbers of `metrics` for one generated video."""
     import torch
@@ -188,7 +194,7 @@ def _video_metrics(
             row["psnr"] = psnr(gen.frames[:n], ref_frames)
         if "ssim" in metrics:
             row["ssim"] = ssim(gen.frames[:n], ref_frames)
-    picks = np.unique(np.linspace(0, n - 1, min(CSIM_FRAMES, n)).round().astype(int))
+    picks = np.unique(np.linspace(0, n - 1, min(csim_frames, n)).round().astype(int))
     if ref is not None and "csim" in metrics:
         from floatalk.evaluation.identity import FaceEmbedder, csim
 
@@ -228,7 +234,7 @@ def _box(points: np.ndarray) -> tuple[float, float, float, float]:
     return mesh_face_box(points)
 
 
-def _fid(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray]) -> float:
+def _fid(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray], per_video: int) -> float:
     import torch
 
     from floatalk.evaluation.fid import feature_statistics, frechet_distance
@@ -238,7 +244,7 @@ def _fid(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray]) -> f
     def features(videos: list[np.ndarray]) -> np.ndarray:
         out = []
         for frames in videos:
-            picks = np.unique(np.linspace(0, len(frames) - 1, min(FID_FRAMES, len(frames))).round().astype(int))
+            picks = np.unique(np.linspace(0, len(frames) - 1, min(per_video, len(frames))).round().astype(int))
             with torch.inference_mode():
                 for start in range(0, len(picks), 16):
                     batch = torch.from_numpy(frames[picks[start : start + 16]]).float().permute(0, 3, 1, 2) / 255.0
@@ -248,7 +254,7 @@ def _fid(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray]) -> f
     return frechet_distance(*feature_statistics(features(gens)), *feature_statistics(features(refs)))
 
 
-def _fvd(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray]) -> float:
+def _fvd(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray], per_video: int) -> float:
     import torch
 
     from floatalk.evaluation.fid import feature_statistics, frechet_distance
@@ -259,7 +265,7 @@ def _fvd(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray]) -> f
     def features(videos: list[np.ndarray]) -> np.ndarray:
         out = []
         for frames in videos:
-            for start in clip_starts(len(frames)):
+            for start in clip_starts(len(frames), per_video):
                 clip = _resize_to(frames[start : start + CLIP_FRAMES], (CLIP_SIZE, CLIP_SIZE))
                 x = torch.from_numpy(clip).float().permute(3, 0, 1, 2)[None] / 127.5 - 1.0  # (1, 3, T, H, W)
                 with torch.inference_mode():
@@ -298,8 +304,12 @@ def evaluate(
     weights: str | os.PathLike | None = None,
     metrics: list[str] | None = None,
     progress: Progress = no_progress,
+    fid_frames: int = FID_FRAMES,
+    fvd_clips: int = FVD_CLIPS,
+    csim_frames: int = CSIM_FRAMES,
 ) -> dict[str, Any]:
-    """Score videos (see the module docstring); returns the report:
+    """Score videos (see the module docstring); FID uses `fid_frames` evenly spaced frames of each
+    video, FVD up to `fvd_clips` 16-frame clips of each, CSIM `csim_frames` frames of each. Returns the report:
     {"metrics": [...], "videos": {name: {number name: value}}, "mean": {number name: value},
     "errors": {name: sentence}, "inputs": {...}}. Reports progress('videos', i, n)."""
     weights = None if weights is None else os.fspath(weights)
@@ -323,7 +333,8 @@ def evaluate(
                 if name not in ref_files:
                     raise UserInputError(f"No reference video named '{name}' (any extension) for '{path.name}'.")
                 ref = _read(ref_files[name])
-            rows[name] = {k: _round(v) for k, v in _video_metrics(name, gen, ref, sound, chosen, learned).items()}
+            scores = _video_metrics(name, gen, ref, sound, chosen, learned, csim_frames)
+            rows[name] = {k: _round(v) for k, v in scores.items()}
             if ref is not None and ("fid" in chosen or "fvd" in chosen):
                 n = int(rows[name]["frames_compared"])
                 set_gen.append(gen.frames[:n])
@@ -333,10 +344,10 @@ def evaluate(
         progress("videos", i + 1, len(gen_files))
     keys = list(dict.fromkeys(k for row in rows.values() for k in row))
     mean = {k: _mean([r[k] for r in rows.values() if k in r]) for k in keys}
-    for metric, fn in (("fid", _fid), ("fvd", _fvd)):
+    for metric, fn, count in (("fid", _fid, fid_frames), ("fvd", _fvd, fvd_clips)):
         if metric in chosen and set_gen:
             try:
-                mean[metric] = _round(fn(learned, set_gen, set_ref))
+                mean[metric] = _round(fn(learned, set_gen, set_ref, count))
             except UserInputError as exc:
                 errors[metric] = str(exc)
     return {

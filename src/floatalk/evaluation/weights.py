@@ -53,8 +53,6 @@ def load_metric_weights(module: nn.Module, metric: str, folder: str | os.PathLik
 
     path = weight_file(metric, folder)
     state = read_weights(path)
-    expected = {
-        k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked") or k in state
-    }
+    expected = {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked") or k in state}
     load_strict(module, state, expected, path)
     return path

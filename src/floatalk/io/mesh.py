@@ -23,9 +23,13 @@ Coordinates are pixels of the image, pixel (i, j) covering [j, j + 1) x [i, i + 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -91,8 +95,9 @@ class _Model:
                 "The face mesh needs the 'ai-edge-litert' package, which is missing; reinstall floatalk "
                 "(pip install -e .) or pass --detector haar."
             ) from None
-        self.interpreter = Interpreter(model_path=_asset(name), num_threads=1)
-        self.interpreter.allocate_tensors()
+        with _quiet_stderr():  # the runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate" to fd 2
+            self.interpreter = Interpreter(model_path=_asset(name), num_threads=1)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = sorted(self.interpreter.get_output_details(), key=lambda d: int(np.prod(d["shape"])))
         self.size = int(self.input["shape"][1])
@@ -104,6 +109,20 @@ class _Model:
             self.interpreter.set_tensor(self.input["index"], tensor[None].astype(np.float32))
             self.interpreter.invoke()
             return [self.interpreter.get_tensor(d["index"])[0].copy() for d in self.outputs]
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ logging) for the duration; Python's sys.stderr is flushed first."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @functools.cache
