@@ -70,36 +70,22 @@ class FaceTrack:
         return float(self.found.mean()) if len(self.found) else 0.0
 
     def filled(self) -> np.ndarray:
-        """(T, P, 3) points with frames where no face was found filled in linearly from their
-        neighbours (the nearest found frame at either end); UserInputError when none was found."""
-        if not self.found.any():
-            raise UserInputError("No face was found in any frame of the video.")
-        t = np.arange(len(self.found))
-        flat = self.points.reshape(len(t), -1)
-        out = np.empty_like(flat)
-        known = np.nonzero(self.found)[0]
-        for k in range(flat.shape[1]):
-            out[:, k] = np.interp(t, known, flat[known, k])
-        return out.reshape(self.points.shape)
+        """(T, P, 3) points with frames where no face was found filled in from their neighbours
+        (`floatalk.io.mesh.fill_gaps`); UserInputError when none was found."""
+        from floatalk.io.mesh import fill_gaps
+
+        return fill_gaps(self.points, self.found)
 
 
 def track_faces(frames: np.ndarray, progress: Progress = no_progress) -> FaceTrack:
     """Track the face mesh through a (T, H, W, 3) uint8 RGB video (the largest face of the first
     frame where one is found); reports progress('mesh', t, T)."""
-    from floatalk.io.mesh import MESH_POINTS, MeshTracker
+    from floatalk.io.mesh import track_points
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise UserInputError(f"Frames must be a (T, H, W, 3) uint8 RGB array, got shape {frames.shape}.")
-    T = len(frames)
-    points = np.full((T, MESH_POINTS, 3), np.nan)
-    found = np.zeros(T, dtype=bool)
-    tracker = MeshTracker()
-    for t in range(T):
-        got = tracker(np.ascontiguousarray(frames[t]))
-        if got is not None:
-            points[t], found[t] = got, True
-        progress("mesh", t + 1, T)
+    points, found = track_points(frames, progress)
     return FaceTrack(points, found, (int(frames.shape[1]), int(frames.shape[2])))
 
 

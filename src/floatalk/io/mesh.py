@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -43,9 +43,11 @@ __all__ = [
     "MeshTracker",
     "Region",
     "detect_faces",
+    "fill_gaps",
     "mesh_available",
     "mesh_face_box",
     "run_mesh",
+    "track_points",
 ]
 
 MESH_POINTS = 468
@@ -386,6 +388,38 @@ def detect_faces(image: np.ndarray, min_tile: int = MIN_TILE) -> list[MeshFace]:
 def _corners(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     x, y, w, h = box
     return (x, y, x + w, y + h)
+
+
+def track_points(
+    frames: np.ndarray | list[np.ndarray], progress: Callable[[str, int, int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Follow one face's mesh through a sequence of (H, W, 3) uint8 RGB frames (`MeshTracker`).
+
+    Returns (T, P, 3) points in pixels, NaN where no face was found, and found (T,) bool;
+    calls progress('mesh', t, T) after each frame when given.
+    """
+    tracker = MeshTracker()
+    points = np.full((len(frames), MESH_POINTS, 3), np.nan)
+    found = np.zeros(len(frames), dtype=bool)
+    for t, frame in enumerate(frames):
+        got = tracker(np.ascontiguousarray(frame))
+        if got is not None:
+            points[t], found[t] = got, True
+        if progress is not None:
+            progress("mesh", t + 1, len(frames))
+    return points, found
+
+
+def fill_gaps(points: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(T, P, D) per-frame points with the frames where `found` (T,) is False filled in linearly from
+    their neighbours (the nearest found frame at either end); UserInputError when none was found."""
+    if not found.any():
+        raise UserInputError("No face was found in any frame of the video.")
+    t = np.arange(len(found))
+    flat = points.reshape(len(t), -1)
+    known = np.nonzero(found)[0]
+    out = np.stack([np.interp(t, known, flat[known, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(points.shape)
 
 
 class MeshTracker:
