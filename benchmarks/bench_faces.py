@@ -10,7 +10,11 @@ crop that `floatalk generate` would use (largest face, 1.6x).
 --calibrate prints the fit behind `floatalk.io.mesh.BOX_SIDE` / `BOX_SHIFT`: on the photos where
 Haar finds the face, its box side and centre in eye-to-mouth distances of the mesh.
 
-    python benchmarks/bench_faces.py [--runs 3] [--calibrate] [--json outputs/bench/faces.json]
+--csim prints identity similarity (dlib embeddings, floatalk.evaluation.identity) of each real
+face with itself after JPEG quality 20, Gaussian blur sigma 2, grayscale and a half-size round
+trip, and between the two different faces.
+
+    python benchmarks/bench_faces.py [--runs 3] [--calibrate] [--csim] [--json outputs/bench/faces.json]
 """
 
 from __future__ import annotations
@@ -86,36 +90,75 @@ def _found(boxes: list[tuple[int, int, int, int]], centres: list[tuple[float, fl
     return sum(any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in boxes) for cx, cy in centres)
 
 
+def _in_eye_mouth_units(points: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
+    """A box's side and its centre's distance below the eyes, in eye-to-mouth distances of the mesh."""
+    eyes = (points[mesh.RIGHT_EYE_OUTER, :2] + points[mesh.LEFT_EYE_OUTER, :2]) / 2
+    mouth = (points[mesh.UPPER_LIP, :2] + points[mesh.LOWER_LIP, :2]) / 2
+    d = float(np.hypot(*(mouth - eyes)))
+    x, y, w, h = box
+    return max(w, h) / d, float(np.dot(np.array([x + w / 2, y + h / 2]) - eyes, (mouth - eyes) / d)) / d
+
+
 def calibrate(photos: list[tuple[str, np.ndarray, list[tuple[float, float]]]]) -> dict:
-    """Haar box side and centre offset in eye-to-mouth distances, on the single-face photos Haar finds."""
-    sides, shifts = [], []
+    """Haar box side and centre offset in eye-to-mouth distances, on the single-face photos Haar finds;
+    and the synthetic world's own face box in the same units (3 clips at 128 and at 256 px)."""
+    from floatalk.synth.world import clip_specs, make_clip
+
+    fits = []
     for _, photo, centres in photos:
-        if len(centres) != 1:
-            continue
         haar = detect_faces(photo, "haar")
         faces = mesh.detect_faces(photo)
-        if not haar or not faces or not _found(haar[:1], centres):
-            continue
-        xy = faces[0].points
-        eyes = (xy[mesh.RIGHT_EYE_OUTER, :2] + xy[mesh.LEFT_EYE_OUTER, :2]) / 2
-        mouth = (xy[mesh.UPPER_LIP, :2] + xy[mesh.LOWER_LIP, :2]) / 2
-        d = float(np.hypot(*(mouth - eyes)))
-        x, y, w, h = haar[0]
-        sides.append(max(w, h) / d)
-        shifts.append(float(np.dot(np.array([x + w / 2, y + h / 2]) - eyes, (mouth - eyes) / d)) / d)
+        if len(centres) == 1 and haar and faces and _found(haar[:1], centres):
+            fits.append(_in_eye_mouth_units(faces[0].points, haar[0]))
+    world = []
+    for size in (128, 256):
+        for spec in clip_specs(3, 1.0, size, seed=99100 + size):
+            clip = make_clip(spec)
+            for i in range(0, len(clip.frames), 8):
+                points = mesh.detect_faces(clip.frames[i])[0].points
+                world.append(_in_eye_mouth_units(points, clip.truth["face_box"][i]))
     return {
-        "photos": len(sides),
-        "side": statistics.median(sides) if sides else None,
-        "shift": statistics.median(shifts) if shifts else None,
-        "sides": sides,
-        "shifts": shifts,
+        "photos": len(fits),
+        "side": statistics.median(f[0] for f in fits),
+        "shift": statistics.median(f[1] for f in fits),
+        "fits": fits,
+        "world_frames": len(world),
+        "world_side": statistics.median(f[0] for f in world),
+        "world_shift": statistics.median(f[1] for f in world),
     }
+
+
+def csim_table() -> dict:
+    """CSIM of each real face with degraded copies of itself, and of the two faces with each other."""
+    from floatalk.evaluation.identity import FaceEmbedder, csim
+
+    def jpeg(img: np.ndarray) -> np.ndarray:
+        _, data = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 20])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+    def half(img: np.ndarray) -> np.ndarray:
+        small = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, img.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+
+    changes = {
+        "jpeg q20": jpeg,
+        "blur sigma 2": lambda img: cv2.GaussianBlur(img, (0, 0), 2),
+        "grayscale": lambda img: np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2),
+        "half size": half,
+    }
+    embed = FaceEmbedder()
+    faces = {name: photo for name, (photo, _) in reference_faces(512).items()}
+    base = {name: embed(photo) for name, photo in faces.items()}
+    same = {name: {k: csim(base[name], embed(f(photo))) for k, f in changes.items()} for name, photo in faces.items()}
+    different = csim(base["astronaut"], base["camera"])
+    return {"same": same, "different": different}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3, help="timed runs per photo and detector (median)")
     p.add_argument("--calibrate", action="store_true", help="also fit the mesh box to Haar's")
+    p.add_argument("--csim", action="store_true", help="also measure identity similarity, same vs different face")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     args = p.parse_args(argv)
     info = machine()
@@ -159,6 +202,16 @@ def main(argv: list[str] | None = None) -> int:
             f"calibration on {fit['photos']} photos Haar finds: box side {fit['side']:.3f} and centre "
             f"{fit['shift']:.3f} eye-to-mouth distances below the eyes (mesh uses {mesh.BOX_SIDE} and {mesh.BOX_SHIFT})"
         )
+        print(
+            f"synthetic world's own face box ({fit['world_frames']} frames): side {fit['world_side']:.3f}, centre "
+            f"{fit['world_shift']:.3f} eye-to-mouth distances below the eyes"
+        )
+    if args.csim:
+        table = csim_table()
+        payload["csim"] = table
+        for name, row in table["same"].items():
+            print(f"CSIM {name} vs itself: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        print(f"CSIM astronaut vs camera (different people): {table['different']:.3f}")
     if args.json:
         write_json(Path(args.json), payload)
     return 0
