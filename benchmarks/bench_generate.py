@@ -177,8 +177,8 @@ def worker_decode(args: argparse.Namespace) -> dict:
     """The same frames decoded three ways: release (batch 1), batched float32, bfloat16."""
     import torch
 
-    from floatalk.convert import to_pixels
     from floatalk.evaluation import psnr
+    from floatalk.convert import to_pixels
 
     torch.set_num_threads(args.threads)
     pipe = load_pipe(args, "float32")

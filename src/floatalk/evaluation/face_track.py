@@ -10,7 +10,8 @@ corners, points 33 and 263), so they do not depend on the frame size or the face
   the speech curve of `floatalk.evaluation.lipsync.audio_opening` over a window of offsets
   (the same search and keys as the synthetic world's meter).
 * `eye_openness` and `count_blinks`: lid gap over eye width (both eyes averaged); a blink is a
-  dip below 60 % of the clip's median openness lasting at most 0.5 s.
+  dip below 80 % of the clip's median openness lasting at most 0.5 s (on the synthetic world the
+  mesh's lids close to 60-70 % of their median in a blink; benchmarks/eval_mesh_meter.py).
 * `head_pose`: yaw, pitch and roll (degrees) of the face's frame built from the mesh's 3-D points
   (x along the eye corners, y from forehead to chin); `head_motion` gives their spread and the
   motion energy (mean speed of the points, eye-corner distances per second).
@@ -110,7 +111,7 @@ def eye_openness(points: np.ndarray) -> np.ndarray:
     return np.mean(values, axis=0)
 
 
-def count_blinks(openness: np.ndarray, fps: float = FPS, threshold: float = 0.6, longest: float = 0.5) -> int:
+def count_blinks(openness: np.ndarray, fps: float = FPS, threshold: float = 0.8, longest: float = 0.5) -> int:
     """Blinks in an eye-openness curve (T,): runs below `threshold` x the median lasting at most `longest` s."""
     low = np.asarray(openness) < threshold * float(np.median(openness))
     blinks, run = 0, 0
