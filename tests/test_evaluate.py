@@ -15,13 +15,7 @@ import torch
 from floatalk.cli.main import main
 from floatalk.errors import UserInputError
 from floatalk.evaluation import arcface, fid, fvd, syncnet
-from floatalk.evaluation.face_track import (
-    count_blinks,
-    eye_openness,
-    mouth_opening_mesh,
-    score_lipsync_mesh,
-    track_faces,
-)
+from floatalk.evaluation import face_track as ft
 from floatalk.evaluation.lipsync import pearson
 from floatalk.evaluation.quality import ssim
 from floatalk.evaluation.report import METRICS, OFFLINE_METRICS, evaluate
@@ -145,7 +139,7 @@ def test_blinks_are_short_dips_of_the_eye_openness() -> None:
     openness[10:13] = 0.2  # a blink
     openness[50:52] = 0.25  # another
     openness[70:95] = 0.1  # eyes closed for a second: not a blink
-    assert count_blinks(openness, fps=25) == 2
+    assert ft.count_blinks(openness, fps=25) == 2
 
 
 def test_ssim_matches_scikit_image() -> None:
@@ -170,17 +164,17 @@ def world(tmp_path_factory) -> Path:
 
 def test_landmark_meter_on_the_synthetic_world(world: Path) -> None:
     clips = [(read_video_frames(p), load_audio(p), p) for p in sorted(world.glob("clip_*.mp4"))]
-    tracks = [track_faces(frames) for frames, _, _ in clips]
+    tracks = [ft.track_faces(frames) for frames, _, _ in clips]
     own, shifted, foreign, truth, blinks = [], [], [], [], []
     for i, ((_, audio, path), track) in enumerate(zip(clips, tracks)):
-        own.append(score_lipsync_mesh(track, audio))
+        own.append(ft.score_lipsync_mesh(track, audio))
         late = np.concatenate([np.zeros(SHIFT, np.float32), audio[:-SHIFT]])
-        shifted.append(score_lipsync_mesh(track, late)["correlation"])
-        foreign.append(score_lipsync_mesh(track, clips[(i + 1) % len(clips)][1])["correlation"])
+        shifted.append(ft.score_lipsync_mesh(track, late)["correlation"])
+        foreign.append(ft.score_lipsync_mesh(track, clips[(i + 1) % len(clips)][1])["correlation"])
         hidden = json.loads(path.with_suffix(".json").read_text())  # only the test reads it
-        truth.append(pearson(mouth_opening_mesh(track.filled()), hidden["mouth_open"]))
+        truth.append(pearson(ft.mouth_opening_mesh(track.filled()), hidden["mouth_open"]))
         lids = np.asarray(hidden["blink"]) > 0.5
-        blinks.append((count_blinks(eye_openness(track.filled())), int(np.sum(lids[1:] & ~lids[:-1]))))
+        blinks.append((ft.count_blinks(ft.eye_openness(track.filled())), int(np.sum(lids[1:] & ~lids[:-1]))))
     assert np.mean([s["correlation"] for s in own]) >= 0.85
     assert np.mean([s["best_offset"] == 0 for s in own]) >= 0.9
     assert np.mean(shifted) <= 0.3 and np.mean(foreign) <= 0.3

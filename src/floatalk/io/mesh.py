@@ -355,7 +355,7 @@ def detect_faces(image: np.ndarray, min_tile: int = MIN_TILE) -> list[MeshFace]:
 
     Tiles are never smaller than `min_tile` px nor than 1/16 of the image's longer side.
     """
-    check_image(image)
+    _check_image(image)
     height, width = image.shape[:2]
     min_tile = max(min_tile, max(height, width) / 16)
     image = np.ascontiguousarray(image)
@@ -426,13 +426,11 @@ class MeshTracker:
     """A face mesh followed through a video: `tracker(frame)` -> (P, 3) points or None when no face.
 
     The first frame (and any frame after the face was lost) runs `detect_faces` and follows the
-    largest face (or the one nearest `start`, an (x, y) point, when given); later frames run only
-    the mesh, in the region fitted to the previous frame's points.
+    largest face; later frames run only the mesh, in the region fitted to the previous frame's points.
     """
 
-    def __init__(self, start: tuple[float, float] | None = None) -> None:
+    def __init__(self) -> None:
         self.region: Region | None = None
-        self.start = start
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         if self.region is not None:
@@ -444,14 +442,10 @@ class MeshTracker:
         faces = detect_faces(frame)
         if not faces:
             return None
-        face = faces[0]
-        if self.start is not None:
-            sx, sy = self.start
-            face = min(faces, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - sx, f.box[1] + f.box[3] / 2 - sy))
-        self.region = region_from_points(face.points)
-        return face.points
+        self.region = region_from_points(faces[0].points)
+        return faces[0].points
 
 
-def check_image(image: np.ndarray) -> None:
+def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UserInputError("The face mesh needs an (H, W, 3) uint8 RGB image.")
