@@ -134,6 +134,18 @@ class GenerateOptions:
         "crop a square of 1.6x the largest face found (default); --no-crop animates the whole photo, "
         "letterboxed to a square with black bars (never stretched)",
     )
+    crop_scale: float = option(1.6, "side of the face crop in face-box sides (the release's framing)", metavar="S")
+    face: int | None = option(
+        None,
+        "which face to animate when the photo holds several, numbered from the left (default: the largest)",
+        metavar="N",
+    )
+    detector: str = option(
+        "auto",
+        "face detector: mesh (MediaPipe's face mesh), haar (OpenCV's cascade, frontal faces only) or auto (the mesh)",
+        choices=("auto", "mesh", "haar"),
+        lower=True,
+    )
     batch_size: int = option(8, "frames decoded per decoder pass; larger is faster and uses more memory", metavar="N")
     head_motion: float = option(
         1.0,
@@ -182,6 +194,13 @@ class GenerateOptions:
             raise UserInputError(f"{name('method')} must be one of {', '.join(ODE_METHODS)} (got {self.method!r}).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UserInputError(f"{name('seed')} must be an integer (got {self.seed!r}).")
+        scale = self.crop_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.5 <= scale <= 4:
+            raise UserInputError(f"{name('crop_scale')} must be a number from 0.5 to 4 (got {scale!r}).")
+        if self.face is not None and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 1):
+            raise UserInputError(f"{name('face')} must be a face number of at least 1 (got {self.face!r}).")
+        if self.detector not in ("auto", "mesh", "haar"):
+            raise UserInputError(f"{name('detector')} must be auto, mesh or haar (got {self.detector!r}).")
         for field in ("head_motion", "mouth_scale", "expression_scale"):
             value = getattr(self, field)
             ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
@@ -198,6 +217,10 @@ class GenerateOptions:
 
             require_file(self.pose_video, "video")
         return self
+
+    def image_settings(self) -> dict[str, Any]:
+        """The keyword arguments of `floatalk.pipeline.prepare_image` these options set."""
+        return {"crop": self.crop, "crop_scale": self.crop_scale, "detector": self.detector, "face": self.face}
 
     @property
     def edits_motion(self) -> bool:

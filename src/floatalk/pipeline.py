@@ -56,24 +56,33 @@ class PreparedImage:
     box: Any  # floatalk.io.face.CropBox: the square in original-photo pixels
     original: np.ndarray  # (H, W, 3) uint8 RGB, the whole photo
     face: tuple[int, int, int, int] | None = None  # the detected face box (x, y, w, h); None without cropping
+    choice: Any = None  # floatalk.io.face.FaceChoice: which face of how many, by which detector; None without cropping
 
 
-def prepare_image(image: ImageInput, size: int, crop: bool = True) -> PreparedImage:
-    """Read a photo and cut the model input: the face crop (1.6x the largest detected face box,
-    black padding outside the photo) or, with crop=False, the whole photo letterboxed to a
-    square (black bars, never stretched; an S x S photo is used as is).
+def prepare_image(
+    image: ImageInput,
+    size: int,
+    crop: bool = True,
+    crop_scale: float = 1.6,
+    detector: str = "auto",
+    face: int | None = None,
+) -> PreparedImage:
+    """Read a photo and cut the model input: the face crop (a square of `crop_scale` times the
+    face box, black padding outside the photo; the largest face, or face number `face` from the
+    left, found by `detector`, see floatalk.io.face) or, with crop=False, the whole photo
+    letterboxed to a square (black bars, never stretched; an S x S photo is used as is).
 
     Raises UserInputError for unreadable files and, when cropping, when no face is found.
     """
-    from floatalk.io.face import crop_image, face_crop_box, find_face, letterbox_box
+    from floatalk.io.face import crop_image, face_crop_box, letterbox_box, locate_face
     from floatalk.io.image import load_image
 
     original = load_image(image)
     h, w = original.shape[:2]
     if crop:
-        face = find_face(original)
-        box = face_crop_box(face)
-        return PreparedImage(crop_image(original, box, size), box, original, face)
+        choice = locate_face(original, detector, face)
+        box = face_crop_box(choice.box, crop_scale)
+        return PreparedImage(crop_image(original, box, size), box, original, choice.box, choice)
     box = letterbox_box(h, w)
     pixels = original if (h, w) == (size, size) else crop_image(original, box, size)
     return PreparedImage(pixels, box, original)
@@ -290,9 +299,11 @@ class FloatPipeline:
 
     # ----------------------------------------------------------------------------------- stages
     @torch.inference_mode()
-    def encode_image(self, image: ImageInput | PreparedImage, crop: bool = True) -> SourceImage:
-        """Load and crop (or letterbox) a photo, then run the motion encoder once."""
-        prepared = image if isinstance(image, PreparedImage) else prepare_image(image, self.image_size, crop)
+    def encode_image(self, image: ImageInput | PreparedImage, crop: bool = True, **face: Any) -> SourceImage:
+        """Load and crop (or letterbox) a photo, then run the motion encoder once.
+
+        `face`: prepare_image's crop_scale, detector and face (which face of several)."""
+        prepared = image if isinstance(image, PreparedImage) else prepare_image(image, self.image_size, crop, **face)
         tensor = to_tensor(prepared.pixels).to(self.device)
         ae = self.model.motion_autoencoder
         s_r, lam, feats = ae.encode(tensor)
@@ -394,7 +405,7 @@ class FloatPipeline:
     def prepare(self, image: ImageInput | PreparedImage, audio: AudioInput, options: GenerateOptions) -> Conditions:
         """Everything the sampler is conditioned on: the encoded photo, the waveform, the emotion
         (per frame with a timeline) and the motion edit the options ask for (floatalk.editing)."""
-        source = self.encode_image(image, crop=options.crop)
+        source = self.encode_image(image, **options.image_settings())
         wave = self.load_audio(audio)
         if not options.edits_motion:
             return Conditions(source, wave, self.encode_emotion(wave, options.forced_emotion))

@@ -53,6 +53,7 @@ class RenderReport:
     photo_size: tuple[int, int]  # (W, H) of the photo
     emotion: str  # the forced emotion's name, or "auto" (predicted from the speech)
     probabilities: dict[str, float] = field(default_factory=dict)  # the emotion vector used, by name
+    face_choice: Any = None  # floatalk.io.face.FaceChoice (which face, which detector); None without cropping
 
     def top_emotions(self, k: int = 2) -> list[tuple[str, float]]:
         """The k most probable emotions of the vector used, most probable first."""
@@ -66,8 +67,13 @@ class RenderReport:
         else:
             x, y, fw, fh = self.face_box
             box = self.crop_box
+            which = ""
+            if self.face_choice is not None:
+                c = self.face_choice
+                which = f"{c.number} of {c.count} (from the left), " if c.count > 1 else ""
+                which += f"found by the {c.detector} detector, "
             face = (
-                f"face: {fw}x{fh} at ({x}, {y}) in the {w}x{h} photo; cropped a {box.size:.0f} px square "
+                f"face: {which}{fw}x{fh} at ({x}, {y}) in the {w}x{h} photo; cropped a {box.size:.0f} px square "
                 f"at ({box.x0:.0f}, {box.y0:.0f})"
             )
         if self.emotion == "auto":
@@ -171,7 +177,8 @@ def render_video(
     out = check_output_path(out)
     report = progress or no_progress
 
-    prepared = image if isinstance(image, PreparedImage) else prepare_image(image, pipe.image_size, crop=opts.crop)
+    settings = opts.image_settings()
+    prepared = image if isinstance(image, PreparedImage) else prepare_image(image, pipe.image_size, **settings)
     wave = pipe.load_audio(audio)
     if isinstance(audio, np.ndarray):
         soundtrack, sound_rate = wave, pipe.sample_rate
@@ -198,6 +205,7 @@ def render_video(
         elapsed=time.perf_counter() - started,
         crop_box=prepared.box,
         face_box=prepared.face,
+        face_choice=prepared.choice,
         photo_size=(prepared.original.shape[1], prepared.original.shape[0]),
         emotion=opts.forced_emotion or "auto",
         probabilities=probabilities,

@@ -1,76 +1,82 @@
-"""`floatalk eval-lipsync`: how well a talking-portrait video's mouth follows its speech.
-
-Prints JSON: the Pearson correlation between the mouth opening measured in the frames and the
-opening implied by the audio at offset 0, and the best audio-video offset in a window of frames
-with its correlation (see floatalk.evaluation.lipsync). It reads the video only, never a
-ground-truth file, so it works on any face-crop video of the synthetic world, including a
-model's output.
-"""
+"""`floatalk evaluate`: score generated talking-head videos (floatalk.evaluation.report) into a JSON report."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from floatalk.errors import UserInputError
+METRIC_NAMES = ("lipsync", "lmd", "csim", "head_motion", "blink", "psnr", "ssim", "fid", "fvd", "lse", "csim_arcface")
+# The same names as floatalk.evaluation.report.METRICS (kept here so that --help imports nothing heavy;
+# tests/test_evaluate.py checks they agree).
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "eval-lipsync",
-        help="measure lip sync of a talking-portrait video",
-        description="Measure the mouth opening in each frame of a face-crop video, correlate it with the opening "
-        "implied by the speech over a window of audio-video offsets, and print the result as JSON.",
+        "evaluate",
+        help="score generated videos against references and/or speech (lip sync, LMD, CSIM, FID, ...)",
+        description="Score generated talking-head videos: lip sync from the face mesh, landmark distance, identity "
+        "similarity, head motion, blinks, PSNR/SSIM, and, with weight files in --weights, FID, FVD, LSE-C/D and "
+        "ArcFace CSIM. Writes a JSON report (per video and averaged) and prints a table. See docs/EVALUATE.md.",
     )
-    p.add_argument("video", metavar="VIDEO", help="the video: mp4 or anything else FFmpeg decodes, a face crop")
+    p.add_argument("generated", metavar="GENERATED", help="a generated video, or a folder of them")
+    p.add_argument("--reference", metavar="REF", help="the reference video, or a folder of them matched by file name")
     p.add_argument(
         "--audio",
         metavar="AUDIO",
-        help="speech to compare with (wav, mp3, m4a, a video's sound, ...); default: the video's own soundtrack",
+        help="the speech, or a folder of speech files matched by file name; default: each video's own "
+        "soundtrack, else its reference's",
     )
     p.add_argument(
-        "--max-offset",
-        type=int,
-        default=10,
-        metavar="N",
-        help="search audio-video offsets from -N to +N frames; positive = audio late (default 10)",
+        "--weights",
+        metavar="DIR",
+        help="folder of metric weight files (pytorch-fid InceptionV3, I3D, syncnet_v2.model, ArcFace); "
+        "floatalk downloads nothing",
     )
     p.add_argument(
-        "--expression",
-        action="store_true",
-        help="also report the median mouth-corner and brow heights (floatalk.evaluation.expression)",
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        choices=METRIC_NAMES,
+        help=f"metrics to compute, of: {', '.join(METRIC_NAMES)} (default: every offline metric the inputs "
+        "allow, plus those whose weight files are in --weights)",
     )
+    p.add_argument("--out", required=True, metavar="REPORT.json", help="where to write the JSON report")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.set_defaults(run=run)
     return p
 
 
+def format_table(report: dict) -> list[str]:
+    """The report as text lines: one row per video, then the means (numbers with 3 decimals)."""
+    keys = list(report["mean"])
+    names = list(report["videos"])
+    width = max([len("mean"), *map(len, names)])
+    cols = [max(len(k), 8) for k in keys]
+    lines = [" ".join([f"{'video':{width}s}", *(f"{k:>{c}s}" for k, c in zip(keys, cols))])]
+    for name in [*names, "mean"]:
+        row = report["mean"] if name == "mean" else report["videos"][name]
+        cells = [f"{row[k]:{c}.3f}" if row.get(k) is not None else f"{'-':>{c}s}" for k, c in zip(keys, cols)]
+        lines.append(" ".join([f"{name:{width}s}", *cells]))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    from floatalk.evaluation.lipsync import score_lipsync
-    from floatalk.io.audio import load_audio
-    from floatalk.io.video import probe_video, read_video_frames
-    from floatalk.units import FPS, SAMPLE_RATE
+    import json
 
-    if args.max_offset < 0:
-        raise UserInputError(f"--max-offset must be at least 0 (got {args.max_offset}).")
-    info = probe_video(args.video)
-    if args.audio is None and info["audio_codec"] is None:
-        raise UserInputError(f"Video '{args.video}' has no soundtrack; pass the speech with --audio.")
-    frames = read_video_frames(args.video)
-    fps = info["fps"] if info["fps"] and info["fps"] > 0 else float(FPS)
-    audio = load_audio(args.audio if args.audio is not None else args.video, sample_rate=SAMPLE_RATE)
-    result = {"video": str(args.video), "audio": str(args.audio) if args.audio else "(video soundtrack)"}
-    result |= score_lipsync(frames, audio, fps=fps, sample_rate=SAMPLE_RATE, max_offset=args.max_offset)
-    if args.expression:
-        from floatalk.evaluation.expression import measure_expression
+    from floatalk.errors import UserInputError
+    from floatalk.evaluation.report import evaluate
+    from floatalk.fileio import atomic_write
+    from floatalk.progress import ProgressBar
 
-        summary = measure_expression(frames, box=tuple(result["face_box"]))["summary"]
-        result["expression"] = {k: round(v, 6) for k, v in summary.items()}
-    sys.stdout.write(format_json(result) + "\n")
+    with ProgressBar(unit="video", count_stage="videos", quiet=args.quiet, first_label="evaluating") as bar:
+        report = evaluate(args.generated, args.reference, args.audio, args.weights, args.metrics, progress=bar)
+    atomic_write(args.out, lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
+    for name, sentence in report["errors"].items():
+        print(f"floatalk evaluate: {name}: {sentence}", file=sys.stderr)
+    if not args.quiet and report["videos"]:
+        for line in format_table(report):
+            print(line)
+    if not report["videos"]:
+        raise UserInputError(f"No video could be scored (see the errors above); the report is in '{args.out}'.")
+    print(f"wrote {args.out}: {len(report['videos'])} videos, metrics {', '.join(report['metrics'])}", file=sys.stderr)
     return 0
-
-
-def format_json(result: dict) -> str:
-    """One key per line, lists kept on one line: valid JSON that is easy to read and to grep."""
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in result.items()]
-    return "{\n" + ",\n".join(lines) + "\n}"

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = read_config(checkpoint)
     # Photo and audio are read before the model loads: a wrong file fails in a second.
-    prepared = prepare_image(args.image, cfg.motion_ae.size, crop=options.crop)
+    prepared = prepare_image(args.image, cfg.motion_ae.size, **options.image_settings())
     from floatalk.io.audio import load_audio
 
     wave = load_audio(args.audio, sample_rate=cfg.audio.sample_rate)

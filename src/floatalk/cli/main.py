@@ -24,7 +24,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # Each name is a module of floatalk.cli with an `add_parser(subparsers)` function.
-SUBCOMMANDS: tuple[str, ...] = ("generate", "reenact", "demo", "preprocess", "train", "synth", "evaluate")
+SUBCOMMANDS: tuple[str, ...] = (
+    "generate",
+    "reenact",
+    "demo",
+    "preprocess",
+    "train",
+    "synth",
+    "eval_lipsync",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

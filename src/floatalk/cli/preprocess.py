@@ -21,6 +21,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DATA", help="output data folder (created; re-use it to resume)")
     p.add_argument("--size", type=int, default=512, help="side of the square face crops in pixels (default 512)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out for validation")
+    p.add_argument(
+        "--detector",
+        choices=("auto", "mesh", "haar"),
+        default="auto",
+        help="face crop: mesh (the tracked face mesh), haar (OpenCV's cascade on sampled frames) or auto: the "
+        "mesh, except for clips whose sidecar JSON gives face boxes (the synthetic world) (default auto)",
+    )
+    p.add_argument(
+        "--landmarks",
+        choices=("auto", "mesh"),
+        default="auto",
+        help="what landmarks.npy holds: auto (the sidecar's landmarks where given, else the face mesh) or mesh "
+        "(always the face mesh's 468 points); mesh.npy always holds the mesh (default auto)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -45,7 +59,15 @@ def run(args: argparse.Namespace) -> int:
             bar.write(f"skipped {name}: {error}", file=sys.stderr)
 
     try:
-        manifest = preprocess(args.videos, args.out, size=args.size, val_fraction=args.val_fraction, on_clip=on_clip)
+        manifest = preprocess(
+            args.videos,
+            args.out,
+            size=args.size,
+            val_fraction=args.val_fraction,
+            on_clip=on_clip,
+            detector=args.detector,
+            landmarks=args.landmarks,
+        )
     finally:
         bar.close()
     n_val = sum(c["split"] == "val" for c in manifest["clips"])

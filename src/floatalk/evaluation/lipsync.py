@@ -97,15 +97,16 @@ def luminance(frames: np.ndarray) -> np.ndarray:
 def find_face_box(frames: np.ndarray, samples: int = 8) -> tuple[tuple[float, float, float, float], bool]:
     """Face box (x, y, w, h) in pixels for a whole video (T, H, W, 3), and whether it was detected.
 
-    Median of `floatalk.io.face.detect_face` over up to `samples` evenly spaced frames; if no
-    plausible face is found, the centred box of a 1.6x face crop (side 0.624 of the shorter side).
+    Median of `floatalk.io.face.detect_face` (Haar, which this meter was calibrated with) over up
+    to `samples` evenly spaced frames; if no plausible face is found, the centred box of a 1.6x
+    face crop (side 0.624 of the shorter side).
     """
     from floatalk.io.face import detect_face
 
     frames = _check_frames(frames)
     T, H, W = frames.shape[:3]
     picks = np.unique(np.linspace(0, T - 1, min(samples, T)).round().astype(int))
-    found = [box for box in (detect_face(frames[i]) for i in picks) if box is not None]
+    found = [box for box in (detect_face(frames[i], detector="haar") for i in picks) if box is not None]
     side = min(H, W)
     if found:
         x, y, w, h = (float(v) for v in np.median(np.asarray(found, dtype=np.float64), axis=0))
@@ -280,6 +281,40 @@ MIN_FRAMES = 10
 """Fewest frames a lip-sync score is computed on (0.4 s at 25 fps): a correlation over fewer means nothing."""
 
 
+def check_lipsync_inputs(n_frames: int, fps: float, max_offset: int) -> None:
+    """UserInputError for a video too short to score or a bad offset window."""
+    if isinstance(max_offset, bool) or not isinstance(max_offset, (int, np.integer)) or max_offset < 0:
+        raise UserInputError(f"The offset window must be a non-negative integer, got {max_offset!r}.")
+    if n_frames < MIN_FRAMES:
+        raise UserInputError(
+            f"Lip sync needs a video of at least {MIN_FRAMES} frames ({MIN_FRAMES / fps:.1f} s at {fps:g} fps); "
+            f"this one has {n_frames}."
+        )
+
+
+def sync_scores(video: np.ndarray, sound: np.ndarray, fps: float, max_offset: int) -> dict:
+    """Correlation of a mouth-opening curve (T,) with a speech curve (T,) over audio-video offsets.
+
+    Returns {"correlation": Pearson r at offset 0, "best_offset": frames (positive = audio late),
+    "correlation_best": r there, "confidence": r_best - median r over the offsets (SyncNet's
+    definition, on correlations), "offsets", "correlations", "n_frames", "fps"}. Ties go to the
+    offset nearest 0.
+    """
+    offsets, corrs = _offset_scores(video, sound, int(min(max_offset, max(len(video) - 3, 0))))
+    best = max(range(len(offsets)), key=lambda i: (round(corrs[i], 12), -abs(offsets[i])))
+    zero = offsets.index(0)
+    return {
+        "correlation": round(corrs[zero], 6),
+        "best_offset": int(offsets[best]),
+        "correlation_best": round(corrs[best], 6),
+        "confidence": round(corrs[best] - float(np.median(corrs)), 6),
+        "offsets": offsets,
+        "correlations": [round(c, 6) for c in corrs],
+        "n_frames": int(len(video)),
+        "fps": float(fps),
+    }
+
+
 def score_lipsync(
     frames: np.ndarray,
     audio: np.ndarray,
@@ -296,30 +331,13 @@ def score_lipsync(
     "face_box": [x, y, w, h], "face_detected": bool}. Ties go to the offset nearest 0.
     """
     frames = _check_frames(frames)
-    if isinstance(max_offset, bool) or not isinstance(max_offset, (int, np.integer)) or max_offset < 0:
-        raise UserInputError(f"The offset window must be a non-negative integer, got {max_offset!r}.")
-    if len(frames) < MIN_FRAMES:
-        raise UserInputError(
-            f"Lip sync needs a video of at least {MIN_FRAMES} frames ({MIN_FRAMES / fps:.1f} s at {fps:g} fps); "
-            f"this one has {len(frames)}."
-        )
+    check_lipsync_inputs(len(frames), fps, max_offset)
     detected = box is not None
     if box is None:
         box, detected = find_face_box(frames)
     video = mouth_opening(frames, box)
     sound = audio_opening(audio, len(frames), fps, sample_rate)
-    offsets, corrs = _offset_scores(video, sound, int(min(max_offset, max(len(frames) - 3, 0))))
-    best = max(range(len(offsets)), key=lambda i: (round(corrs[i], 12), -abs(offsets[i])))
-    zero = offsets.index(0)
-    return {
-        "correlation": round(corrs[zero], 6),
-        "best_offset": int(offsets[best]),
-        "correlation_best": round(corrs[best], 6),
-        "confidence": round(corrs[best] - float(np.median(corrs)), 6),
-        "offsets": offsets,
-        "correlations": [round(c, 6) for c in corrs],
-        "n_frames": int(len(frames)),
-        "fps": float(fps),
+    return sync_scores(video, sound, fps, max_offset) | {
         "face_box": [round(float(v), 2) for v in box],
         "face_detected": bool(detected),
     }

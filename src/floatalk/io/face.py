@@ -1,5 +1,12 @@
 """Finding the face in a portrait, cropping a square around it and pasting results back.
 
+Two face detectors: "mesh" (MediaPipe's face detector and 468-point mesh, `floatalk.io.mesh`;
+finds small, tilted, partly turned and grayscale faces) and "haar" (OpenCV's bundled Haar
+cascades, frontal faces only). "auto", the default, is the mesh, or Haar when the TensorFlow
+Lite runtime cannot be imported (a broken install). Either gives face boxes (x, y, w, h) with
+the same framing (the mesh's box is calibrated to Haar's, docs/FACES.md); several faces are
+numbered 1, 2, ... from left to right, and the largest is used unless one is chosen.
+
 Coordinates are in pixels of the original image with pixel (i, j) covering the unit square
 [j, j + 1) x [i, i + 1); a `CropBox` is a square in those coordinates and may extend past the
 image borders (that part is filled with black when cropping).
@@ -17,10 +24,15 @@ import numpy as np
 from floatalk.errors import UserInputError
 
 __all__ = [
+    "DETECTORS",
     "CropBox",
+    "FaceChoice",
     "PasteBack",
     "crop_image",
     "detect_face",
+    "detect_faces",
+    "locate_face",
+    "resolve_detector",
     "face_crop_box",
     "find_crop_box",
     "find_face",
@@ -28,6 +40,9 @@ __all__ = [
     "paste_back",
 ]
 
+DETECTORS = ("auto", "mesh", "haar")
+DEFAULT_CROP_SCALE = 1.6
+"""The release's crop: a square of 1.6x the face box's larger side."""
 _CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
 _DETECT_MAX_SIDE = 640
 _BLEND_ROWS = 256  # paste-back blends this many rows at a time
@@ -66,15 +81,14 @@ def _cascade(name: str):
     return classifier
 
 
-def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Find the largest frontal face in an (H, W, 3) uint8 RGB image.
+def _haar_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Frontal faces (x, y, w, h) from OpenCV's Haar cascades, largest first.
 
-    Uses OpenCV's bundled Haar cascades on an equalised grayscale copy scaled down so that its
-    longer side is at most 640 px. Returns (x, y, w, h) in pixels of `image`, or None.
+    The cascades run on an equalised grayscale copy scaled down so that its longer side is at most
+    640 px; the second cascade is tried only when the first finds nothing.
     """
     import cv2
 
-    _check_rgb(image)
     height, width = image.shape[:2]
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     scale = min(1.0, _DETECT_MAX_SIDE / max(height, width))
@@ -86,14 +100,80 @@ def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     for name in _CASCADES:
         faces = _cascade(name).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
         if len(faces):
-            x, y, w, h = max((tuple(float(v) for v in face) for face in faces), key=lambda f: f[2] * f[3])
-            x0, y0 = round(x / scale), round(y / scale)
-            x1, y1 = min(width, round((x + w) / scale)), min(height, round((y + h) / scale))
-            return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
-    return None
+            boxes = []
+            for x, y, w, h in sorted((tuple(float(v) for v in face) for face in faces), key=lambda f: -f[2] * f[3]):
+                x0, y0 = round(x / scale), round(y / scale)
+                x1, y1 = min(width, round((x + w) / scale)), min(height, round((y + h) / scale))
+                boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+            return boxes
+    return []
 
 
-def face_crop_box(face: tuple[int, int, int, int], scale: float = 1.6) -> CropBox:
+def resolve_detector(detector: str) -> str:
+    """'mesh' or 'haar' for a detector name of `DETECTORS` ('auto': the mesh when its runtime imports)."""
+    if detector not in DETECTORS:
+        raise UserInputError(f"The face detector must be one of {', '.join(DETECTORS)} (got {detector!r}).")
+    if detector == "auto":
+        from floatalk.io.mesh import mesh_available
+
+        return "mesh" if mesh_available() else "haar"
+    return detector
+
+
+def detect_faces(image: np.ndarray, detector: str = "auto") -> list[tuple[int, int, int, int]]:
+    """Every face in an (H, W, 3) uint8 RGB image: boxes (x, y, w, h) in pixels, largest first."""
+    _check_rgb(image)
+    if resolve_detector(detector) == "haar":
+        return _haar_faces(image)
+    from floatalk.io.mesh import detect_faces as mesh_faces
+
+    boxes = []
+    for face in mesh_faces(image):
+        x, y, w, h = face.box
+        boxes.append((int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))))
+    return boxes
+
+
+def detect_face(image: np.ndarray, detector: str = "auto") -> tuple[int, int, int, int] | None:
+    """The largest face in an (H, W, 3) uint8 RGB image, (x, y, w, h) in pixels, or None (see `detect_faces`)."""
+    faces = detect_faces(image, detector)
+    return faces[0] if faces else None
+
+
+@dataclass(frozen=True)
+class FaceChoice:
+    """The face used in a photo: its box (x, y, w, h), its number 1..count from left to right, how
+    many faces were found and by which detector ('mesh' or 'haar')."""
+
+    box: tuple[int, int, int, int]
+    number: int
+    count: int
+    detector: str
+
+
+def locate_face(image: np.ndarray, detector: str = "auto", face: int | None = None) -> FaceChoice:
+    """The face to crop: face number `face` (1 = leftmost) or, when None, the largest one.
+
+    Raises UserInputError when no face is found or `face` is out of range.
+    """
+    used = resolve_detector(detector)
+    boxes = detect_faces(image, used)
+    if not boxes:
+        raise UserInputError("No face found in the image; pass --no-crop to animate the whole photo.")
+    ordered = sorted(boxes, key=lambda b: (b[0] + b[2] / 2, b[1]))
+    if face is None:
+        box = boxes[0]
+    elif isinstance(face, bool) or not isinstance(face, int) or not 1 <= face <= len(ordered):
+        raise UserInputError(
+            f"The photo has {len(ordered)} face{'s' if len(ordered) > 1 else ''} (numbered from the left); "
+            f"--face must be from 1 to {len(ordered)} (got {face!r})."
+        )
+    else:
+        box = ordered[face - 1]
+    return FaceChoice(box, ordered.index(box) + 1, len(ordered), used)
+
+
+def face_crop_box(face: tuple[float, float, float, float], scale: float = DEFAULT_CROP_SCALE) -> CropBox:
     """Square of side `scale * max(w, h)` centred on the centre of the (x, y, w, h) face box."""
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise UserInputError(f"The crop scale must be a positive number, got {scale!r}.")
@@ -104,17 +184,14 @@ def face_crop_box(face: tuple[int, int, int, int], scale: float = 1.6) -> CropBo
     return CropBox(x0=x + w / 2 - side / 2, y0=y + h / 2 - side / 2, size=side)
 
 
-def find_face(image: np.ndarray) -> tuple[int, int, int, int]:
-    """`detect_face`, raising `UserInputError` when there is no face: (x, y, w, h) in pixels."""
-    face = detect_face(image)
-    if face is None:
-        raise UserInputError("No face found in the image; pass --no-crop to animate the whole photo.")
-    return face
+def find_face(image: np.ndarray, detector: str = "auto", face: int | None = None) -> tuple[int, int, int, int]:
+    """`locate_face`'s box: (x, y, w, h) in pixels; raises `UserInputError` when there is no face."""
+    return locate_face(image, detector, face).box
 
 
-def find_crop_box(image: np.ndarray, scale: float = 1.6) -> CropBox:
+def find_crop_box(image: np.ndarray, scale: float = DEFAULT_CROP_SCALE, detector: str = "auto") -> CropBox:
     """`find_face` then `face_crop_box`; raises `UserInputError` when there is no face."""
-    return face_crop_box(find_face(image), scale)
+    return face_crop_box(find_face(image, detector), scale)
 
 
 def letterbox_box(height: int, width: int) -> CropBox:

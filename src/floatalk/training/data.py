@@ -9,7 +9,10 @@ Layout written by `preprocess` (and read by both trainers)::
     DATA/clips/NAME/expression.npy  (T, K) float32 per-frame expression truth, only where the sidecar
                                   gives ``expression_frames`` (the synthetic world does)
     DATA/clips/NAME/landmarks.npy   (T, L, 2) float32 per-frame landmarks in the crop's [-1, 1]
-                                  coordinates, only where the sidecar gives ``landmarks`` (the world does)
+                                  coordinates: the sidecar's ``landmarks`` where it gives them (the world
+                                  does), else (or with landmarks="mesh") the face mesh's 468 points
+    DATA/clips/NAME/mesh.npy        (T, 468, 2) float32 the face mesh in the same coordinates, every clip
+                                  whose face the mesh follows (floatalk.io.clip_faces)
 
 Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
 centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
@@ -140,7 +143,7 @@ def _decode_rgb(video: Path) -> tuple[list[np.ndarray], list[float]]:
 
 
 def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float = 1.6):
-    """One CropBox for the clip: median of per-frame 1.6x face crops (about 5 detections per second)."""
+    """One CropBox for the clip: median of per-frame 1.6x Haar face crops (about 5 detections per second)."""
     from floatalk.io.face import CropBox, detect_face, face_crop_box
 
     step = max(1, len(frames) // max(1, math.ceil(len(frames) / 5)))
@@ -148,7 +151,7 @@ def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float
     given = given if isinstance(given, list) else []
     boxes = []
     for i in range(0, len(frames), step):
-        face = detect_face(frames[i])
+        face = detect_face(frames[i], detector="haar")
         if face is None and i < len(given):
             face = tuple(given[i])
         if face is not None:
@@ -161,11 +164,20 @@ def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float
     return CropBox(cx - size / 2, cy - size / 2, size)
 
 
-def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> dict[str, Any]:
-    """Write one clip folder (frames.npy, audio.wav, meta.json) atomically; ClipError if unusable."""
+def preprocess_video(
+    video: Path, clip_dir: Path, size: int, identity: str, detector: str = "auto", landmarks: str = "auto"
+) -> dict[str, Any]:
+    """Write one clip folder (frames.npy, audio.wav, meta.json, mesh.npy) atomically; ClipError if unusable.
+
+    detector: "mesh" crops around the tracked face mesh (floatalk.io.clip_faces), "haar" uses
+    `stable_crop_box`; "auto" is the mesh, except for clips whose sidecar gives per-frame face boxes
+    (the synthetic world, whose drawn faces get a 17 % smaller mesh box than the framing they were
+    drawn for; docs/FACES.md). landmarks: "auto" writes the sidecar's landmarks when given, else the
+    mesh; "mesh" always the mesh."""
     import soundfile as sf
 
     from floatalk.io.audio import load_audio
+    from floatalk.io.clip_faces import clip_faces, to_crop_coordinates
     from floatalk.io.face import crop_image
 
     side = _sidecar(video)
@@ -174,7 +186,6 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
     except UserInputError as exc:
         raise ClipError(str(exc).rstrip(".")) from None
     frames, times = _decode_rgb(video)
-    box = stable_crop_box(frames, side)
     duration = min(times[-1] + (times[-1] - times[0]) / max(1, len(times) - 1), len(audio) / SAMPLE_RATE)
     T = int(math.floor(duration * FPS + 1e-6))
     if T < 2:
@@ -182,6 +193,10 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
     # Resample to 25 fps: for each output time, the latest source frame shown at that time.
     times_arr = np.asarray(times)
     picks = np.clip(np.searchsorted(times_arr, np.arange(T) / FPS + 1e-6, side="right") - 1, 0, len(frames) - 1)
+    faces = clip_faces([frames[j] for j in picks]) if detector != "haar" or landmarks == "mesh" else None
+    truth_boxes = bool(side.get("face_box") or (side.get("frames") or {}).get("face_box"))
+    use_mesh = detector == "mesh" or (detector == "auto" and not truth_boxes)
+    box = faces.box if use_mesh and faces is not None and faces.box is not None else stable_crop_box(frames, side)
     tmp = clip_dir.with_name(clip_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -195,8 +210,14 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
     if isinstance(expression, list) and len(expression) == len(frames):
         rows = np.asarray(expression, dtype=np.float32)
         np.save(tmp / "expression.npy", rows[picks] if rows.ndim == 2 else rows[picks, None])
+    mesh = None
+    if faces is not None and faces.box is not None:
+        mesh = to_crop_coordinates(faces.points, box).astype(np.float32)
+        np.save(tmp / "mesh.npy", mesh)
     points = side.get("landmarks")
-    if isinstance(points, list) and len(points) == len(frames):
+    if mesh is not None and (landmarks == "mesh" or not (isinstance(points, list) and len(points) == len(frames))):
+        np.save(tmp / "landmarks.npy", mesh)
+    elif isinstance(points, list) and len(points) == len(frames):
         # Frame pixels (pixel i spans [i, i + 1]) -> the crop's [-1, 1] (crop_image maps the box edges
         # to the crop's edges).
         marks = (np.asarray(points, dtype=np.float64) - (box.x0, box.y0)) / box.size * 2.0 - 1.0
@@ -209,6 +230,7 @@ def preprocess_video(video: Path, clip_dir: Path, size: int, identity: str) -> d
         "frames": T,
         "source": str(video),
         "crop_box": [box.x0, box.y0, box.size],
+        "mesh_found": None if faces is None else round(float(faces.found.mean()), 4),
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(clip_dir, ignore_errors=True)
@@ -226,8 +248,12 @@ def preprocess(
     size: int = 512,
     val_fraction: float = 0.1,
     on_clip: Callable[[str, str | None], None] | None = None,
+    detector: str = "auto",
+    landmarks: str = "auto",
 ) -> dict[str, Any]:
     """Preprocess every video under `videos` into `out`; resumable (finished clips are skipped).
+
+    detector, landmarks: as `preprocess_video`.
 
     on_clip(name, error_or_None) is called after each video. Returns the manifest dict.
     """
@@ -263,7 +289,7 @@ def preprocess(
                 on_clip(name, None)
             continue
         try:
-            metas.append(preprocess_video(video, clip_dir, size, identity_of(video)))
+            metas.append(preprocess_video(video, clip_dir, size, identity_of(video), detector, landmarks))
             error = None
         except ClipError as exc:
             error = str(exc)
