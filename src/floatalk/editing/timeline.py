@@ -220,8 +220,8 @@ class Timeline:
     def _smooth(self, values: np.ndarray, fps: float) -> np.ndarray:
         """Moving average over `transition` seconds (edges held), along the first axis."""
         width = int(round(self.transition * fps))
-        if width < 2:
-            return values
+        if width < 2 or np.all(values == values[:1]):
+            return values  # a constant stays exactly constant (1.0 must stay 1.0: no edit)
         kernel = np.ones(width) / width
         pad = (width // 2, width - 1 - width // 2)
         padded = np.pad(values, (pad, *([(0, 0)] * (values.ndim - 1))), mode="edge")
