@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from floatalk.cli.main import main
+from floatalk.convert import to_tensor
 
 FLOATALK = str(Path(sys.executable).parent / "floatalk")
 
@@ -185,7 +186,7 @@ def test_pair_batch_near_pairs_and_the_plug_ins_deltas(data):
         rng.random()
         j = int(np.clip(i + rng.integers(-2, 3), 0, n - 1))
         assert abs(i - j) <= 2 and tuple(batch.pairs[k]) == (c, i, j)
-        assert torch.equal(batch.drv[k], torch.from_numpy(np.array(frames[c][j])).permute(2, 0, 1).float() / 127.5 - 1)
+        assert torch.equal(batch.drv[k], to_tensor(frames[c][j])[0])
     # With no motion (lambda = 0) each anchor is the mean square of the truth's differences.
     zeros = torch.zeros(64, 8)
     out = Reconstruction(batch.drv, zeros, zeros, [])
@@ -214,7 +215,7 @@ def test_pair_batch_first_frame_sources(data):
     frames = [c.load_frames() for c in clips]
     batch = pair_batch(frames, 200, np.random.default_rng(1), first=0.5)
     for (c, i, _), src in zip(batch.pairs, batch.src):
-        assert torch.equal(src, torch.from_numpy(np.array(frames[c][i])).permute(2, 0, 1).float() / 127.5 - 1)
+        assert torch.equal(src, to_tensor(frames[c][i])[0])
     # Half the pairs by construction, plus the few plain pairs that hit an early frame by chance.
     assert 0.4 < np.mean(batch.pairs[:, 1] < FIRST_FRAMES) < 0.7
     plain = pair_batch(frames, 200, np.random.default_rng(1))

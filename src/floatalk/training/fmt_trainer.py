@@ -43,6 +43,7 @@ from floatalk.config import (
     MotionAEConfig,
     Wav2Vec2Settings,
 )
+from floatalk.convert import to_tensor
 from floatalk.errors import UserInputError
 from floatalk.fileio import atomic_path
 from floatalk.models.float_model import FloatModel
@@ -117,8 +118,7 @@ def build_cache(model: FloatModel, clips: list[Clip], cache_dir: Path, device: t
         frames = clip.load_frames()
         lams = []
         for i in range(0, len(frames), 16):
-            x = torch.from_numpy(np.array(frames[i : i + 16])).permute(0, 3, 1, 2).float() / 127.5 - 1
-            lams.append(ae.encode(x.to(device))[1])
+            lams.append(ae.encode(to_tensor(frames[i : i + 16]).to(device))[1])
         r = ae.motion(torch.cat(lams)).cpu().numpy().astype(np.float32)
         wave = normalize_audio(clip.load_audio())
         feats = audio.layer_features(torch.from_numpy(wave)[None].to(device), clip.frames)[0]

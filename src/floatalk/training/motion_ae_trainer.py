@@ -34,6 +34,7 @@ from floatalk.checkpoint import (
     save_pretrained,
 )
 from floatalk.config import MotionAEConfig, build_dataclass
+from floatalk.convert import to_pixels, to_tensor
 from floatalk.errors import UserInputError
 from floatalk.models.motion_ae import MotionAutoEncoder
 from floatalk.training import distributed as D
@@ -93,8 +94,9 @@ def pair_batch(
         src.append(frames[c][i])
         drv.append(frames[c][j])
         pairs.append((c, int(i), int(j)))
-    to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
-    return PairBatch(to(src), to(drv), np.array(pairs, dtype=np.int64).reshape(batch, 3))
+    return PairBatch(
+        to_tensor(np.stack(src)), to_tensor(np.stack(drv)), np.array(pairs, dtype=np.int64).reshape(batch, 3)
+    )
 
 
 def auxiliary_losses(losses: MotionAELosses, fps: float, motion_dim: int) -> list[AuxiliaryLoss]:
@@ -140,10 +142,9 @@ def save_grid(path: Path, rows: list[Tensor]) -> None:
     """PNG grid: each tensor (B, 3, S, S) in [-1, 1] is one row."""
     from PIL import Image
 
-    grid = torch.cat([torch.cat(list(r.clamp(-1, 1)), dim=2) for r in rows], dim=1)
-    img = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows * S, B * S)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path)
+    Image.fromarray(to_pixels(grid)).save(path)
 
 
 def load_motion_ae(path: str | Path) -> MotionAutoEncoder:
