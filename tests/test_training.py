@@ -97,6 +97,8 @@ def test_preprocess_is_resumable(data, tmp_path):
 
 @pytest.fixture(scope="module")
 def stage1(data, tmp_path_factory) -> Path:
+    """A 40-step stage-1 run (its tests are slow: the fast tier's stage-1 and stage-2 runs are the
+    golden ones, tests/test_golden_training.py)."""
     run = tmp_path_factory.mktemp("runs") / "mae"
     assert (
         main(
@@ -137,6 +139,7 @@ def stage1(data, tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_motion_ae_loss_falls(stage1):
     l1 = read_log(stage1, "l1")
     assert len(l1) == 8 and np.mean(l1[-2:]) < 0.85 * np.mean(l1[:2])
@@ -155,6 +158,7 @@ def test_motion_ae_loss_falls(stage1):
     assert 10 < float(rows[0]["still_psnr"]) < 60 and float(rows[0]["psnr"]) > 0
 
 
+@pytest.mark.slow
 def test_motion_ae_exports_the_weight_average(stage1):
     from safetensors.torch import load_file
 
@@ -376,6 +380,7 @@ def replace_folder(clip, folder: Path):
     return dataclasses.replace(clip, folder=folder)
 
 
+@pytest.mark.slow
 def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):
     from floatalk import FloatPipeline
 
@@ -419,6 +424,7 @@ def test_fmt_loss_falls_and_result_loads(stage1, data, tmp_path):
     assert out.frames.shape == (13, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_keeps_identical_weights(data, tmp_path):
     run = tmp_path / "ddp"
     proc = subprocess.run(
@@ -457,6 +463,7 @@ def test_two_process_torchrun_keeps_identical_weights(data, tmp_path):
     assert state["rank_checksums"][0] == state["rank_checksums"][1]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_continues_exactly(data, tmp_path):
     run, ref = tmp_path / "killed", tmp_path / "straight"
     cmd = [
@@ -506,6 +513,7 @@ def read_log_steps(run: Path) -> list[str]:
         return [r["step"] for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_run_folder_is_not_overwritten_and_mismatch_refuses(stage1, data, capsys):
     code = main(["train", "motion-ae", "--data", str(data), "--out", str(stage1), "--config", "tiny", "--quiet"])
     assert code == 2 and "--resume" in capsys.readouterr().err
@@ -516,6 +524,7 @@ def test_run_folder_is_not_overwritten_and_mismatch_refuses(stage1, data, capsys
     assert code == 2 and ("model config" in err or "px" in err)
 
 
+@pytest.mark.slow
 def test_fmt_with_a_local_wav2vec2_folder(stage1, data, tmp_path):
     """--wav2vec2 DIR: the release's audio front end read from a local Hugging Face folder."""
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -555,6 +564,7 @@ def test_fmt_with_a_local_wav2vec2_folder(stage1, data, tmp_path):
     assert (run / "samples" / "step_0000003.mp4").is_file()
 
 
+@pytest.mark.slow
 def test_init_from_fine_tunes_the_given_auto_encoder(stage1, data, tmp_path):
     """--init-from starts stage 1 from another run's exported weights, not from scratch, and the
     run records it together with --eye-weight."""
@@ -574,6 +584,7 @@ def test_init_from_fine_tunes_the_given_auto_encoder(stage1, data, tmp_path):
     assert config["init_from"] == str(stage1) and config["losses"]["region"] == 5.0
 
 
+@pytest.mark.slow
 def test_fmt_condition_dropout_flags(stage1, data, tmp_path, capsys):
     base = ["train", "fmt", "--data", str(data), "--motion-ae", str(stage1), "--config", "tiny", "--quiet"]
     assert main([*base, "--out", str(tmp_path / "bad"), "--drop-audio", "1.5"]) == 2
@@ -654,3 +665,25 @@ print(json.dumps({
         for s, extra in (("motion-ae", stage1), ("fmt", stage2))
     }
     assert result["flags"] == expected  # the flags (and names) of scripts/train_demo.sh and earlier versions
+
+
+def test_bad_values_are_refused_before_a_run_folder_is_made(tmp_path, capsys):
+    """The configs check their values when made from the flags: one sentence naming the flag, exit 2."""
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "run"), "--quiet"]
+    cases = [
+        (["motion-ae", "--near-pairs", "1.5"], "--near-pairs must be between 0 and 1 (got 1.5)."),
+        (["motion-ae", "--speech-anchor", "-1"], "--speech-anchor must not be negative (got -1.0)."),
+        (["motion-ae", "--ema-decay", "1"], "--ema-decay must be in [0, 1) (got 1.0)."),
+        (["motion-ae", "--size", "100"], "--size must be 64, 128, 256 or 512 (got 100)."),
+        (["motion-ae", "--max-steps", "0"], "--max-steps must be at least 1 (got 0)."),
+        (
+            ["fmt", "--motion-ae", str(tmp_path), "--drop-audio", "1.5"],
+            "--drop-audio must be between 0 and 1 (got 1.5).",
+        ),
+        (["fmt", "--motion-ae", str(tmp_path), "--warmup", "0"], "--warmup must be at least 1 (got 0)."),
+    ]
+    for args, sentence in cases:
+        assert main(["train", *args, *base]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().endswith(sentence) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()

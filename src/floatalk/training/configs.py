@@ -97,7 +97,7 @@ class TrainRun:
     device: str = option(
         "auto", "auto = cuda when available (mixed bf16 precision), else cpu", choices=("auto", "cpu", "cuda")
     )
-    quiet: bool = option(False, "no progress bar")
+    quiet: bool = option(False, "no progress bar and no progress lines (log.csv and probe.csv still get every row)")
     loop: LoopSettings = option(LoopSettings(), "training loop")
 
 
