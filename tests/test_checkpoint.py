@@ -124,3 +124,31 @@ def test_pipeline_round_trip_gives_identical_outputs(tiny_model, tmp_path):
     b = again(image=image, audio=audio, crop=False, nfe=3, seed=5)
     assert np.array_equal(a.frames, b.frames) and torch.equal(a.motion, b.motion)
     assert a.frames.shape == (25, 32, 32, 3) and a.motion.shape == (25, 32)
+
+
+def test_motion_autoencoder_alone_is_a_model_folder_part(tiny_model, tmp_path):
+    """A stage-1 export: the same folder format holding the auto-encoder alone, read by
+    load_motion_autoencoder with the strict loader's sentences, refused as a whole model."""
+    from safetensors.torch import load_file, save_file
+
+    from floatalk.checkpoint import load_motion_autoencoder
+
+    ae = tiny_model.motion_autoencoder
+    folder = save_pretrained(ae, tmp_path / "mae", extra={"trained": {"step": 3}})
+    assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert json.loads((folder / CONFIG_FILE).read_text())["part"] == "motion_ae"
+    for source, module in (
+        (folder, ae),
+        (save_pretrained(tiny_model, tmp_path / "whole"), tiny_model.motion_autoencoder),
+    ):
+        loaded = load_motion_autoencoder(source)
+        a, b = module.state_dict(), loaded.state_dict()
+        assert loaded.cfg == module.cfg and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(CheckpointError, match="holds only a motion auto-encoder") as info:
+        load_model(folder)
+    one_sentence(info.value)
+    state = load_file(folder / WEIGHTS_FILE)
+    state.pop("dec.to_rgbs.0.bias")
+    save_file(state, folder / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors' is missing the key 'dec\.to_rgbs\.0\.bias'"):
+        load_motion_autoencoder(folder)

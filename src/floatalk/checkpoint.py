@@ -13,6 +13,11 @@ Two layouts are understood:
       DIR/floatalk_config.json                            FloatConfig + format version
       DIR/model.safetensors                               every parameter, one file
 
+  A stage-1 export (`floatalk train motion-ae`) is the same folder holding the motion
+  auto-encoder alone: its config JSON says "part": "motion_ae" and holds a MotionAEConfig.
+  `load_motion_autoencoder` reads it (or takes the auto-encoder of a whole model); the
+  loaders of whole models refuse it in one sentence.
+
 Loading is strict: torch files are read with weights_only=True, and a missing file, a
 missing or unexpected key, or a wrong shape raises CheckpointError with one sentence naming
 the file and the key.
@@ -22,17 +27,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from floatalk.config import FloatConfig
+from floatalk.config import FloatConfig, MotionAEConfig, build_dataclass
 from floatalk.errors import CheckpointError
+from floatalk.fileio import atomic_write
 from floatalk.models.float_model import FloatModel
+from floatalk.models.motion_ae import MotionAutoEncoder
 
 RELEASE_WEIGHTS = "float.pth"
 AUDIO_DIR = "wav2vec2-base-960h"
@@ -40,6 +46,7 @@ EMOTION_DIR = "wav2vec-english-speech-emotion-recognition"
 CONFIG_FILE = "floatalk_config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
+MOTION_AE_PART = "motion_ae"  # the config JSON's "part" of a folder holding only the motion auto-encoder
 
 # Heads of other wav2vec2 task classes (e.g. the CTC head of wav2vec2-base-960h) that the
 # audio encoder does not use; they may sit beside the `wav2vec2.` backbone in a folder.
@@ -99,18 +106,33 @@ def release_config(folder: Path) -> FloatConfig:
     )
 
 
-def floatalk_config(folder: Path) -> FloatConfig:
-    """FloatConfig stored in a floatalk folder's config JSON."""
+def _folder_meta(folder: Path) -> dict[str, Any]:
+    """The config JSON of a floatalk folder, after checking its format version."""
     meta = read_json(folder / CONFIG_FILE)
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"'{folder / CONFIG_FILE}' has format version {version!r}; this floatalk reads {FORMAT_VERSION}."
         )
+    return meta
+
+
+def _folder_config(folder: Path, meta: dict[str, Any], cls: type) -> Any:
     try:
-        return FloatConfig.from_dict(meta["config"])
+        return build_dataclass(cls, meta["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{folder / CONFIG_FILE}' does not hold a valid floatalk config ({exc}).") from None
+
+
+def floatalk_config(folder: Path) -> FloatConfig:
+    """FloatConfig stored in a floatalk folder's config JSON (refused for a stage-1 export)."""
+    meta = _folder_meta(folder)
+    if meta.get("part") == MOTION_AE_PART:
+        raise CheckpointError(
+            f"'{folder}' holds only a motion auto-encoder (a 'floatalk train motion-ae' export), not a whole "
+            "model; train stage 2 on it with 'floatalk train fmt --motion-ae'."
+        )
+    return _folder_config(folder, meta, FloatConfig)
 
 
 def load_release_folder(folder: Path) -> FloatModel:
@@ -143,26 +165,40 @@ def load_release_folder(folder: Path) -> FloatModel:
     return model.eval()
 
 
-def load_floatalk_folder(folder: Path) -> FloatModel:
-    """Load a folder written by `save_pretrained`."""
-    cfg = floatalk_config(folder)
-    model = FloatModel(cfg)
+def _load_folder_weights(model: nn.Module, folder: Path) -> nn.Module:
     weights = folder / WEIGHTS_FILE
     load_strict(model, read_weights(weights), None, weights)
     return model.eval()
 
 
+def load_floatalk_folder(folder: Path) -> FloatModel:
+    """Load a folder written by `save_pretrained`."""
+    return _load_folder_weights(FloatModel(floatalk_config(folder)), folder)
+
+
+def load_motion_autoencoder(path: str | os.PathLike) -> MotionAutoEncoder:
+    """The motion auto-encoder of a stage-1 export, or that of a whole model (either layout)."""
+    folder, kind = resolve_folder(path)
+    if kind == "release":
+        return load_release_folder(folder).motion_autoencoder
+    meta = _folder_meta(folder)
+    if meta.get("part") != MOTION_AE_PART:
+        return load_floatalk_folder(folder).motion_autoencoder
+    return _load_folder_weights(MotionAutoEncoder(_folder_config(folder, meta, MotionAEConfig)), folder)
+
+
 def save_pretrained(
-    model: FloatModel,
+    model: FloatModel | MotionAutoEncoder,
     path: str | os.PathLike,
     extra: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
 ) -> Path:
     """Write `model` in the floatalk format (config JSON + one safetensors file); returns the folder.
 
-    dtype (e.g. torch.float16) stores floating-point weights in that precision (loading casts
-    them back to the model's float32). Files are written to temporary names and renamed, so a
-    failure leaves no half-written file.
+    A MotionAutoEncoder alone is written as a stage-1 export ("part": "motion_ae"). dtype (e.g.
+    torch.float16) stores floating-point weights in that precision (loading casts them back to
+    the model's float32). Files are written to temporary names and renamed, so a failure leaves
+    no half-written file.
     """
     from safetensors.torch import save_file
 
@@ -172,22 +208,11 @@ def save_pretrained(
         k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().to("cpu").contiguous()
         for k, v in model.state_dict().items()
     }
-    meta = {"format_version": FORMAT_VERSION, "config": model.cfg.to_dict(), **(extra or {})}
+    part = {"part": MOTION_AE_PART} if isinstance(model, MotionAutoEncoder) else {}
+    meta = {"format_version": FORMAT_VERSION, **part, "config": asdict(model.cfg), **(extra or {})}
     atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
     atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
     return folder
-
-
-def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
-    """Call write(tmp) on a temporary file beside `target`, then rename it onto `target`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> dict[str, Any]:

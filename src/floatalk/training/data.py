@@ -6,13 +6,14 @@ Layout written by `preprocess` (and read by both trainers)::
     DATA/clips/NAME/frames.npy    (T, S, S, 3) uint8 RGB face crops at 25 fps (memory-mapped when read)
     DATA/clips/NAME/audio.wav     16 kHz mono PCM16, T * 640 samples at most
     DATA/clips/NAME/meta.json     source video, identity, emotion, crop box
-    DATA/clips/NAME/expression.npy  (T, K) float32 per-frame expression truth, only where the sidecar
-                                  gives ``expression_frames`` (the synthetic world does)
-    DATA/clips/NAME/landmarks.npy   (T, L, 2) float32 per-frame landmarks in the crop's [-1, 1]
-                                  coordinates: the sidecar's ``landmarks`` where it gives them (the world
-                                  does), else (or with landmarks="mesh") the face mesh's 468 points
-    DATA/clips/NAME/mesh.npy        (T, 468, 2) float32 the face mesh in the same coordinates, every clip
-                                  whose face the mesh follows (floatalk.io.clip_faces)
+    DATA/clips/NAME/KIND.npy      per-frame annotations, one row per frame (`Clip.load_annotation`):
+      expression.npy  (T, K) float32 expression truth, where the sidecar gives ``expression_frames``
+      landmarks.npy   (T, L, 2) float32 landmarks in the crop's [-1, 1] coordinates (grid_sample's:
+                      -1 and 1 are the outer edges of the first and last pixels): the sidecar's
+                      ``landmarks`` where it gives them (the synthetic world does), else (or with
+                      landmarks="mesh") the face mesh's 468 points
+      mesh.npy        (T, 468, 2) float32 the face mesh in the same coordinates, every clip whose
+                      face the mesh follows (floatalk.io.clip_faces)
 
 Each video gets one crop box: the release's rule (a square of 1.6x the face box's larger side,
 centred on it) applied to the face boxes found on frames sampled through the clip, smoothed by
@@ -37,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from floatalk.checkpoint import atomic_write
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_path, atomic_write
+from floatalk.units import FPS, SAMPLE_RATE
 
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
-FPS, SAMPLE_RATE = 25, 16000
 MANIFEST = "manifest.json"
 
 
@@ -72,16 +73,16 @@ class Clip:
         audio, _ = sf.read(self.folder / "audio.wav", dtype="float32")
         return audio
 
-    def load_landmarks(self) -> np.ndarray | None:
-        """(T, L, 2) float32 per-frame landmark (x, y) in the crop's grid_sample coordinates (-1 and 1 are
-        the outer edges of the first and last pixels), from the sidecar's ``landmarks``; None if absent."""
-        path = self.folder / "landmarks.npy"
-        return np.load(path) if path.is_file() else None
-
-    def load_expression(self) -> np.ndarray | None:
-        """(T, K) float32 per-frame expression truth (the sidecar's ``expression_frames``), None if absent."""
-        path = self.folder / "expression.npy"
-        return np.load(path) if path.is_file() else None
+    def load_annotation(self, kind: str) -> np.ndarray | None:
+        """The clip's per-frame annotation KIND.npy (e.g. 'landmarks' (T, L, 2), 'expression' (T, K)),
+        None when it has none; UserInputError if its rows are not the clip's T frames."""
+        path = self.folder / f"{kind}.npy"
+        if not path.is_file():
+            return None
+        rows = np.load(path)
+        if rows.ndim == 0 or len(rows) != self.frames:
+            raise UserInputError(f"'{path}' has shape {rows.shape}, not one row for each of the {self.frames} frames.")
+        return rows
 
 
 def read_manifest(data: str | Path) -> tuple[dict[str, Any], list[Clip]]:
@@ -167,7 +168,8 @@ def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float
 def preprocess_video(
     video: Path, clip_dir: Path, size: int, identity: str, detector: str = "auto", landmarks: str = "auto"
 ) -> dict[str, Any]:
-    """Write one clip folder (frames.npy, audio.wav, meta.json, mesh.npy) atomically; ClipError if unusable.
+    """Write one clip folder (frames.npy, audio.wav, annotations, meta.json last), each file
+    atomically; ClipError if unusable.
 
     detector: "mesh" crops around the tracked face mesh (floatalk.io.clip_faces), "haar" uses
     `stable_crop_box`; "auto" is the mesh, except for clips whose sidecar gives per-frame face boxes
@@ -197,31 +199,34 @@ def preprocess_video(
     truth_boxes = bool(side.get("face_box") or (side.get("frames") or {}).get("face_box"))
     use_mesh = detector == "mesh" or (detector == "auto" and not truth_boxes)
     box = faces.box if use_mesh and faces is not None and faces.box is not None else stable_crop_box(frames, side)
-    tmp = clip_dir.with_name(clip_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    out = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(T, size, size, 3))
-    for i, j in enumerate(picks):
-        out[i] = crop_image(frames[j], box, size)
-    out.flush()
-    del out
-    sf.write(tmp / "audio.wav", audio[: T * (SAMPLE_RATE // FPS)], SAMPLE_RATE, subtype="PCM_16")
+    # meta.json is written last: a clip folder without it is unfinished and is made again.
+    shutil.rmtree(clip_dir, ignore_errors=True)
+    clip_dir.mkdir(parents=True)
+    with atomic_path(clip_dir / "frames.npy", ".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(T, size, size, 3))
+        for i, j in enumerate(picks):
+            out[i] = crop_image(frames[j], box, size)
+        out.flush()
+        del out
+    clip_audio = audio[: T * (SAMPLE_RATE // FPS)]
+    atomic_write(clip_dir / "audio.wav", lambda p: sf.write(p, clip_audio, SAMPLE_RATE, subtype="PCM_16"), ".wav")
     expression = side.get("expression_frames")
     if isinstance(expression, list) and len(expression) == len(frames):
         rows = np.asarray(expression, dtype=np.float32)
-        np.save(tmp / "expression.npy", rows[picks] if rows.ndim == 2 else rows[picks, None])
+        rows = rows[picks] if rows.ndim == 2 else rows[picks, None]
+        atomic_write(clip_dir / "expression.npy", lambda p: np.save(p, rows), ".npy")
     mesh = None
     if faces is not None and faces.box is not None:
         mesh = to_crop_coordinates(faces.points, box).astype(np.float32)
-        np.save(tmp / "mesh.npy", mesh)
+        atomic_write(clip_dir / "mesh.npy", lambda p: np.save(p, mesh), ".npy")
     points = side.get("landmarks")
     if mesh is not None and (landmarks == "mesh" or not (isinstance(points, list) and len(points) == len(frames))):
-        np.save(tmp / "landmarks.npy", mesh)
+        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, mesh), ".npy")
     elif isinstance(points, list) and len(points) == len(frames):
         # Frame pixels (pixel i spans [i, i + 1]) -> the crop's [-1, 1] (crop_image maps the box edges
         # to the crop's edges).
         marks = (np.asarray(points, dtype=np.float64) - (box.x0, box.y0)) / box.size * 2.0 - 1.0
-        np.save(tmp / "landmarks.npy", marks[picks].astype(np.float32))
+        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, marks[picks].astype(np.float32)), ".npy")
     emotion = side.get("emotion")
     meta = {
         "name": clip_dir.name,
@@ -232,9 +237,7 @@ def preprocess_video(
         "crop_box": [box.x0, box.y0, box.size],
         "mesh_found": None if faces is None else round(float(faces.found.mean()), 4),
     }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(clip_dir, ignore_errors=True)
-    tmp.rename(clip_dir)
+    atomic_write(clip_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return meta
 
 

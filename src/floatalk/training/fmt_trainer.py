@@ -12,8 +12,11 @@ reference 0.1, previous frames + previous audio 0.5), applied to copies, never i
 audio projection trains with the FMT; a log-mel emotion classifier (if used) trains on the clip
 labels at the same time. EMA of the trained weights is what gets exported.
 
-The run folder holds checkpoints/last.pt, log.csv and model/ (a complete floatalk folder, EMA
-weights) that `FloatPipeline.from_pretrained` and `floatalk generate --checkpoint` load.
+`FMTRecipe` is the stage as a recipe of `floatalk.training.loop.train`. The run folder holds
+checkpoints/last.pt, log.csv, samples/*.mp4 and, at every checkpoint, model/ (a complete floatalk
+folder, EMA weights) that `FloatPipeline.from_pretrained` and `floatalk generate --checkpoint` load.
+
+Letters: B batch, L window, L' previous frames, Dx motion latent, F audio features, E emotions.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,46 +35,33 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from floatalk.checkpoint import save_pretrained
-from floatalk.config import EMOTIONS, AudioEncoderConfig, EmotionEncoderConfig, FloatConfig, Wav2Vec2Settings
+from floatalk.config import (
+    EMOTIONS,
+    AudioEncoderConfig,
+    EmotionEncoderConfig,
+    FloatConfig,
+    MotionAEConfig,
+    Wav2Vec2Settings,
+)
+from floatalk.convert import to_tensor
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_path
 from floatalk.models.float_model import FloatModel
 from floatalk.pipeline import normalize_audio
 from floatalk.training import distributed as D
+from floatalk.training.configs import FIRST_FRAMES, FMTLosses, FMTTrainConfig
 from floatalk.training.data import Clip, read_manifest
-from floatalk.training.loop import (
-    LoopSettings,
-    Progress,
-    autocast,
-    config_dict,
-    maybe_checkpoint,
-    start_or_resume,
-    update_ema,
-)
-from floatalk.training.motion_ae_trainer import FIRST_FRAMES, load_motion_ae
+from floatalk.training.loop import accumulate, autocast, update_ema
+from floatalk.training.motion_ae_trainer import load_motion_ae
 from floatalk.training.presets import preset
-from floatalk.training.state import rng_state
+from floatalk.units import FPS, SAMPLE_RATE
 
 STAGE = "fmt"
 EXPORT_DIR = "model"
 
 
-@dataclass(frozen=True)
-class FMTLosses:
-    velocity: float = 1.0  # weight of the frame-difference (velocity) loss
-    drop_audio: float = 0.1
-    drop_emotion: float = 0.1
-    drop_reference: float = 0.1
-    drop_previous: float = 0.5
-    emotion_ce: float = 1.0  # log-mel emotion classifier loss weight
-    ema_decay: float = 0.999
-    # Share of samples whose reference is one of the clip's first FIRST_FRAMES frames instead of
-    # any frame. At inference the reference is the source photo; in clips that start neutral these
-    # samples are the ones where the expression must come from the emotion label, not the reference.
-    first_reference: float = 0.0
-
-
 def build_model_config(
-    preset_name: str, motion_cfg, wav2vec2_dir: Path | None, emotion_dir: Path | None
+    preset_name: str, motion_cfg: MotionAEConfig, wav2vec2_dir: Path | None, emotion_dir: Path | None
 ) -> FloatConfig:
     """Full config: stage 1's motion AE, the preset's FMT sized to it, the chosen audio/emotion front ends."""
     from floatalk.checkpoint import read_json
@@ -126,8 +118,7 @@ def build_cache(model: FloatModel, clips: list[Clip], cache_dir: Path, device: t
         frames = clip.load_frames()
         lams = []
         for i in range(0, len(frames), 16):
-            x = torch.from_numpy(np.array(frames[i : i + 16])).permute(0, 3, 1, 2).float() / 127.5 - 1
-            lams.append(ae.encode(x.to(device))[1])
+            lams.append(ae.encode(to_tensor(frames[i : i + 16]).to(device))[1])
         r = ae.motion(torch.cat(lams)).cpu().numpy().astype(np.float32)
         wave = normalize_audio(clip.load_audio())
         feats = audio.layer_features(torch.from_numpy(wave)[None].to(device), clip.frames)[0]
@@ -136,9 +127,8 @@ def build_cache(model: FloatModel, clips: list[Clip], cache_dir: Path, device: t
             probs[EMOTIONS.index(clip.emotion)] = 1.0
         elif model.cfg.emotion.kind == "wav2vec2":
             probs = model.emotion_encoder(torch.from_numpy(wave)[None].to(device))[0, 0].cpu().numpy()
-        tmp = target.with_suffix(".tmp.npz")
-        np.savez(tmp, r=r, feats=feats.cpu().numpy().astype(np.float16), probs=probs)
-        tmp.rename(target)
+        with atomic_path(target, ".npz") as tmp:
+            np.savez(tmp, r=r, feats=feats.cpu().numpy().astype(np.float16), probs=probs)
 
 
 def window_batch(
@@ -209,7 +199,7 @@ def emotion_batch(
     labelled = [c for c in clips if c.emotion is not None]
     if not labelled:
         return None
-    n = int(seconds * 16000)
+    n = int(seconds * SAMPLE_RATE)
     waves, labels = [], []
     for _ in range(batch):
         c = labelled[int(rng.integers(len(labelled)))]
@@ -221,135 +211,124 @@ def emotion_batch(
     return torch.from_numpy(np.stack(waves)), torch.tensor(labels)
 
 
-def train_fmt(
-    data: str | Path,
-    motion_ae: str | Path,
-    out: str | Path,
-    preset_name: str,
-    settings: LoopSettings,
-    losses: FMTLosses = FMTLosses(),
-    resume: bool = False,
-    wav2vec2_dir: str | Path | None = None,
-    emotion_dir: str | Path | None = None,
-    device: str = "auto",
-) -> Path:
-    """Train (or continue) stage 2; returns the run folder (model/ inside loads with from_pretrained)."""
-    ctx = D.setup(device)
-    run_dir = Path(out)
-    try:
-        meta, clips = read_manifest(data)
-        mae = load_motion_ae(motion_ae)
-        if meta["size"] != mae.cfg.size:
-            raise UserInputError(f"'{data}' holds {meta['size']} px crops but the motion AE is {mae.cfg.size} px.")
-        w2v = Path(wav2vec2_dir) if wav2vec2_dir else None
-        emo = Path(emotion_dir) if emotion_dir else None
-        model_cfg = build_model_config(preset_name, mae.cfg, w2v, emo)
-        L, Lp = model_cfg.fmt.window, model_cfg.fmt.prev
-        train = [c for c in clips if c.split == "train" and c.frames >= L] or [c for c in clips if c.frames >= L]
-        if not train:
-            raise UserInputError(f"No clip in '{data}' has the {L} frames one training window needs.")
-        config = config_dict(
-            STAGE, model_cfg, settings, {"losses": asdict(losses), "data": str(data), "motion_ae": str(motion_ae)}
-        )
-        state = start_or_resume(run_dir, STAGE, config, resume, ctx)
+def trained_parameters(model: FloatModel) -> list[nn.Parameter]:
+    """The floating-point parameters of the trained modules, without the fixed sin/cos position table."""
+    params = [p for m in _trained_modules(model) for p in m.parameters() if p.dtype.is_floating_point]
+    return [p for p in params if p is not model.fmt.pos_embed]
 
-        torch.manual_seed(settings.seed)
-        model = FloatModel(model_cfg)
-        model.motion_autoencoder.load_state_dict(mae.state_dict())
-        if w2v is not None:
-            load_hf_backbone(model.audio_encoder.wav2vec2, w2v)
-        if emo is not None:
-            load_hf_backbone(model.emotion_encoder.wav2vec2_for_emotion, emo)
+
+class FMTRecipe:
+    """Stage 2 as a recipe of `floatalk.training.loop.train`."""
+
+    stage = STAGE
+
+    def __init__(self, cfg: FMTTrainConfig) -> None:
+        self.cfg, self.losses = cfg, cfg.losses
+        self.run_dir = Path(cfg.out)
+
+    def model_config(self) -> FloatConfig:
+        """Reads the manifest and the frozen motion AE, which the model config follows."""
+        cfg = self.cfg
+        self.meta, self.clips = read_manifest(cfg.data)
+        self.mae = load_motion_ae(cfg.motion_ae)
+        if self.meta["size"] != self.mae.cfg.size:
+            raise UserInputError(
+                f"'{cfg.data}' holds {self.meta['size']} px crops but the motion AE is {self.mae.cfg.size} px."
+            )
+        self.w2v = Path(cfg.wav2vec2) if cfg.wav2vec2 else None
+        self.emo = Path(cfg.emotion_model) if cfg.emotion_model else None
+        self.model_cfg = build_model_config(cfg.config, self.mae.cfg, self.w2v, self.emo)
+        L = self.model_cfg.fmt.window
+        long_enough = [c for c in self.clips if c.frames >= L]
+        self.train = [c for c in long_enough if c.split == "train"] or long_enough
+        if not self.train:
+            raise UserInputError(f"No clip in '{cfg.data}' has the {L} frames one training window needs.")
+        return self.model_cfg
+
+    def setup(self, ctx: D.Context, state: dict[str, Any] | None) -> None:
+        self.ctx = ctx
+        torch.manual_seed(self.cfg.loop.seed)
+        model = self.model = FloatModel(self.model_cfg)
+        model.motion_autoencoder.load_state_dict(self.mae.state_dict())
+        if self.w2v is not None:
+            load_hf_backbone(model.audio_encoder.wav2vec2, self.w2v)
+        if self.emo is not None:
+            load_hf_backbone(model.emotion_encoder.wav2vec2_for_emotion, self.emo)
         model.to(ctx.device).requires_grad_(False)
-        trained = _trained_modules(model)
-        params = [p for m in trained for p in m.parameters() if p.dtype.is_floating_point]
-        pos_embed = model.fmt.pos_embed  # fixed sin/cos table: never trained
-        params = [p for p in params if p is not pos_embed]
-        for p in params:
+        self.params = trained_parameters(model)
+        for p in self.params:
             p.requires_grad_(True)
 
-        cache_dir = Path(data) / "cache" / _cache_key(model)
+        cache_dir = Path(self.cfg.data) / "cache" / _cache_key(model)
         if ctx.is_main:
-            build_cache(model, train, cache_dir, ctx.device)
+            build_cache(model, self.train, cache_dir, ctx.device)
         D.barrier(ctx)
-        cache = [dict(np.load(cache_dir / f"{c.name}.npz")) for c in train]
+        self.cache = [dict(np.load(cache_dir / f"{c.name}.npz")) for c in self.train]
 
-        opt = torch.optim.Adam(params, lr=settings.lr)
-        warmup = max(1, settings.warmup)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
-        ema = [p.detach().clone() for p in params]
-        start = 0
+        self.opt = torch.optim.Adam(self.params, lr=self.cfg.loop.lr)
+        warmup = max(1, self.cfg.loop.warmup)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / warmup))
+        self.ema = [p.detach().clone() for p in self.params]
         if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-            ema = [e.to(ctx.device) for e in state["ema"]]
-            start = int(state["step"])
-        D.broadcast_module(model, ctx)
-
-        def export() -> None:
-            shadow = copy.deepcopy(model).cpu()
-            shadow_params = [p for m in _trained_modules(shadow) for p in m.parameters() if p.dtype.is_floating_point]
-            shadow_params = [p for p in shadow_params if p is not shadow.fmt.pos_embed]
-            with torch.no_grad():
-                for p, e in zip(shadow_params, ema):
-                    p.copy_(e.cpu())
-            save_pretrained(shadow.eval(), run_dir / EXPORT_DIR, extra={"trained": {"step": step, "data": str(data)}})
-            if step % settings.sample_every == 0 or step == settings.max_steps:
-                write_sample_video(shadow, sample_clip, run_dir / "samples" / f"step_{step:07d}.mp4")
-
-        def make_state() -> dict:
-            export()
-            return {
-                "stage": STAGE,
-                "step": step,
-                "config": config,
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "ema": [e.cpu() for e in ema],
-                "rng": rng_state(),
-            }
-
-        val = [c for c in clips if c.split == "val"] or clips
-        sample_clip = val[0]
-        progress = Progress(run_dir, start, settings.max_steps, settings, ctx, "fmt")
-        for m in trained:
+            self.load_state_dict(state)
+        self.sample_clip = ([c for c in self.clips if c.split == "val"] or self.clips)[0]
+        for m in self.modules():
             m.train()
-        for step in range(start + 1, settings.max_steps + 1):
-            opt.zero_grad(set_to_none=True)
-            logs: dict[str, float] = {}
-            for micro in range(settings.grad_accum):
-                seed = [settings.seed, step, micro, ctx.rank]
-                rng = np.random.default_rng(seed)
-                g = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**62)))
-                batch = {
-                    k: v.to(ctx.device)
-                    for k, v in window_batch(cache, L, Lp, settings.batch_size, rng, losses.first_reference).items()
-                }
-                with autocast(ctx):
-                    loss, parts = flow_matching_loss(model, batch, losses, g)
-                    if model_cfg.emotion.kind == "logmel" and losses.emotion_ce > 0:
-                        eb = emotion_batch(train, settings.batch_size, 2.0, rng)
-                        if eb is not None:
-                            ce = F.cross_entropy(
-                                model.emotion_encoder.logits(eb[0].to(ctx.device)), eb[1].to(ctx.device)
-                            )
-                            loss = loss + losses.emotion_ce * ce
-                            parts["emotion_ce"] = ce.item()
-                (loss / settings.grad_accum).backward()
-                for k, v in parts.items():
-                    logs[k] = logs.get(k, 0.0) + v / settings.grad_accum
-            D.average_gradients(params, ctx)
-            opt.step()
-            sched.step()
-            update_ema(ema, params, losses.ema_decay)
-            progress.step(step, logs)
-            maybe_checkpoint(run_dir, step, settings, ctx, make_state, trained)
-        progress.close()
-        return run_dir
-    finally:
-        D.teardown()
+
+    def modules(self) -> list[nn.Module]:
+        return _trained_modules(self.model)
+
+    def step(self, step: int) -> dict[str, float]:
+        losses, loop, n = self.losses, self.cfg.loop, self.cfg.loop.grad_accum
+        fmt, dev = self.model_cfg.fmt, self.ctx.device
+        self.opt.zero_grad(set_to_none=True)
+        logs: dict[str, float] = {}
+        for micro in range(n):
+            seed = [loop.seed, step, micro, self.ctx.rank]
+            rng = np.random.default_rng(seed)
+            g = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**62)))
+            windows = window_batch(self.cache, fmt.window, fmt.prev, loop.batch_size, rng, losses.first_reference)
+            batch = {k: v.to(dev) for k, v in windows.items()}
+            with autocast(self.ctx):
+                loss, parts = flow_matching_loss(self.model, batch, losses, g)
+                if self.model_cfg.emotion.kind == "logmel" and losses.emotion_ce > 0:
+                    eb = emotion_batch(self.train, loop.batch_size, 2.0, rng)
+                    if eb is not None:
+                        ce = F.cross_entropy(self.model.emotion_encoder.logits(eb[0].to(dev)), eb[1].to(dev))
+                        loss = loss + losses.emotion_ce * ce
+                        parts["emotion_ce"] = ce.item()
+            (loss / n).backward()
+            accumulate(logs, parts, n)
+        D.average_gradients(self.params, self.ctx)
+        self.opt.step()
+        self.sched.step()
+        update_ema(self.ema, self.params, losses.ema_decay)
+        return logs
+
+    def averaged_model(self) -> FloatModel:
+        """A CPU copy of the model holding the EMA weights, in eval mode."""
+        shadow = copy.deepcopy(self.model).cpu()
+        with torch.no_grad():
+            for p, e in zip(trained_parameters(shadow), self.ema):
+                p.copy_(e.cpu())
+        return shadow.eval()
+
+    def sample(self, step: int, say: Callable[[str], None]) -> None:
+        write_sample_video(self.averaged_model(), self.sample_clip, self.run_dir / "samples" / f"step_{step:07d}.mp4")
+
+    def state_dict(self) -> dict[str, Any]:
+        model, opt, sched = self.model.state_dict(), self.opt.state_dict(), self.sched.state_dict()
+        return {"model": model, "opt": opt, "sched": sched, "ema": [e.cpu() for e in self.ema]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.ema = [e.to(self.ctx.device) for e in state["ema"]]
+
+    def export(self, step: int) -> None:
+        trained = {"trained": {"step": step, "data": self.cfg.data}}
+        save_pretrained(self.averaged_model(), self.run_dir / EXPORT_DIR, extra=trained)
 
 
 def _trained_modules(model: FloatModel) -> list[nn.Module]:
@@ -365,8 +344,8 @@ def write_sample_video(model: FloatModel, clip: Clip, path: Path, seconds: float
     from floatalk.pipeline import FloatPipeline
 
     pipe = FloatPipeline(model)
-    audio = clip.load_audio()[: int(seconds * 16000)]
+    audio = clip.load_audio()[: int(seconds * SAMPLE_RATE)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(path, fps=25, audio=audio, sample_rate=16000) as writer:
+    with VideoWriter(path, fps=FPS, audio=audio, sample_rate=SAMPLE_RATE) as writer:
         for _, frames in pipe.stream(image=np.array(clip.load_frames()[0]), audio=audio, crop=False, nfe=6):
             writer.write(frames)

@@ -13,26 +13,27 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from floatalk.convert import to_pixels, to_tensor
 from floatalk.models.motion_ae import MotionAutoEncoder
 from floatalk.training.data import Clip
+from floatalk.units import FPS
 
 
 @torch.inference_mode()
 def reconstruct_clip(model: MotionAutoEncoder, frames: np.ndarray, batch: int = 16) -> np.ndarray:
     """frames (T, S, S, 3) uint8 -> (T, S, S, 3) uint8 rendered from frame 0's identity and each frame's motion."""
     device = next(model.parameters()).device
-    to = lambda a: torch.from_numpy(np.array(a)).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1.0  # noqa: E731
-    s_src, _, feats = model.encode(to(frames[:1]))
+    s_src, _, feats = model.encode(to_tensor(frames[:1]).to(device))
     out = []
     for i in range(0, len(frames), batch):
-        _, lam, _ = model.encode(to(frames[i : i + batch]))
+        _, lam, _ = model.encode(to_tensor(frames[i : i + batch]).to(device))
         style = s_src + model.motion(lam)
         img = model.decode(style, [f.expand(len(lam), -1, -1, -1) for f in feats])
-        out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        out.append(to_pixels(img))
     return np.concatenate(out)
 
 
-def probe_lipsync(model: MotionAutoEncoder, clips: list[Clip], fps: float = 25) -> dict[str, float]:
+def probe_lipsync(model: MotionAutoEncoder, clips: list[Clip], fps: float = FPS) -> dict[str, float]:
     """Mean lip-sync correlation (offset 0) of the clips re-rendered through `model`, and of the
     clips' own frames, plus the mean PSNR of the re-rendering and, as its baseline, of the first frame
     held still (an auto-encoder that only copies its source scores about that). Keys: recon_r,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from floatalk.checkpoint import atomic_write
+from floatalk.fileio import atomic_write
 
 LAST = "last.pt"
 
