@@ -54,7 +54,7 @@ from floatalk.training.data import Clip, read_manifest
 from floatalk.training.loop import accumulate, autocast, update_ema
 from floatalk.training.motion_ae_trainer import load_motion_ae
 from floatalk.training.presets import preset
-from floatalk.units import FPS, SAMPLE_RATE
+from floatalk.units import SAMPLE_RATE
 
 STAGE = "fmt"
 EXPORT_DIR = "model"
@@ -339,13 +339,11 @@ def _trained_modules(model: FloatModel) -> list[nn.Module]:
 
 
 def write_sample_video(model: FloatModel, clip: Clip, path: Path, seconds: float = 2.0) -> None:
-    """Animate the clip's first frame with its first seconds of audio (EMA weights) into an mp4."""
-    from floatalk.io.video import VideoWriter
+    """Animate the clip's first frame with its first seconds of audio (EMA weights) into an mp4,
+    through the library's one render path."""
     from floatalk.pipeline import FloatPipeline
+    from floatalk.render import render_video
 
-    pipe = FloatPipeline(model)
     audio = clip.load_audio()[: int(seconds * SAMPLE_RATE)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(path, fps=FPS, audio=audio, sample_rate=SAMPLE_RATE) as writer:
-        for _, frames in pipe.stream(image=np.array(clip.load_frames()[0]), audio=audio, crop=False, nfe=6):
-            writer.write(frames)
+    render_video(FloatPipeline(model), np.array(clip.load_frames()[0]), audio, path, crop=False, nfe=6)
