@@ -82,11 +82,12 @@ def main() -> None:
             if not chosen:
                 continue
             frames = [c.load_frames() for c in chosen]
-            rows = [c.load_landmarks() for c in chosen]
+            rows = [c.load_annotation("landmarks") for c in chosen]
             marks = rows if all(r is not None for r in rows) else None
-            src, drv, _, _, pts = pair_batch(
-                chosen, frames, args.pairs, np.random.default_rng(args.seed), landmarks=marks
-            )
+            src, drv, index = pair_batch(frames, args.pairs, np.random.default_rng(args.seed))
+            pts = None
+            if marks is not None:
+                pts = torch.from_numpy(np.stack([np.stack([marks[c][i], marks[c][j]]) for c, i, j in index])).float()
             s_src, _, feats = ae.encode(src)
             _, lam_drv, _ = ae.encode(drv)
             grids: list[torch.Tensor] = []

@@ -50,12 +50,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
+    from types import SimpleNamespace
+
     import numpy as np
     import torch
 
     from floatalk.models.motion_ae import MotionAutoEncoder
+    from floatalk.training.auxiliary import clip_landmarks
     from floatalk.training.data import read_manifest
-    from floatalk.training.motion_ae_trainer import clip_landmarks, pair_batch, start_with_identity_flow
+    from floatalk.training.motion_ae_trainer import pair_batch, start_with_identity_flow
     from floatalk.training.presets import preset
 
     torch.set_num_threads(2)
@@ -67,9 +70,11 @@ def main() -> None:
     near = (0.0, 0)  # plain pairs, half of them from the clip's first frames (as inference does)
 
     def pairs(n: int, seed: int, held_out: bool = False):
-        if held_out:
-            return pair_batch(val, val_frames, n, np.random.default_rng(seed), near, None, 0.5, None, val_marks)
-        return pair_batch(train, frames, n, np.random.default_rng(seed), near, None, 0.5, None, marks)
+        """Pairs with both frames' landmarks: (src, drv, marks (B, 2, L, 2))."""
+        clip_frames, clip_marks = (val_frames, val_marks) if held_out else (frames, marks)
+        batch = pair_batch(clip_frames, n, np.random.default_rng(seed), near, 0.5)
+        both = np.stack([np.stack([clip_marks[c][i], clip_marks[c][j]]) for c, i, j in batch.pairs])
+        return SimpleNamespace(src=batch.src, drv=batch.drv, marks=torch.from_numpy(both).float())
 
     shifts = (lambda m: (m[:, 0] - m[:, 1]).flatten(1))(pairs(2000, 12345).marks)  # (N, 2L)
     _, _, basis = torch.pca_lowrank(shifts, q=20, center=False)  # (2L, 20)
