@@ -250,3 +250,12 @@ def test_render_video_is_the_library_path(pipe, photo, speech, tmp_path):
     assert info["n_frames"] == report.frames and report.fps == 10
     assert report.face_box is not None and abs(sum(report.probabilities.values()) - 1) < 1e-4
     assert os.listdir(tmp_path) == ["v.mkv"]
+
+
+def test_bundle_of_a_wrong_folder_is_one_sentence(tmp_path, capsys):
+    from floatalk.training.bundle import main as bundle
+
+    assert bundle([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+    assert not (tmp_path / "out").exists()

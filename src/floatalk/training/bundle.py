@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from floatalk.checkpoint import load_model, read_json, save_pretrained
+from floatalk.errors import UserInputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     src, dst = args
-    model = load_model(src)
+    try:
+        model = load_model(src)
+    except UserInputError as exc:
+        print(f"bundle: error: {exc}", file=sys.stderr)
+        return 2
     extra = {
         k: v for k, v in read_json(Path(src) / "floatalk_config.json").items() if k not in ("format_version", "config")
     }
