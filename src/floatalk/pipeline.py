@@ -374,11 +374,35 @@ class FloatPipeline:
 
     # ------------------------------------------------------------------------------------ calls
     def options(self, options: GenerateOptions | None = None, **overrides: Any) -> GenerateOptions:
-        """`options` (default GenerateOptions()) with `overrides` applied, validated (UserInputError)."""
+        """`options` (default GenerateOptions()) with `overrides` applied, validated (UserInputError).
+
+        A timeline given as a file or a dict is parsed here, once, and kept as a Timeline."""
         opts = options if options is not None else GenerateOptions()
         if not isinstance(opts, GenerateOptions):
             raise UserInputError(f"options must be a GenerateOptions, got {type(opts).__name__}.")
-        return (opts.replace(**overrides) if overrides else opts).validate()
+        if overrides:
+            opts = opts.replace(**overrides)
+        if opts.timeline is not None:
+            from floatalk.editing.timeline import Timeline
+
+            opts = opts.replace(timeline=Timeline.coerce(opts.timeline))
+        return opts.validate()
+
+    def _begin(
+        self,
+        image: ImageInput | PreparedImage,
+        audio: AudioInput,
+        options: GenerateOptions | None,
+        generator: torch.Generator | None,
+        report: Progress,
+        overrides: dict[str, Any],
+    ) -> tuple[GenerateOptions, Conditions]:
+        """Options resolved and checked, and the conditions prepared: what `stream` and `__call__` share."""
+        opts = self.options(options, **overrides)
+        self.check_inputs(image, audio, opts, generator)
+        conditions = self.prepare(image, audio, opts)
+        report("emotion", 1, 1)
+        return opts, conditions
 
     def check_inputs(
         self, image: Any, audio: Any, options: GenerateOptions, generator: torch.Generator | None = None
@@ -481,11 +505,8 @@ class FloatPipeline:
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
         """Generate window by window: yields (motion (n, D), frames (n, S, S, 3) uint8) as soon as
         each window of 50 frames is sampled and decoded. Arguments as in `__call__`."""
-        opts = self.options(options, **overrides)
-        self.check_inputs(image, audio, opts, generator)
         report = progress or no_progress
-        conditions = self.prepare(image, audio, opts)
-        report("emotion", 1, 1)
+        opts, conditions = self._begin(image, audio, options, generator, report, overrides)
         yield from self.iter_windows(conditions, opts, generator, report)
 
     def __call__(
@@ -508,11 +529,8 @@ class FloatPipeline:
         one seeded with `seed`. progress: progress(stage, done, total), see floatalk.progress.
         Raises UserInputError (one sentence) for unusable inputs.
         """
-        opts = self.options(options, **overrides)
-        self.check_inputs(image, audio, opts, generator)
         report = progress or no_progress
-        conditions = self.prepare(image, audio, opts)
-        report("emotion", 1, 1)
+        opts, conditions = self._begin(image, audio, options, generator, report, overrides)
         motions, frames = [], []
         for m, f in self.iter_windows(conditions, opts, generator, report):
             motions.append(m)

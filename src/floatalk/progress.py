@@ -11,7 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-__all__ = ["Progress", "ProgressBar", "no_progress"]
+__all__ = ["GENERATION_LABELS", "Progress", "ProgressBar", "no_progress"]
+
+GENERATION_LABELS = {"audio": "audio features", "emotion": "emotion", "motion": "sampling motion", "frames": "decoding"}
+"""How a bar names the stages a generation reports (FloatPipeline.iter_windows)."""
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total) -> None."""

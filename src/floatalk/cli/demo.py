@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.errors import UserInputError
     from floatalk.options import GenerateOptions
     from floatalk.pipeline import FloatPipeline
-    from floatalk.progress import ProgressBar
+    from floatalk.progress import GENERATION_LABELS, ProgressBar
     from floatalk.render import render_video
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.units import SAMPLE_RATE
@@ -75,13 +75,12 @@ def run(args: argparse.Namespace) -> int:
     seed = DEMO_SEED if args.seed is None else args.seed
     spec = clip_specs(1, args.seconds, size, seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE)[0]
     clip = make_clip(spec)
-    labels = {"audio": "audio features", "emotion": "emotion", "motion": "sampling motion", "frames": "decoding"}
     with tempfile.TemporaryDirectory() as tmp:
         # The portrait and speech go through files, as a user's would (PNG, 16-bit PCM WAV).
         portrait, speech = Path(tmp) / "portrait.png", Path(tmp) / "speech.wav"
         Image.fromarray(clip.frames[0]).save(portrait)
         sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
-        with ProgressBar(len(clip.frames), "frame", labels, "frames", args.quiet, "loading model") as bar:
+        with ProgressBar(len(clip.frames), "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
             pipe = FloatPipeline.from_pretrained(model)
             options = GenerateOptions(emotion=args.emotion, crop=False)
             report = render_video(pipe, portrait, speech, args.out, options, progress=bar)

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     from floatalk.checkpoint import read_config
     from floatalk.pipeline import FloatPipeline, prepare_image, reuse_freed_memory
-    from floatalk.progress import ProgressBar
+    from floatalk.progress import GENERATION_LABELS, ProgressBar
     from floatalk.render import render_video
 
     cfg = read_config(checkpoint)
@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         reuse_freed_memory()  # the decoder's big short-lived blocks are page-faulted in again otherwise
     n_model = -(-len(wave) * cfg.audio.fps // cfg.audio.sample_rate)
-    labels = {"audio": "audio features", "emotion": "emotion", "motion": "sampling motion", "frames": "decoding"}
-    with ProgressBar(n_model, "frame", labels, "frames", args.quiet, "loading model") as bar:
+    with ProgressBar(n_model, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
         pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device, dtype=getattr(torch, args.dtype))
         report = render_video(
             pipe, prepared, Path(args.audio), args.out, options, paste_back=args.paste_back, fps=args.fps, progress=bar

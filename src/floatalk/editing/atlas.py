@@ -76,13 +76,6 @@ class MotionAtlas:
         """Row indices of the named effects."""
         return [self.effects.index(n) for n in names]
 
-    def dominant(self) -> list[str]:
-        """For each coefficient, the group whose effects it moves most (rows scaled to unit norm)."""
-        A = self.matrix
-        norm = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-12)
-        shares = {g: (norm[self.rows(GROUPS[g])] ** 2).sum(0) for g in ("head", "mouth", "expression")}
-        return [max(shares, key=lambda g: shares[g][k]) for k in range(A.shape[1])]
-
     def save(self, path: str | os.PathLike) -> Path:
         """Write the atlas as JSON (atomically)."""
         path = Path(path)
