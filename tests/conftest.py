@@ -79,3 +79,19 @@ def tiny_model():
             if p.requires_grad:
                 p.copy_(torch.randn_like(p) * 0.05)
     return model
+
+
+@pytest.fixture(scope="session")
+def bundled_pipe():
+    """The bundled demo model, loaded once for the session."""
+    from floatalk import FloatPipeline
+
+    return FloatPipeline.from_pretrained("bundled")
+
+
+@pytest.fixture(scope="session")
+def example(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled model's example inputs (a synthetic portrait and 2 s of speech) as files."""
+    from floatalk.apps.examples import write_example
+
+    return write_example(tmp_path_factory.mktemp("example"), seconds=2.0)

@@ -50,46 +50,31 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import soundfile as sf
-    from PIL import Image
-
-    from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
-    from floatalk.checkpoint import read_config
+    from floatalk.apps.examples import write_example
+    from floatalk.assets import BUNDLED, resolve_model
     from floatalk.errors import UserInputError
     from floatalk.options import GenerateOptions
     from floatalk.pipeline import FloatPipeline
     from floatalk.progress import GENERATION_LABELS, ProgressBar
     from floatalk.render import render_video
-    from floatalk.synth.world import clip_specs, make_clip
-    from floatalk.units import SAMPLE_RATE
 
     if not 1.0 <= args.seconds <= 60.0:
         raise UserInputError(f"--seconds must be between 1 and 60 (got {args.seconds}).")
     model = resolve_model(BUNDLED)
 
-    size = read_config(model).motion_ae.size
-    # The portrait is the clip's first frame: neutral, as the clip's own expression only eases in
-    # after DEMO_ONSET s (the side-by-side view shows it); the model's expression comes from the
-    # speech, or from --emotion.
-    onset = min(DEMO_ONSET, args.seconds / 2)
-    seed = DEMO_SEED if args.seed is None else args.seed
-    spec = clip_specs(1, args.seconds, size, seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE)[0]
-    clip = make_clip(spec)
     with tempfile.TemporaryDirectory() as tmp:
-        # The portrait and speech go through files, as a user's would (PNG, 16-bit PCM WAV).
-        portrait, speech = Path(tmp) / "portrait.png", Path(tmp) / "speech.wav"
-        Image.fromarray(clip.frames[0]).save(portrait)
-        sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
-        with ProgressBar(len(clip.frames), "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
+        example = write_example(tmp, args.seconds, args.seed)
+        portrait, speech = example.image, example.audio
+        with ProgressBar(len(example.frames), "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
             pipe = FloatPipeline.from_pretrained(model)
             options = GenerateOptions(emotion=args.emotion, crop=False)
             report = render_video(pipe, portrait, speech, args.out, options, progress=bar)
         if args.side_by_side:
-            _side_by_side(Path(args.out), clip.frames)
+            _side_by_side(Path(args.out), example.frames)
     if not args.quiet:
         for line in report.summary()[1:]:
             print(line, file=sys.stderr)
-        print(f"synthetic {spec.emotion} speaker (seed {spec.identity}); model: {model}", file=sys.stderr)
+        print(f"synthetic {example.emotion} speaker (seed {example.identity}); model: {model}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,60 @@
+"""The example inputs the bundled model knows: a synthetic portrait and synthetic speech from the
+synthetic world (floatalk.synth), written as a user's files would be (PNG, 16-bit PCM WAV).
+
+`floatalk demo`, the web page's one-click example and the API's tests use them. The portrait is
+the clip's first frame, neutral: the clip's own expression only eases in after DEMO_ONSET s.
+Synthetic portraits fill the frame, so they are animated uncropped (`EXAMPLE_OPTIONS`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EXAMPLE_OPTIONS", "Example", "write_example"]
+
+EXAMPLE_OPTIONS: dict[str, Any] = {"crop": False}
+"""The job options the example needs (as `floatalk.apps.jobs.parse_options` reads them)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """Files written by `write_example` and what they show."""
+
+    image: Path
+    audio: Path
+    emotion: str  # the synthetic speaker's emotion
+    identity: int  # the synthetic speaker's seed
+    frames: Any  # (T, S, S, 3) uint8: the synthetic world's own rendering of the speech
+
+
+def write_example(
+    folder: str | os.PathLike, seconds: float = 4.0, seed: int | None = None, size: int | None = None
+) -> Example:
+    """Write `portrait.png` and `speech.wav` into `folder` (made if missing) and return them.
+
+    seconds: length of the speech; seed: the synthetic speaker (default the demo's); size: the
+    portrait's side in pixels (default the bundled model's)."""
+    import soundfile as sf
+    from PIL import Image
+
+    from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
+    from floatalk.checkpoint import read_config
+    from floatalk.synth.world import clip_specs, make_clip
+    from floatalk.units import SAMPLE_RATE
+
+    if size is None:
+        size = read_config(resolve_model(BUNDLED)).motion_ae.size
+    onset = min(DEMO_ONSET, seconds / 2)
+    spec = clip_specs(
+        1, seconds, size, DEMO_SEED if seed is None else seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE
+    )[0]
+    clip = make_clip(spec)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    portrait, speech = folder / "portrait.png", folder / "speech.wav"
+    Image.fromarray(clip.frames[0]).save(portrait)
+    sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+    return Example(image=portrait, audio=speech, emotion=spec.emotion, identity=spec.identity, frames=clip.frames)
