@@ -25,6 +25,13 @@ def _threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _atlas_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Motion atlases measured by the tests stay in the session's temporary folder, not ~/.cache.
+    if "FLOATALK_CACHE" not in os.environ:
+        os.environ["FLOATALK_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     """../shared/parity. Without it the tests that need it skip, saying why; under CI (the `CI`

@@ -44,14 +44,25 @@ def ping_pong(values: np.ndarray, T: int) -> np.ndarray:
     return values[np.where(phase < n, phase, period - phase)]
 
 
-def reference_track(path: str, pipe: FloatPipeline, T: int) -> np.ndarray:
-    """(T, E) effects of a reference video's face crops against its first frame, at the model's
-    fps, played back and forth when shorter than T frames (floatalk.evaluation.motion)."""
+def reference_track(path: str, pipe: FloatPipeline, source: SourceImage, T: int) -> np.ndarray:
+    """(T, E) effects on the portrait `source` of a reference video's motion, at the model's fps,
+    played back and forth when shorter than T frames.
+
+    The reference's face crops are encoded and their change from the first frame carried onto the
+    portrait as in reenactment (roll steered to the roll measured on the frames,
+    `floatalk.editing.reenact`); the portrait's atlas reads the effects of that motion. Read
+    through the latents, a reference's head track followed its true motion better than the track
+    measured on its frames by optical flow did (docs/MOTION.md)."""
+    import torch
+
     from floatalk.editing.driving import load_face_video
-    from floatalk.evaluation.motion import face_effects
+    from floatalk.editing.reenact import driving_motion, steer_roll
 
     frames = load_face_video(path, pipe.image_size, pipe.fps, crop=True, max_frames=T)
-    return ping_pong(face_effects(frames), T)
+    editor = EffectEditor(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
+    with torch.inference_mode():
+        motion = steer_roll(pipe, source, frames, driving_motion(pipe, frames, source.lam))
+    return ping_pong(editor.effects(motion), T)
 
 
 def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, options: GenerateOptions) -> Conditions:
@@ -92,7 +103,7 @@ def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, 
         controls = MotionControls(frames.head_motion, frames.mouth_scale, frames.expression_scale, frames.blink)
     head = eyes = None
     if options.pose_video is not None:
-        track = reference_track(options.pose_video, pipe, T)
+        track = reference_track(options.pose_video, pipe, source, T)
         head = track[:, pipe_rows("head")]
         eyes = track[:, pipe_rows("blink")] if options.blink_from_video else None
     edit = None

@@ -31,10 +31,16 @@ from torch import Tensor
 
 from floatalk.editing.atlas import GROUPS, MotionAtlas
 
-__all__ = ["EffectEditor", "MotionControls", "MotionEdit"]
+__all__ = ["TRACK_STEP", "EffectEditor", "MotionControls", "MotionEdit"]
 
 RIDGE = 1e-3
 """Ridge of the pseudo-inverse, relative to the largest squared singular value of A."""
+
+TRACK_STEP = 0.7
+"""Share of the way a track (a reference video's head, the driver's roll in reenactment) is
+followed in one linear step through the atlas. The atlas is the decoder's first-order response at
+the portrait, so a full step to a large track overshoots: on the bundled model full steps
+disturbed translation and lip sync on some faces, 0.7 kept both (docs/MOTION.md)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ class EffectEditor:
         """(T, D) latents with each effect scaled per `controls` (per-frame values are (T,) arrays).
 
         head: (T, 4) head effects to give the motion instead of its own (a reference video's),
-        scaled by head_motion; eyes: (T, 2) eye effects likewise (blinks from a video). Returns
+        scaled by head_motion, approached by a TRACK_STEP share; eyes: (T, 2) eye effects likewise
+        (blinks from a video). Returns
         `motion` itself when nothing changes."""
         if controls.is_identity() and head is None and eyes is None:
             return motion
@@ -116,7 +123,7 @@ class EffectEditor:
         target = scales * e
         for rows, track in ((self.atlas.rows(GROUPS["head"]), head), (self.atlas.rows(GROUPS["blink"]), eyes)):
             if track is not None:
-                target[:, rows] = scales[:, rows] * track
+                target[:, rows] += TRACK_STEP * (scales[:, rows] * track - target[:, rows])
         return self.apply(motion, target - e)
 
 
