@@ -145,6 +145,21 @@ def test_actors_without_ray_is_a_user_mistake(inputs: Path, capsys: pytest.Captu
     assert "--actors is for --ray runs" in capsys.readouterr().err
 
 
+def test_a_ray_address_where_nothing_answers_is_one_sentence(inputs: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    from floatalk.apps.ray_runner import is_loopback
+
+    assert is_loopback("127.0.0.1:6379") and is_loopback("ray://localhost:10001") and not is_loopback("10.0.0.5:6379")
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    jobs = _write_lines(inputs / "jobs.jsonl", ['{"image": "media/face.png", "audio": "media/talk.wav"}'])
+    assert main(["batch", str(jobs), "--out", str(inputs / "out"), f"--ray=127.0.0.1:{port}", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"Nothing answers at the Ray address '127.0.0.1:{port}'" in err and len(err.splitlines()) == 1
+
+
 def test_an_interrupted_batch_reports_what_did_not_run(inputs: Path) -> None:
     lines = [f'{{"image": "media/face.png", "audio": "media/talk.wav", "name": "v{i}"}}' for i in range(3)]
     jobs = _write_lines(inputs / "jobs.jsonl", lines)
@@ -168,6 +183,30 @@ def test_an_interrupted_batch_reports_what_did_not_run(inputs: Path) -> None:
 
 
 # -- real runs with the bundled model ----------------------------------------------------------
+
+
+def test_a_photo_without_a_face_or_a_bug_fails_only_its_own_job(bundled_pipe, example, tmp_path, monkeypatch) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from floatalk.apps import jobs
+    from floatalk.apps.batch import run_entry
+    from floatalk.apps.jobs import parse_options
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((128, 128, 3), 120, np.uint8)).save(wall)
+    entry = BatchEntry(1, "wall.mp4", image=wall, audio=example.audio, job=parse_options({}))
+    outcome = run_entry(bundled_pipe, entry, tmp_path)
+    assert outcome.status == "failed" and "face" in outcome.reason.lower() and "\n" not in outcome.reason
+    assert not (tmp_path / "wall.mp4").exists()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("decoder exploded\nsecond line")
+
+    monkeypatch.setattr(jobs, "run_job", broken)
+    outcome = run_entry(bundled_pipe, entry, tmp_path)
+    assert outcome.status == "failed" and outcome.reason.startswith("Internal error (RuntimeError: decoder exploded")
+    assert "\n" not in outcome.reason and "Traceback" in outcome.detail
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,21 +27,50 @@ from typing import Any
 from floatalk.apps.batch import BatchEntry, Outcome, remove_partials, run_entry
 from floatalk.errors import UserInputError
 
-__all__ = ["LOCAL", "BatchActor", "local_cluster_env", "ray_runner"]
+__all__ = ["LOCAL", "BatchActor", "is_loopback", "local_cluster_env", "ray_runner"]
 
 LOCAL = "local"
 """The address that starts a local cluster for the run."""
 
 _LOOPBACK = "127.0.0.1"
 _KILL_WAIT_S = 60.0
+_CONNECT_S = 10.0
 
 
 def local_cluster_env() -> dict[str, str]:
-    """The environment a local cluster needs to stay on 127.0.0.1. Ray turns a node address of
-    127.0.0.1 into the machine's network address unless its multi-machine mode is off
-    (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when ray is imported); with the node address on
-    127.0.0.1 its servers listen on 127.0.0.1 only. Also: no usage statistics, no token auth."""
-    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    """The environment that keeps Ray on 127.0.0.1. Ray turns a node address of 127.0.0.1 into the
+    machine's network address unless its multi-machine mode is off (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+    read when ray is imported); with the node address on 127.0.0.1 its servers listen on 127.0.0.1 only."""
+    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a Ray address ('HOST:PORT', 'ray://HOST:PORT') names this machine's loopback interface."""
+    host = _host_port(address)[0]
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _host_port(address: str) -> tuple[str, int | None]:
+    rest = address.split("://", 1)[-1].strip()
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return rest.strip("[]"), None
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str) -> None:
+    """A one-sentence UserInputError when nothing answers at HOST:PORT (Ray itself would retry
+    without end); addresses without a port ('auto') are left to Ray."""
+    host, port = _host_port(address)
+    if port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=_CONNECT_S).close()
+    except OSError as exc:
+        raise UserInputError(
+            f"Nothing answers at the Ray address '{address}' ({exc.strerror or exc}); start the cluster with "
+            "'ray start --head' there, or check the address."
+        ) from None
 
 
 class BatchActor:
@@ -56,16 +87,15 @@ class BatchActor:
         return run_entry(self.pipe, entry, out_dir)
 
 
-def _import_ray(local: bool) -> Any:
-    if local:
+def _import_ray(loopback: bool) -> Any:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if loopback:
         os.environ.update(local_cluster_env())
-    else:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
         raise UserInputError("--ray needs Ray installed: pip install 'floatalk[ray]'.") from None
-    if local:
+    if loopback:
         from ray._private import ray_constants
 
         # When ray was imported before the variable was set (a Python session), set what it decided.
@@ -77,11 +107,14 @@ def _import_ray(local: bool) -> Any:
 def _cluster(address: str) -> Iterator[Any]:
     """ray, connected to the cluster at `address` (a local one started for 'local'), shut down after."""
     local = address == LOCAL
-    ray = _import_ray(local)
+    if not local:
+        _check_reachable(address)
+    ray = _import_ray(local or is_loopback(address))
     temp = tempfile.mkdtemp(prefix="floatalk-ray-") if local else None
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     try:
         if local:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # the cluster is ours alone, on 127.0.0.1
             ray.init(address="local", _node_ip_address=_LOOPBACK, include_dashboard=False, _temp_dir=temp, **quiet)
             nodes = {n["NodeManagerAddress"] for n in ray.nodes()}
             if nodes != {_LOOPBACK}:
@@ -189,5 +222,7 @@ def _dispatch(
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """The first line of an exception's message, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else type(exc).__name__).rstrip(".")
