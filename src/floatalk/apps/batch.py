@@ -336,6 +336,8 @@ def run_local(checkpoint: str = "bundled", device: str = "cpu", progress: Progre
             raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
         if device == "cpu":
             reuse_freed_memory()
+        if progress is not None:
+            progress("loading model", 0, 0)
         pipe = FloatPipeline.from_pretrained(folder, device=device)
         for entry in entries:
             finished(run_entry(pipe, entry, out_dir, progress))

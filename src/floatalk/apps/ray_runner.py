@@ -22,10 +22,13 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floatalk.apps.batch import BatchEntry, Outcome, remove_partials, run_entry
 from floatalk.errors import UserInputError
+
+if TYPE_CHECKING:
+    from floatalk.progress import Progress
 
 __all__ = ["LOCAL", "BatchActor", "is_loopback", "local_cluster_env", "ray_runner"]
 
@@ -154,11 +157,11 @@ def ray_runner(
     actors: int | None = None,
     checkpoint: str = "bundled",
     device: str = "cpu",
-    started: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Callable[[list[BatchEntry], Path, Callable[[Outcome], None]], None]:
     """A floatalk.apps.batch runner that renders the entries on the Ray cluster at `address`
     ('local': a cluster on 127.0.0.1 started for the run). actors: how many (default one per
-    GPU with device 'cuda', per CPU with 'cpu'); started(n): called once the n actors are asked for.
+    GPU with device 'cuda', per CPU with 'cpu'); progress: told when Ray starts and how many actors run.
 
     On KeyboardInterrupt the actors are killed and their half-written files removed before the
     interrupt goes on."""
@@ -169,12 +172,14 @@ def ray_runner(
     def runner(entries: list[BatchEntry], out_dir: Path, finished: Callable[[Outcome], None]) -> None:
         if not entries:
             return
+        if progress is not None:
+            progress("starting Ray", 0, 0)
         with _cluster(address) as ray:
             count, resources = _actor_resources(ray, device, actors, len(entries))
             actor_class = ray.remote(max_restarts=0, max_task_retries=0, **resources)(BatchActor)
             workers = [actor_class.remote(checkpoint, device) for _ in range(count)]
-            if started is not None:
-                started(count)
+            if progress is not None:
+                progress(f"{count} Ray actors", 0, 0)
             _dispatch(ray, workers, entries, out_dir, finished)
 
     return runner
@@ -218,6 +223,9 @@ def _dispatch(
         if running:  # they resolve (with errors) once the actors are gone; then nothing writes any more
             ray.wait(list(running), num_returns=len(running), timeout=_KILL_WAIT_S)
         remove_partials(out_dir, {entry.name for _, entry in running.values()})
+        for _, entry in running.values():
+            if (out_dir / entry.name).exists():  # it finished as the interrupt came (outputs are atomic)
+                finished(Outcome(entry.line, entry.name, "done"))
         raise
 
 

@@ -82,16 +82,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--actors must be at least 1 (got {args.actors}).")
     entries = read_jobs(args.jobs)  # a jobs file that cannot be used fails before any model loads
     labels = {**GENERATION_LABELS, "jobs": "jobs", "start": "reading inputs"}
-    first = "starting Ray" if args.ray else "loading model"
-    with ProgressBar(len(entries), "job", labels, "jobs", args.quiet, first) as bar:
+    with ProgressBar(len(entries), "job", labels, "jobs", args.quiet, "jobs") as bar:
         if args.ray is not None:
             from floatalk.apps.ray_runner import ray_runner
 
-            def started(count: int) -> None:
-                bar(f"{count} Ray actors", 0, 0)
-
             runner = ray_runner(
-                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, started=started
+                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, progress=bar
             )
         else:
             runner = run_local(args.checkpoint, args.device, progress=bar)
