@@ -122,6 +122,15 @@ def test_two_lines_writing_one_output_are_refused_up_front(inputs: Path, capsys:
     assert "Lines 1 and 3" in err and len(err.splitlines()) == 1
     assert not (inputs / "out").exists()
 
+    # A line that cannot run writes nothing, so its name collides with nobody.
+    bad = '{"image": "media/face.png", "audio": "media/talk.wav", "name": "clip", "colour": 1}'
+    entries = read_jobs(
+        _write_lines(
+            inputs / "jobs.jsonl", [bad, '{"image": "media/face.png", "audio": "media/talk.wav", "name": "clip"}']
+        )
+    )
+    assert [e.error is None for e in entries] == [False, True]
+
 
 @pytest.mark.parametrize(
     ("name", "text", "words"),

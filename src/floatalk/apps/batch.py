@@ -273,12 +273,13 @@ def _output_name(name: Any, image: Any, line: int) -> str:
 
 
 def _check_unique(entries: Sequence[BatchEntry]) -> None:
-    """Refuse (one sentence) two lines that would write the same output file."""
+    """Refuse (one sentence) two runnable lines that would write the same output file (compared
+    without case, as a case-insensitive file system would)."""
     seen: dict[str, int] = {}
     for entry in entries:
+        if entry.error is not None:  # it writes nothing
+            continue
         key = entry.name.casefold()
-        if key == REPORT_NAME:
-            raise UserInputError(f"Line {entry.line} would overwrite the report '{REPORT_NAME}'; rename its output.")
         if key in seen:
             raise UserInputError(
                 f"Lines {seen[key]} and {entry.line} would both write '{entry.name}'; give each job its own 'name'."
@@ -286,9 +287,9 @@ def _check_unique(entries: Sequence[BatchEntry]) -> None:
         seen[key] = entry.line
 
 
-def _one_line(exc: BaseException | str) -> str:
-    """A message on one line, without a trailing full stop (the caller adds its own punctuation
-    where it wraps it; a UserInputError's own sentence is kept whole)."""
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line: a UserInputError's sentence whole, any other message
+    without its final full stop (the caller wraps it in a sentence of its own)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if isinstance(exc, UserInputError) else text.rstrip(".")
 
