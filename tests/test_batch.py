@@ -191,6 +191,25 @@ def test_an_interrupted_batch_reports_what_did_not_run(inputs: Path) -> None:
     assert result.outcomes[0].status == "skipped"
 
 
+def test_a_folder_takes_one_run_at_a_time_and_stale_temporaries_go(inputs: Path, capsys) -> None:
+    import fcntl
+
+    jobs = _write_lines(inputs / "jobs.jsonl", ['{"image": "media/face.png", "audio": "media/talk.wav", "name": "x"}'])
+    out = inputs / "out"
+    out.mkdir()
+    (out / ".x.mp4.partial-k1ll3d").write_bytes(b"half a video")  # left by a killed run
+    (out / ".notes.txt.partial-1").write_bytes(b"not ours")
+    with open(out / ".floatalk-batch.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run holds the folder
+        assert main(["batch", str(jobs), "--out", str(out), "--quiet"]) == 2
+        assert "Another 'floatalk batch' is writing into" in capsys.readouterr().err
+    assert (out / ".x.mp4.partial-k1ll3d").exists()  # untouched while the other run held the folder
+
+    seen: list[list[str]] = []
+    run_batch(jobs, out, lambda entries, folder, finished: seen.append(sorted(p.name for p in folder.iterdir())))
+    assert ".x.mp4.partial-k1ll3d" not in seen[0] and ".notes.txt.partial-1" in seen[0]
+
+
 # -- real runs with the bundled model ----------------------------------------------------------
 
 
