@@ -137,6 +137,7 @@ def test_two_lines_writing_one_output_are_refused_up_front(inputs: Path, capsys:
     [
         ("missing.jsonl", None, "does not exist"),
         ("jobs.txt", "image,audio\n", "JSON Lines (.jsonl) or CSV"),
+        ("jobs.json", '[{"image": "a.png", "audio": "a.wav"}]', "JSON Lines (.jsonl) or CSV"),
         ("empty.jsonl", "\n# nothing\n", "holds no jobs"),
         ("noheader.csv", "media/face.png,media/talk.wav\n", "first row naming the columns"),
     ],

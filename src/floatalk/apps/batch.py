@@ -105,7 +105,7 @@ class Outcome:
 
 
 def read_jobs(path: str | os.PathLike) -> list[BatchEntry]:
-    """The jobs of a JSONL (.jsonl, .ndjson, .json) or CSV (.csv) file, one per line, in order.
+    """The jobs of a JSON Lines (.jsonl, .ndjson) or CSV (.csv) file, one per line, in order.
 
     A line that cannot run (bad JSON, a missing file, an unknown option, ...) becomes an entry
     with its `error`. Raises UserInputError (one sentence) when the file itself cannot be used:
@@ -114,7 +114,7 @@ def read_jobs(path: str | os.PathLike) -> list[BatchEntry]:
     if not path.is_file():
         raise UserInputError(f"Jobs file '{path}' does not exist (or is not a file).")
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".json", ".csv"):
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
         raise UserInputError(f"Jobs file '{path}' must be JSON Lines (.jsonl) or CSV (.csv), one job per line.")
     try:
         text = path.read_text(encoding="utf-8-sig")
