@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "generate",
     "reenact",
     "demo",
+    "batch",
     "preprocess",
     "train",
     "synth",
