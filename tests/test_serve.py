@@ -191,6 +191,25 @@ def test_listens_on_loopback_only_and_wants_the_token(server: Server) -> None:
         assert client.get("/v1/jobs/nope").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--host", "0.0.0.0"], "needs --token"),
+        (["--host", "example.org", "--token", "t"], "--host must be an IP address"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--max-upload-mb", "0"], "limits must be positive"),
+        (["--checkpoint", "/nonexistent/model"], "/nonexistent/model"),
+    ],
+)
+def test_serve_mistakes_exit_2_with_one_sentence(tmp_path, capsys, flags: list[str], words: str) -> None:
+    from floatalk.cli.main import main
+
+    assert main(["serve", "--data-dir", str(tmp_path / "data"), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
 def multipart(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, dict[str, str]]:
     """A multipart/form-data body written by hand (to send names httpx would not)."""
     boundary = "floatalkTestBoundary"
