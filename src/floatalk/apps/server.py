@@ -170,6 +170,7 @@ def create_app(
     from python_multipart.multipart import MultipartParser
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     from floatalk import __version__
     from floatalk.apps.queue import QueueFullError
@@ -312,6 +313,8 @@ def create_app(
             return full(exc)
         except UserInputError as exc:
             return error(400, " ".join(str(exc).split()))
+        except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
+            return error(400, "The upload was cut short by the client.", cut)
         except Exception as exc:  # python-multipart's parse errors and the like
             if type(exc).__module__.startswith("python_multipart"):
                 return error(400, "The multipart body is malformed.", None if read_all else cut)
