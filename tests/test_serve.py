@@ -187,6 +187,8 @@ def test_listens_on_loopback_only_and_wants_the_token(server: Server) -> None:
         assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/video"} <= set(
             spec["paths"]
         )
+        body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert body["required"] == ["image", "audio"]
         assert client.get("/docs").status_code == 200
         assert client.get("/v1/jobs/nope").status_code == 404
 

@@ -37,6 +37,26 @@ API_PREFIX = "/v1"
 _FILE_PARTS = ("image", "audio")
 _PARTS = (*_FILE_PARTS, "options")
 _EVENT_POLL_S = 0.2
+# The body of POST /v1/jobs as OpenAPI describes it (the endpoint parses the stream itself).
+_UPLOAD_SCHEMA = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image", "audio"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary", "description": "the portrait photo"},
+                    "audio": {"type": "string", "format": "binary", "description": "the speech recording"},
+                    "options": {
+                        "type": "string",
+                        "description": 'a JSON object of generate options, e.g. {"emotion": "happy", "seed": 3}',
+                    },
+                },
+            }
+        }
+    },
+}
 _KEEPALIVE_S = 15.0
 
 
@@ -258,6 +278,7 @@ def create_app(
         'JSON object of `floatalk generate` options by flag name without dashes, e.g. {"emotion": "happy", '
         '"seed": 3}. Answers 202 with the job; 413 over the size limit; 503 with Retry-After when the queue is '
         "full.",
+        openapi_extra={"requestBody": _UPLOAD_SCHEMA},
     )
     async def submit(request: Request) -> JSONResponse:
         # An answer given before the body was read to its end closes the connection, so the
