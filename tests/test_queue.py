@@ -95,7 +95,7 @@ def test_progress_spans_the_whole_job_and_never_goes_back() -> None:
 
 
 @pytest.mark.slow
-def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example, monkeypatch) -> None:
+def test_workers_run_jobs_and_bad_ones_fail_alone(tmp_path, example, monkeypatch) -> None:
     from floatalk.pipeline import FloatPipeline
 
     loads: list[str] = []
@@ -107,19 +107,33 @@ def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example, monkeypat
     Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(blank)
     _, audio = inputs(example, tmp_path / "in", "x")
     faceless = queue.submit(blank, audio, {})  # cropping looks for a face: there is none
+    broken = queue.submit(*inputs(example, tmp_path / "in", "y"), {**EXAMPLE_OPTIONS, "seed": 666})
     good = queue.submit(*inputs(example, tmp_path / "in"), EXAMPLE_OPTIONS)
+
+    import floatalk.apps.jobs as jobs
+
+    real_run_job = jobs.run_job
+
+    def run_job(pipe, image, audio, out, job, **kwargs):  # a bug that strikes one job
+        if job.generate.seed == 666:
+            raise RuntimeError("boom")
+        return real_run_job(pipe, image, audio, out, job, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_job", run_job)
     workers = Workers(queue, count=1)
     workers.start()
     try:
         with pytest.raises(UserInputError, match="already in use"):
             Workers(queue).start()
         failed = wait_final(queue, faceless.id)
+        crashed = wait_final(queue, broken.id)
         done = wait_final(queue, good.id)
     finally:
         workers.stop()
     assert loads == ["bundled"]  # the model is loaded once per worker, not per job
     assert failed.state == "failed" and failed.error.startswith("No face found") and "\n" not in failed.error
     assert queue.video(faceless.id) is None
+    assert crashed.state == "failed" and crashed.error == "Internal error (RuntimeError: boom)."
     assert done.state == "done" and done.progress == 1.0 and done.error is None
     assert done.started <= done.finished
     with av.open(str(queue.video(good.id))) as container:
