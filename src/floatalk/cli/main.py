@@ -34,6 +34,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "synth",
     "eval_lipsync",
     "evaluate",
+    "serve",
 )
 
 
