@@ -1,0 +1,550 @@
+"""A durable job queue for the apps: jobs live in an SQLite database (WAL) beside their files in
+one data folder, so an accepted job survives a crash of the process that accepted it.
+
+Layout of the data folder:
+
+    queue.sqlite3          one row per job (state, stage, progress, error, options, times)
+    jobs/<id>/             the job's inputs (image.*, audio.*) and, once done, video.mp4
+    .workers.lock          held (flock) by the one `Workers` that runs this folder's jobs
+
+A job is claimed in one transaction (queued -> running), so no two workers run it. When a
+`Workers` starts, jobs left `running` by a process that died are put back in the queue and run
+again from the start (at most `MAX_ATTEMPTS` times, then they fail with a reason). Videos are
+written atomically and `JobQueue.video` returns one only for a job in state `done`, so a
+half-written file is never handed out.
+
+Nothing heavy is imported at the top: torch and the model are loaded by `Workers.start`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from floatalk.errors import UserInputError
+
+__all__ = [
+    "FINAL_STATES",
+    "MAX_ATTEMPTS",
+    "STATES",
+    "JobQueue",
+    "JobRecord",
+    "QueueFullError",
+    "Workers",
+    "overall_progress",
+]
+
+log = logging.getLogger("floatalk.queue")
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+MAX_ATTEMPTS = 3
+"""How many times a job is started before it fails as 'interrupted' (a job that kills its server every time)."""
+
+# Where each progress stage of run_job sits in the whole job (start, end), as fractions.
+_STAGE_SPANS = {
+    "start": (0.0, 0.0),
+    "emotion": (0.0, 0.05),
+    "audio": (0.05, 0.1),
+    "motion": (0.1, 0.3),
+    "frames": (0.3, 1.0),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    stage TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    updated REAL NOT NULL,
+    options TEXT NOT NULL,
+    image TEXT NOT NULL,
+    audio TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+"""
+
+_COLUMNS = "id, state, stage, progress, error, created, started, finished, updated, options, cancel_requested"
+
+
+def overall_progress(stage: str, done: int, total: int) -> float:
+    """A run_job progress report (stage, done, total) as a fraction 0..1 of the whole job."""
+    lo, hi = _STAGE_SPANS.get(stage, (0.0, 0.0))
+    part = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+    return lo + (hi - lo) * part
+
+
+class QueueFullError(Exception):
+    """The queue holds its maximum of waiting jobs; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as stored: its state, progress through the stages and, when it failed, why."""
+
+    id: str
+    state: str  # 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+    stage: str | None
+    progress: float  # 0..1 over the whole job
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    options: dict = field(default_factory=dict)
+    updated: float = 0.0
+    cancel_requested: bool = False
+
+    @property
+    def final(self) -> bool:
+        """Whether the job has ended (done, failed or cancelled)."""
+        return self.state in FINAL_STATES
+
+    def to_json(self) -> dict:
+        """The record as a JSON-ready dict (times are Unix seconds)."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "stage": self.stage,
+            "progress": round(self.progress, 4),
+            "error": self.error,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "updated": self.updated,
+            "options": self.options,
+            "cancel_requested": self.cancel_requested,
+        }
+
+
+def _record(row: sqlite3.Row | tuple) -> JobRecord:
+    (id_, state, stage, progress, error, created, started, finished, updated, options, cancel) = tuple(row)
+    return JobRecord(
+        id=id_,
+        state=state,
+        stage=stage,
+        progress=float(progress),
+        error=error,
+        created=created,
+        started=started,
+        finished=finished,
+        options=json.loads(options),
+        updated=updated,
+        cancel_requested=bool(cancel),
+    )
+
+
+def _suffix(path: Path) -> str:
+    """The file's suffix if it is a plain short one (lower case), else none."""
+    suffix = path.suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+class JobQueue:
+    """The jobs of one data folder. Thread-safe; several processes may share the folder (SQLite locks)."""
+
+    def __init__(self, data_dir: str | Path, *, max_queued: int = 32) -> None:
+        if max_queued < 1:
+            raise UserInputError(f"The queue must hold at least 1 waiting job (got max_queued={max_queued}).")
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.max_queued = max_queued
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / "queue.sqlite3"
+        self._local = threading.local()
+        self._changed = threading.Condition()
+        self._db().executescript(_SCHEMA)
+
+    # -- database plumbing ---------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: commits survive a crash of the process
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); waiters are woken after a commit."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        with self._changed:
+            self._changed.notify_all()
+
+    def _update(self, db: sqlite3.Connection, job_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        # `updated` grows strictly with every change, so wait(since=...) never misses one.
+        db.execute(
+            f"UPDATE jobs SET {sets}{', ' if sets else ''}updated = MAX(?, updated + 0.000001) WHERE id = ?",
+            (*values.values(), time.time(), job_id),
+        )
+
+    def close(self) -> None:
+        """Close this thread's database connection (others close when their threads end)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- the contract ----------------------------------------------------------------------
+    def submit(self, image: Path, audio: Path, options: dict | None = None) -> JobRecord:
+        """Queue a job: its options are checked first (UserInputError), then `image` and `audio`
+        are moved into the job's folder. Raises QueueFullError when max_queued jobs wait already
+        (the files are then left where they were)."""
+        from floatalk.apps.jobs import parse_options
+
+        options = dict(options or {})
+        parse_options(options)
+        image, audio = Path(image), Path(audio)
+        for path, what in ((image, "image"), (audio, "audio")):
+            if not path.is_file():
+                raise UserInputError(f"The {what} file {path} does not exist.")
+        try:
+            stored = json.dumps(options)
+        except (TypeError, ValueError) as exc:
+            raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
+        job_id = uuid.uuid4().hex
+        folder = self.jobs_dir / job_id
+        image_name, audio_name = "image" + _suffix(image), "audio" + _suffix(audio)
+        now = time.time()
+        with self._transaction() as db:
+            (waiting,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()
+            if waiting >= self.max_queued:
+                retry = self._retry_after(db, waiting)
+                raise QueueFullError(
+                    f"The queue is full ({waiting} jobs waiting); try again in {retry} s.", retry_after=retry
+                )
+            folder.mkdir()
+            try:
+                shutil.move(image, folder / image_name)
+                shutil.move(audio, folder / audio_name)
+                db.execute(
+                    "INSERT INTO jobs (id, state, progress, created, updated, options, image, audio) "
+                    "VALUES (?, 'queued', 0, ?, ?, ?, ?, ?)",
+                    (job_id, now, now, stored, image_name, audio_name),
+                )
+            except BaseException:
+                # Put the caller's files back and leave no folder behind.
+                for name, original in ((image_name, image), (audio_name, audio)):
+                    if (folder / name).exists() and not original.exists():
+                        shutil.move(folder / name, original)
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        return self.get(job_id)  # type: ignore[return-value]
+
+    def _retry_after(self, db: sqlite3.Connection, waiting: int) -> int:
+        """Seconds until a slot frees up, judged by how long recent jobs took (10 s without history)."""
+        rows = db.execute(
+            "SELECT finished - started FROM jobs WHERE state = 'done' AND started IS NOT NULL "
+            "ORDER BY finished DESC LIMIT 20"
+        ).fetchall()
+        if not rows:
+            return 10
+        mean = sum(r[0] for r in rows) / len(rows)
+        return max(1, math.ceil(mean))
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job's record, or None for an unknown id."""
+        row = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
+        return _record(row) if row else None
+
+    def list(self, offset: int = 0, limit: int = 20) -> tuple[list[JobRecord], int]:
+        """A page of jobs, newest first, and how many jobs there are in all."""
+        db = self._db()
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (max(0, limit), max(0, offset))
+        ).fetchall()
+        (total,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+        return [_record(r) for r in rows], total
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        rows = self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    def cancel(self, job_id: str) -> JobRecord | None:
+        """Cancel a job: a queued one ends at once (its inputs are deleted); a running one is asked
+        to stop and ends within one window of motion. A finished job is left as it is."""
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
+            if row is None:
+                return None
+            if row[0] == "queued":
+                self._update(db, job_id, state="cancelled", finished=time.time(), cancel_requested=1)
+                self._remove_inputs(job_id)
+            elif row[0] == "running":
+                self._update(db, job_id, cancel_requested=1)
+        return self.get(job_id)
+
+    def video(self, job_id: str) -> Path | None:
+        """The finished mp4 of a job in state 'done', else None."""
+        record = self.get(job_id)
+        if record is None or record.state != "done":
+            return None
+        path = self.jobs_dir / record.id / "video.mp4"
+        return path if path.is_file() else None
+
+    def wait(self, job_id: str, since: float | None, timeout: float) -> JobRecord | None:
+        """The job's record once it changed after `since` (its `updated` time; None: now), or
+        when `timeout` seconds passed. Wakes at once for changes made in this process and within
+        0.25 s for changes made by another process. None for an unknown id."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            record = self.get(job_id)
+            if record is None or since is None or record.updated > since:
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return record
+            with self._changed:
+                self._changed.wait(min(left, 0.25))
+
+    # -- used by Workers -------------------------------------------------------------------
+    def paths(self, job_id: str) -> tuple[Path, Path, Path]:
+        """(image, audio, video) paths of a job."""
+        row = self._db().execute("SELECT image, audio FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        folder = self.jobs_dir / job_id
+        return folder / row[0], folder / row[1], folder / "video.mp4"
+
+    def claim(self) -> JobRecord | None:
+        """Take the oldest queued job and mark it running, in one transaction; None if none waits."""
+        with self._transaction() as db:
+            row = db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            db.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (row[0],))
+            self._update(db, row[0], state="running", stage="start", progress=0.0, started=now, error=None)
+        return self.get(row[0])
+
+    def report(self, job_id: str, stage: str, progress: float) -> None:
+        """Record a running job's stage and progress."""
+        with self._transaction() as db:
+            self._update(db, job_id, stage=stage, progress=float(progress))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether someone asked to cancel this job."""
+        row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def finish(self, job_id: str, state: str, error: str | None = None) -> JobRecord | None:
+        """End a running job as done, failed or cancelled (a cancel asked for while it ran wins over done)."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"not a final state: {state}")
+        with self._transaction() as db:
+            row = db.execute("SELECT state, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[0] != "running":
+                return self.get(job_id)
+            if state == "done" and row[1]:
+                state = "cancelled"
+            values: dict[str, Any] = {"state": state, "finished": time.time(), "error": error}
+            if state == "done":
+                values["progress"] = 1.0
+            self._update(db, job_id, **values)
+            if state != "done":
+                (self.jobs_dir / job_id / "video.mp4").unlink(missing_ok=True)
+            if state == "cancelled":
+                self._remove_inputs(job_id)
+        return self.get(job_id)
+
+    def requeue(self, job_id: str) -> None:
+        """Put a running job back in the queue (its worker is stopping); the start does not count."""
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET attempts = MAX(0, attempts - 1) WHERE id = ? AND state = 'running'", (job_id,))
+            self._update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
+
+    def recover(self) -> list[str]:
+        """After a crash: jobs left running are queued again (failed once started MAX_ATTEMPTS
+        times), and job folders without a row (a submit cut short) are removed. Returns the ids
+        put back in the queue. Only the process that runs this folder's jobs may call it."""
+        requeued: list[str] = []
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
+            for job_id, attempts in rows:
+                if attempts >= MAX_ATTEMPTS:
+                    reason = f"The job was interrupted {attempts} times (the server stopped while it ran)."
+                    self._update(db, job_id, state="failed", finished=time.time(), error=reason)
+                else:
+                    self._update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
+                    requeued.append(job_id)
+            known = {r[0] for r in db.execute("SELECT id FROM jobs").fetchall()}
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+        return requeued
+
+    def _remove_inputs(self, job_id: str) -> None:
+        folder = self.jobs_dir / job_id
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.name != "video.mp4":
+                    path.unlink(missing_ok=True)
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until something in this process changed the queue, or `timeout` seconds passed."""
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def wake(self) -> None:
+        """Wake everyone waiting on this queue."""
+        with self._changed:
+            self._changed.notify_all()
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one sentence for a job's record."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, UserInputError):
+        return text or "The job's inputs could not be used."
+    name = type(exc).__name__
+    return f"Internal error ({name}: {text})." if text else f"Internal error ({name})."
+
+
+class Workers:
+    """Threads that run the queue's jobs with `run_job`, each with its own copy of the model
+    (loaded once, when it starts). One `Workers` per data folder at a time (a lock file says so)."""
+
+    def __init__(self, queue: JobQueue, checkpoint: str = "bundled", count: int = 1, device: str = "cpu") -> None:
+        if count < 1:
+            raise UserInputError(f"There must be at least 1 worker (got {count}).")
+        self.queue = queue
+        self.checkpoint = checkpoint
+        self.count = count
+        self.device = device
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock_file: Any = None
+        self.ready = threading.Event()  # set once every worker has loaded its model
+        self._loaded = 0
+        self._loaded_lock = threading.Lock()
+        self.load_error: str | None = None
+
+    def start(self) -> None:
+        """Take the folder's lock, put jobs a crash left running back in the queue, start the threads."""
+        import fcntl
+
+        lock = open(self.queue.data_dir / ".workers.lock", "a")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise UserInputError(
+                f"The data folder {self.queue.data_dir} is already in use by another floatalk server."
+            ) from None
+        self._lock_file = lock
+        requeued = self.queue.recover()
+        if requeued:
+            log.warning("re-queued %d job(s) that were running when the server stopped", len(requeued))
+        self._stopping.clear()
+        for n in range(self.count):
+            thread = threading.Thread(target=self._run, name=f"floatalk-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the threads: a running job is stopped within one window and queued again."""
+        self._stopping.set()
+        self.queue.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _load(self):
+        from floatalk.pipeline import FloatPipeline
+
+        pipe = FloatPipeline.from_pretrained(self.checkpoint, device=self.device)
+        with self._loaded_lock:
+            self._loaded += 1
+            if self._loaded == self.count:
+                self.ready.set()
+        return pipe
+
+    def _run(self) -> None:
+        try:
+            pipe = self._load()
+        except Exception as exc:  # noqa: BLE001 - a worker that cannot load stays out; the server says why
+            self.load_error = _one_line(exc)
+            log.error("a worker could not load the model: %s", self.load_error)
+            return
+        while not self._stopping.is_set():
+            record = self.queue.claim()
+            if record is None:
+                self.queue.wait_for_work(1.0)
+                continue
+            self._run_one(pipe, record)
+
+    def _run_one(self, pipe: Any, record: JobRecord) -> None:
+        from floatalk.apps.jobs import CancelledError, parse_options, run_job
+
+        job_id = record.id
+        last = [0.0, ""]
+
+        def progress(stage: str, done: int, total: int) -> None:
+            fraction = overall_progress(stage, done, total)
+            now = time.monotonic()
+            if stage != last[1] or now - last[0] > 0.2 or done >= total:
+                last[0], last[1] = now, stage
+                self.queue.report(job_id, stage, fraction)
+
+        def cancelled() -> bool:
+            return self._stopping.is_set() or self.queue.cancel_requested(job_id)
+
+        try:
+            image, audio, video = self.queue.paths(job_id)
+            run_job(pipe, image, audio, video, parse_options(record.options), progress=progress, cancelled=cancelled)
+        except CancelledError:
+            if self.queue.cancel_requested(job_id):
+                self.queue.finish(job_id, "cancelled")
+            else:  # the server is stopping: the job runs again on the next start
+                self.queue.requeue(job_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - a job's error fails that job only
+            if not isinstance(exc, UserInputError):
+                log.exception("job %s failed", job_id)
+            self.queue.finish(job_id, "failed", _one_line(exc))
+            return
+        self.queue.finish(job_id, "done")
+
+
+def data_dir_default() -> Path:
+    """Where `floatalk serve` keeps its queue unless told: $FLOATALK_DATA or ./floatalk-data."""
+    return Path(os.environ.get("FLOATALK_DATA", "floatalk-data"))

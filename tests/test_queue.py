@@ -1,0 +1,161 @@
+"""The durable job queue: jobs are checked when submitted, run once by the workers, can be
+cancelled, and survive a crash of the process that ran them."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
+from floatalk.apps.queue import MAX_ATTEMPTS, JobQueue, QueueFullError, Workers, overall_progress
+from floatalk.errors import UserInputError
+
+DEADLINE_S = 120.0
+
+
+def inputs(example, folder: Path, name: str = "a") -> tuple[Path, Path]:
+    """Copies of the example's files (submit moves them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image, audio = folder / f"{name}.png", folder / f"{name}.wav"
+    shutil.copy(example.image, image)
+    shutil.copy(example.audio, audio)
+    return image, audio
+
+
+def wait_final(queue: JobQueue, job_id: str, timeout: float = DEADLINE_S):
+    deadline = time.monotonic() + timeout
+    record = queue.get(job_id)
+    while not record.final:
+        assert time.monotonic() < deadline, f"job {job_id} still {record.state} after {timeout} s"
+        record = queue.wait(job_id, record.updated, 5.0)
+    return record
+
+
+def wait_state(queue: JobQueue, job_id: str, predicate, timeout: float = DEADLINE_S):
+    deadline = time.monotonic() + timeout
+    record = queue.get(job_id)
+    while not predicate(record):
+        assert time.monotonic() < deadline, f"job {job_id} never reached the state wanted (is {record.state})"
+        record = queue.wait(job_id, record.updated, 5.0)
+    return record
+
+
+def test_submit_moves_the_files_and_lists_newest_first(tmp_path, example) -> None:
+    queue = JobQueue(tmp_path / "data")
+    first = queue.submit(*inputs(example, tmp_path / "in", "a"), {"crop": False})
+    second = queue.submit(*inputs(example, tmp_path / "in", "b"), {"emotion": "happy", "crop": False})
+    assert first.state == second.state == "queued" and first.progress == 0.0
+    assert not (tmp_path / "in" / "a.png").exists()
+    assert sorted(p.name for p in (tmp_path / "data" / "jobs" / first.id).iterdir()) == ["audio.wav", "image.png"]
+    jobs, total = queue.list()
+    assert [j.id for j in jobs] == [second.id, first.id] and total == 2
+    assert queue.list(offset=1, limit=1)[0][0].id == first.id
+    assert queue.get(second.id).options == {"emotion": "happy", "crop": False}
+    assert queue.get("nope") is None and queue.video(first.id) is None
+    assert queue.get(first.id).to_json()["state"] == "queued"
+
+
+def test_bad_options_and_a_full_queue_leave_the_files_and_no_job(tmp_path, example) -> None:
+    queue = JobQueue(tmp_path / "data", max_queued=1)
+    image, audio = inputs(example, tmp_path / "in")
+    with pytest.raises(UserInputError, match="Unknown option 'colour'"):
+        queue.submit(image, audio, {"colour": 1})
+    assert image.exists() and audio.exists() and queue.list() == ([], 0)
+    queue.submit(image, audio, EXAMPLE_OPTIONS)
+    image, audio = inputs(example, tmp_path / "in", "b")
+    with pytest.raises(QueueFullError) as full:
+        queue.submit(image, audio, EXAMPLE_OPTIONS)
+    assert full.value.retry_after >= 1
+    assert image.exists() and audio.exists() and queue.list()[1] == 1
+    assert len(list((tmp_path / "data" / "jobs").iterdir())) == 1
+
+
+def test_progress_spans_the_whole_job() -> None:
+    assert overall_progress("start", 0, 1) == 0.0
+    assert overall_progress("frames", 50, 50) == 1.0
+    values = [overall_progress(s, d, 10) for s, d in [("emotion", 10), ("audio", 5), ("motion", 10), ("frames", 5)]]
+    assert values == sorted(values) and 0 < values[0] < values[-1] < 1
+
+
+@pytest.mark.slow
+def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example) -> None:
+    queue = JobQueue(tmp_path / "data")
+    blank = tmp_path / "in" / "blank.png"
+    blank.parent.mkdir()
+    Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(blank)
+    _, audio = inputs(example, tmp_path / "in", "x")
+    faceless = queue.submit(blank, audio, {})  # cropping looks for a face: there is none
+    good = queue.submit(*inputs(example, tmp_path / "in"), EXAMPLE_OPTIONS)
+    workers = Workers(queue, count=1)
+    workers.start()
+    try:
+        with pytest.raises(UserInputError, match="already in use"):
+            Workers(queue).start()
+        failed = wait_final(queue, faceless.id)
+        done = wait_final(queue, good.id)
+    finally:
+        workers.stop()
+    assert failed.state == "failed" and failed.error.startswith("No face found") and "\n" not in failed.error
+    assert queue.video(faceless.id) is None
+    assert done.state == "done" and done.progress == 1.0 and done.error is None
+    assert done.started <= done.finished
+    with av.open(str(queue.video(good.id))) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert sum(1 for _ in container.decode(video=0)) == 50
+
+
+@pytest.mark.slow
+def test_cancel_a_queued_and_a_running_job(tmp_path) -> None:
+    long_example = write_example(tmp_path / "long", seconds=30.0)
+    queue = JobQueue(tmp_path / "data")
+    running = queue.submit(*inputs(long_example, tmp_path / "in", "a"), EXAMPLE_OPTIONS)
+    waiting = queue.submit(*inputs(long_example, tmp_path / "in", "b"), EXAMPLE_OPTIONS)
+    cancelled = queue.cancel(waiting.id)
+    assert cancelled.state == "cancelled" and cancelled.finished is not None
+    assert list((tmp_path / "data" / "jobs" / waiting.id).iterdir()) == []
+    workers = Workers(queue, count=1)
+    workers.start()
+    try:
+        wait_state(queue, running.id, lambda r: r.state == "running" and r.stage == "frames")
+        asked = queue.cancel(running.id)
+        assert asked.cancel_requested
+        final = wait_final(queue, running.id)
+    finally:
+        workers.stop()
+    assert final.state == "cancelled" and final.progress < 1.0
+    assert queue.video(running.id) is None
+    assert not (tmp_path / "data" / "jobs" / running.id / "video.mp4").exists()
+    assert queue.cancel(running.id).state == "cancelled"
+
+
+@pytest.mark.slow
+def test_jobs_left_running_by_a_crash_run_again(tmp_path, example) -> None:
+    queue = JobQueue(tmp_path / "data")
+    stuck = queue.submit(*inputs(example, tmp_path / "in", "b"), EXAMPLE_OPTIONS)
+    for attempt in range(MAX_ATTEMPTS):  # this one killed its server every time it ran
+        if attempt:
+            assert queue.recover() == [stuck.id]
+        assert queue.claim().id == stuck.id
+    job = queue.submit(*inputs(example, tmp_path / "in"), EXAMPLE_OPTIONS)
+    assert queue.claim().id == job.id  # a worker took it, then its process died
+    (tmp_path / "data" / "jobs" / "orphan").mkdir()  # a submit cut short before its row was written
+    assert queue.get(job.id).state == "running"
+
+    restarted = JobQueue(tmp_path / "data")
+    workers = Workers(restarted, count=1)
+    workers.start()
+    try:
+        failed = wait_final(restarted, stuck.id)
+        done = wait_final(restarted, job.id)
+    finally:
+        workers.stop()
+    assert done.state == "done" and restarted.video(job.id) is not None
+    assert failed.state == "failed" and f"interrupted {MAX_ATTEMPTS} times" in failed.error
+    assert not (tmp_path / "data" / "jobs" / "orphan").exists()
