@@ -33,13 +33,14 @@ if TYPE_CHECKING:
     from floatalk.apps.queue import JobQueue, JobRecord
 
 __all__ = [
-    "FINAL_STATES",
     "TIMELINE_COLUMNS",
     "build_ui",
     "describe",
+    "follow_job",
     "mount_ui",
     "options_from_controls",
     "stage_inputs",
+    "submit_files",
     "timeline_from_rows",
 ]
 
@@ -54,9 +55,6 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "blink",
 )
 """The columns of the timeline table, in order: a segment's fields (docs/MOTION.md)."""
-
-FINAL_STATES: tuple[str, ...] = ("done", "failed", "cancelled")
-"""Job states after which a job's record no longer changes."""
 
 _NUMBER_COLUMNS = ("start", "end", "e_cfg_scale", "head_motion", "mouth_scale", "expression_scale")
 _TRUE = ("yes", "true", "on", "1", "y")
@@ -233,6 +231,8 @@ def describe(record: JobRecord) -> str:
     percent = f"{100 * record.progress:.0f}%"
     if record.state == "queued":
         return f"Job {record.id}: waiting in the queue."
+    if record.state == "running" and getattr(record, "cancel_requested", False):
+        return f"Job {record.id}: cancelling (it stops within a window of motion)."
     if record.state == "running":
         stage = _STAGE_LABELS.get(record.stage or "", record.stage or "running")
         return f"Job {record.id}: {stage}, {percent}."
@@ -275,15 +275,43 @@ def _publish(video: Path, folder: Path, job_id: str) -> str:
     return str(target)
 
 
-def _follow(queue: JobQueue, record: JobRecord, report: Callable[[JobRecord], None], poll: float = 1.0) -> JobRecord:
-    """Wait for the job to reach a final state, calling report(record) at each change."""
-    while record.state not in FINAL_STATES:
-        report(record)
-        latest = queue.wait(record.id, record.updated, poll)
-        if latest is None:
-            raise UserInputError(f"Job {record.id} is no longer in the queue.")
-        record = latest
-    return record
+def submit_files(
+    queue: JobQueue, image: str | os.PathLike | None, audio: str | os.PathLike | None, options: dict[str, Any]
+) -> JobRecord:
+    """Queue a job for the page's files: copies are submitted (queue.submit moves what it is
+    given; the originals stay in Gradio's cache). A missing file is a UserInputError; a full queue
+    raises the queue's QueueFullError."""
+    if not image:
+        raise UserInputError("Add a portrait photo first (upload one, take one with the webcam, or use the example).")
+    if not audio:
+        raise UserInputError("Add a speech recording first (upload one, record one, or use the example).")
+    with _staging() as folder:
+        staged_image, staged_audio = stage_inputs(image, audio, folder)
+        return queue.submit(staged_image, staged_audio, options)
+
+
+def follow_job(
+    queue: JobQueue, job_id: str, report: Callable[[JobRecord], None] | None = None, poll: float = 1.0
+) -> tuple[JobRecord, Path | None]:
+    """Wait until the job ends, calling report(record) at each change; returns its last record and
+    its video (None when it was cancelled). A failed job raises UserInputError with its error."""
+    from floatalk.apps.queue import FINAL_STATES
+
+    record = queue.get(job_id)
+    while record is not None and record.state not in FINAL_STATES:
+        if report is not None:
+            report(record)
+        record = queue.wait(job_id, record.updated, poll)
+    if record is None:
+        raise UserInputError(f"Job {job_id} is no longer in the queue.")
+    if record.state == "failed":
+        raise UserInputError(record.error or f"Job {job_id} failed.")
+    if record.state != "done":
+        return record, None
+    video = queue.video(job_id)
+    if video is None:
+        raise UserInputError(f"Job {job_id} finished but its video is missing.")
+    return record, video
 
 
 def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds: float = 4.0) -> gr.Blocks:
@@ -321,10 +349,6 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
         timeline: Any,
         progress: Any = gr.Progress(),  # noqa: B008 - Gradio's way to ask for a progress bar
     ) -> Iterator[tuple[str, str, Any]]:
-        if not image:
-            raise gr.Error("Add a portrait photo first (upload one, take one with the webcam, or click the example).")
-        if not audio:
-            raise gr.Error("Add a speech recording first (upload one, record one, or click the example).")
         try:
             options = options_from_controls(
                 emotion=emotion,
@@ -338,27 +362,20 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
                 crop=crop,
                 timeline=timeline,
             )
-            with _staging() as folder:
-                staged_image, staged_audio = stage_inputs(image, audio, folder)
-                record = queue.submit(staged_image, staged_audio, options)
+            record = submit_files(queue, image, audio, options)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
         except QueueFullError as exc:
-            raise gr.Error(f"The queue is full; please try again in {exc.retry_after} s.") from None
+            raise gr.Error(str(exc) or f"The queue is full; try again in {exc.retry_after} s.") from None
         yield record.id, describe(record), None
 
         def report(latest: JobRecord) -> None:
             progress(latest.progress, desc=describe(latest))
 
         try:
-            record = _follow(queue, record, report)
+            record, video = follow_job(queue, record.id, report)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
-        if record.state == "failed":
-            raise gr.Error(record.error or f"Job {record.id} failed.")
-        video = queue.video(record.id) if record.state == "done" else None
-        if record.state == "done" and video is None:
-            raise gr.Error(f"Job {record.id} finished but its video is missing.")
         yield record.id, describe(record), _publish(video, videos, record.id) if video is not None else None
 
     def cancel(job_id: str) -> str:
@@ -375,7 +392,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
             "# floatalk: a talking portrait from one photo and a recording\n"
             "Give a portrait photo and a speech recording, choose how the face moves, and press **Generate**. "
             "Jobs wait in the same queue as the HTTP API. The bundled demo model only knows floatalk's "
-            "synthetic drawn faces: click the example below to see it work (real photos need the FLOAT "
+            "synthetic drawn faces: press *Use the example* to see it work (real photos need the FLOAT "
             "release weights)."
         )
         emotion = gr.Dropdown(
@@ -476,7 +493,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
                         elem_id="timeline",
                     )
             with gr.Column(scale=1):
-                video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="video")
+                video = gr.Video(label="Video", interactive=False, buttons=["download"], height=420, elem_id="video")
                 status = gr.Markdown("", elem_id="status")
                 job = gr.Textbox(label="Job", interactive=False, elem_id="job")
         submit.click(
@@ -496,6 +513,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
                 timeline,
             ],
             outputs=[job, status, video],
+            show_progress_on=[video],
             api_visibility="private",
             concurrency_limit=None,
         )
