@@ -1,0 +1,182 @@
+"""The web page in a real headless Chromium: `floatalk ui` runs as a subprocess on 127.0.0.1, the
+browser loads the page (offline: every resource from the server itself), fills in the example,
+presses Generate and gets a playable video from the same queue the API uses.
+
+Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver; or set
+FLOATALK_CHROMIUM and FLOATALK_CHROMEDRIVER). Without them the test skips, except under CI (the
+`CI` environment variable set), where it fails. With FLOATALK_UI_SCREENSHOT=path it also writes
+its screenshot there (docs/ui_screenshot.png is made this way).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("FLOATALK_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("FLOATALK_CHROMEDRIVER", "/usr/bin/chromedriver")
+START_DEADLINE_S = 120.0
+VIDEO_DEADLINE_S = 180.0
+BROWSER_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1100",
+)
+
+
+def _need_browser() -> None:
+    """Skip (or, under CI, fail) when Chromium, its driver or Selenium is missing."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(path) and os.access(path, os.X_OK))]
+    missing += [f"the {name} package" for name in ("selenium", "gradio") if importlib.util.find_spec(name) is None]
+    if missing:
+        message = f"the browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI is set, so this is a failure")
+        pytest.skip(message)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """`floatalk ui --port 0` in a subprocess; yields (page URL, data folder) once it says where it listens."""
+    _need_browser()
+    data = tmp_path / "data"
+    log = tmp_path / "ui.log"
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "floatalk.cli.main", "ui", "--port", "0", "--data-dir", str(data)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + START_DEADLINE_S
+        url = None
+        while url is None:
+            found = re.search(r"serving (http://127\.0\.0\.1:\d+/ui/)", log.read_text(errors="replace"))
+            if found:
+                url = found.group(1)
+                break
+            assert proc.poll() is None, f"floatalk ui exited early:\n{log.read_text(errors='replace')}"
+            assert time.monotonic() < deadline, f"floatalk ui did not start in {START_DEADLINE_S} s"
+            time.sleep(0.2)
+        yield url, data
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture()
+def browser():
+    _need_browser()
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for a driver online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in BROWSER_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="floatalk-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _until(what: str, deadline_s: float, check):
+    """Poll check() until it returns something truthy, failing with `what` after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {deadline_s} s waiting for {what}"
+        time.sleep(0.25)
+
+
+@pytest.mark.slow
+def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path) -> None:
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from floatalk.apps.queue import JobQueue
+    from floatalk.fileio import atomic_write
+
+    url, data = server
+    browser.get(url)
+    _until("the page to load", START_DEADLINE_S, lambda: browser.find_elements(By.ID, "generate"))
+    outside = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => !n.startsWith('http://127.0.0.1') && !n.startsWith('data:') && !n.startsWith('blob:'))"
+    )
+    assert outside == [], f"the page fetched resources from elsewhere: {outside}"
+
+    browser.find_element(By.ID, "example").click()
+    _until("the example photo", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo img[src]"))
+    _until(
+        "the example speech",
+        60,
+        lambda: (
+            browser.find_elements(By.CSS_SELECTOR, "#speech audio")
+            and not browser.find_elements(By.CSS_SELECTOR, "#speech [data-testid='upload-text']")
+        ),
+    )
+    assert not browser.find_element(By.CSS_SELECTOR, "#crop input").is_selected()  # the example is uncropped
+
+    browser.find_element(By.ID, "generate").click()
+
+    def video_src() -> str | None:
+        found = browser.find_elements(By.CSS_SELECTOR, "#video video")
+        return found[0].get_attribute("src") if found and found[0].get_attribute("src") else None
+
+    src = _until("the video", VIDEO_DEADLINE_S, video_src)
+    assert src.startswith(url) and src.endswith(".mp4")
+    with urllib.request.urlopen(src, timeout=60) as response:
+        assert response.read(12)[4:8] == b"ftyp"  # an MP4 file the browser can play and download
+
+    job_id = _until(
+        "the job id", 30, lambda: browser.find_element(By.CSS_SELECTOR, "#job textarea").get_attribute("value")
+    )
+    status = browser.find_element(By.ID, "status").text
+    assert status.startswith(f"Job {job_id}: done")
+    record = JobQueue(data).get(job_id)  # the page's job is in the server's queue
+    assert record is not None and record.state == "done" and record.options["crop"] is False
+
+    browser.execute_script("window.scrollTo(0, 0)")
+    png = browser.get_screenshot_as_png()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    shot = Image.open(io.BytesIO(png)).convert("RGB")
+    assert shot.width >= 1000 and shot.height >= 700
+    colours = shot.resize((64, 64)).getcolors(64 * 64)
+    assert colours is not None and len(colours) > 50  # a rendered page, not a blank one
+    target = os.environ.get("FLOATALK_UI_SCREENSHOT")
+    if target:
+        atomic_write(target, lambda tmp: tmp.write_bytes(png))
