@@ -1,6 +1,6 @@
 """The web page in a real headless Chromium: `floatalk ui` runs as a subprocess on 127.0.0.1, the
-browser loads the page (offline: every resource from the server itself), fills in the example,
-presses Generate and gets a playable video from the same queue the API uses.
+browser loads the page (offline: every resource from the server itself), fills in the example
+and a timeline row, presses Generate and gets a playable video from the same queue the API uses.
 
 Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver; or set
 FLOATALK_CHROMIUM and FLOATALK_CHROMEDRIVER). Without them the test skips, except under CI (the
@@ -122,6 +122,28 @@ def _until(what: str, deadline_s: float, check):
         time.sleep(0.25)
 
 
+def _fill_timeline_row(browser, row: int, values: list[str]) -> None:
+    """Open the Timeline section and type `values` into the row's first cells (double-click edits a cell)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    section = browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Timeline']]")
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    section.click()
+    table = _until("the timeline table", 30, lambda: browser.find_elements(By.ID, "timeline"))[0]
+    for col, value in enumerate(values):
+        selector = f"[data-testid='cell-{row}-{col}']"
+        cell = _until(f"timeline cell {row},{col}", 30, lambda s=selector: table.find_elements(By.CSS_SELECTOR, s))[0]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+        ActionChains(browser).double_click(cell).perform()
+        _until("the cell editor", 30, lambda: browser.switch_to.active_element.tag_name == "textarea")
+        box = browser.switch_to.active_element
+        box.send_keys(value)
+        box.send_keys(Keys.TAB)
+        _until(f"the cell to read {value!r}", 30, lambda c=cell, v=value: c.text.strip().startswith(v))
+
+
 @pytest.mark.slow
 def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path) -> None:
     from PIL import Image
@@ -151,6 +173,7 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     )
     assert not browser.find_element(By.CSS_SELECTOR, "#crop input").is_selected()  # the example is uncropped
 
+    _fill_timeline_row(browser, 0, ["0", "1", "happy"])
     browser.find_element(By.ID, "generate").click()
 
     def video_src() -> str | None:
@@ -169,6 +192,7 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     assert status.startswith(f"Job {job_id}: done")
     record = JobQueue(data).get(job_id)  # the page's job is in the server's queue
     assert record is not None and record.state == "done" and record.options["crop"] is False
+    assert record.options["timeline"] == {"segments": [{"start": 0.0, "end": 1.0, "emotion": "happy"}]}
 
     browser.execute_script("window.scrollTo(0, 0)")
     png = browser.get_screenshot_as_png()

@@ -490,6 +490,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
                         type="array",
                         interactive=True,
                         label="Timeline",
+                        column_widths=["80px"] * len(TIMELINE_COLUMNS),
                         elem_id="timeline",
                     )
             with gr.Column(scale=1):
