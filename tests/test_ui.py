@@ -19,6 +19,7 @@ from floatalk.apps.jobs import parse_options
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.ui import (
     TIMELINE_COLUMNS,
+    cancel_job,
     describe,
     follow_job,
     options_from_controls,
@@ -149,7 +150,9 @@ def test_following_a_job_gives_its_video_or_its_error_sentence(tmp_path, example
 def test_a_cancelled_job_has_no_video(tmp_path, example) -> None:
     queue = JobQueue(tmp_path / "data")
     record = submit_files(queue, example.image, example.audio, dict(EXAMPLE_OPTIONS))
-    queue.cancel(record.id)
+    assert cancel_job(queue, f" {record.id} ") == f"Job {record.id}: cancelled."
+    assert cancel_job(queue, "") == "There is no job to cancel yet."
+    assert cancel_job(queue, "nope") == "Job nope is not in the queue."
     start = time.monotonic()
     record, video = follow_job(queue, record.id)
     assert record.state == "cancelled" and video is None and time.monotonic() - start < 60

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TIMELINE_COLUMNS",
     "build_ui",
+    "cancel_job",
     "describe",
     "follow_job",
     "mount_ui",
@@ -264,8 +266,15 @@ def _staging() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _publish(video: Path, folder: Path, job_id: str) -> str:
-    """Place the finished video where Gradio may serve it from (a link when the file system allows)."""
+def _publish(video: Path, folder: Path, job_id: str, keep_s: float = 86400.0) -> str:
+    """Place the finished video where the page serves it from (a hard link when the file system
+    allows, else a copy); links older than `keep_s` seconds are removed on the way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > keep_s:
+                old.unlink()
     target = folder / f"{job_id}{video.suffix}"
     target.unlink(missing_ok=True)
     try:
@@ -314,12 +323,24 @@ def follow_job(
     return record, video
 
 
+def cancel_job(queue: JobQueue, job_id: str | None) -> str:
+    """Cancel the page's job; returns the line the page shows about it."""
+    job_id = (job_id or "").strip()
+    if not job_id:
+        return "There is no job to cancel yet."
+    record = queue.cancel(job_id)
+    if record is None:
+        return f"Job {job_id} is not in the queue."
+    return describe(record)
+
+
 def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds: float = 4.0) -> gr.Blocks:
     """The page as a Gradio Blocks whose jobs go into `queue` (shared with the API).
 
-    example_dir: where the one-click example's portrait and speech are written (made once); the
-    page serves them, so whoever mounts it passes this folder in Gradio's `allowed_paths` unless it
-    lies in the temporary folder (`mount_ui` does); example_seconds: the example speech's length."""
+    example_dir: where the one-click example's portrait and speech are written (made once), and
+    where finished videos are linked for the page to serve; whoever mounts the page passes this
+    folder in Gradio's `allowed_paths` unless it lies in the temporary folder (`mount_ui` does).
+    example_seconds: the example speech's length."""
     gr = _import_gradio()
     from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
     from floatalk.apps.queue import QueueFullError
@@ -330,7 +351,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
     if not (portrait.is_file() and speech.is_file()):
         example = write_example(example_dir, seconds=example_seconds)
         portrait, speech = example.image, example.audio
-    videos = Path(tempfile.mkdtemp(prefix="floatalk-ui-videos-"))
+    videos = example_dir / "videos"  # finished videos, as the page serves them
     defaults = GenerateOptions()
     slider_max = min(3.0, MAX_MOTION_SCALE)
 
@@ -378,16 +399,8 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
             raise gr.Error(str(exc)) from None
         yield record.id, describe(record), _publish(video, videos, record.id) if video is not None else None
 
-    def cancel(job_id: str) -> str:
-        job_id = (job_id or "").strip()
-        if not job_id:
-            return "No job to cancel."
-        record = queue.cancel(job_id)
-        if record is None:
-            return f"Job {job_id} is not in the queue."
-        return describe(record)
-
-    with gr.Blocks(title="floatalk", analytics_enabled=False) as page:
+    # delete_cache: Gradio's copies of uploads and videos older than a day go, checked hourly.
+    with gr.Blocks(title="floatalk", analytics_enabled=False, delete_cache=(3600, 86400)) as page:
         gr.Markdown(
             "# floatalk: a talking portrait from one photo and a recording\n"
             "Give a portrait photo and a speech recording, choose how the face moves, and press **Generate**. "
@@ -523,7 +536,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
             outputs=[image, audio, crop, emotion],
             api_visibility="private",
         )
-        stop.click(cancel, inputs=[job], outputs=[status], api_visibility="private")
+        stop.click(lambda job_id: cancel_job(queue, job_id), inputs=[job], outputs=[status], api_visibility="private")
     return page
 
 
