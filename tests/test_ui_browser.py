@@ -161,6 +161,15 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     )
     assert outside == [], f"the page fetched resources from elsewhere: {outside}"
 
+    browser.find_element(By.ID, "generate").click()  # nothing given yet: one sentence, nothing queued
+    _until(
+        "the missing-photo message",
+        60,
+        lambda: "Add a portrait photo first" in browser.find_element(By.TAG_NAME, "body").text,
+    )
+    for close in browser.find_elements(By.CSS_SELECTOR, "[data-testid='toast-close']"):
+        close.click()
+
     browser.find_element(By.ID, "example").click()
     _until("the example photo", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo img[src]"))
     _until(
@@ -176,12 +185,20 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     _fill_timeline_row(browser, 0, ["0", "1", "happy"])
     browser.find_element(By.ID, "generate").click()
 
+    progress: list[str] = []
+
     def video_src() -> str | None:
         found = browser.find_elements(By.CSS_SELECTOR, "#video video")
-        return found[0].get_attribute("src") if found and found[0].get_attribute("src") else None
+        if found and found[0].get_attribute("src"):
+            return found[0].get_attribute("src")
+        text = browser.find_element(By.ID, "video").text
+        if "Job " in text and "%" in text:
+            progress.append(text)  # the progress bar's label over the video: "Job ...: <stage>, NN%."
+        return None
 
     src = _until("the video", VIDEO_DEADLINE_S, video_src)
     assert src.startswith(url) and src.endswith(".mp4")
+    assert progress, "no progress was shown while the job ran"
     with urllib.request.urlopen(src, timeout=60) as response:
         assert response.read(12)[4:8] == b"ftyp"  # an MP4 file the browser can play and download
 

@@ -230,14 +230,13 @@ def stage_inputs(image: str | os.PathLike, audio: str | os.PathLike, folder: str
 
 def describe(record: JobRecord) -> str:
     """One line for the page about where a job stands."""
-    percent = f"{100 * record.progress:.0f}%"
     if record.state == "queued":
         return f"Job {record.id}: waiting in the queue."
     if record.state == "running" and getattr(record, "cancel_requested", False):
         return f"Job {record.id}: cancelling (it stops within a window of motion)."
     if record.state == "running":
         stage = _STAGE_LABELS.get(record.stage or "", record.stage or "running")
-        return f"Job {record.id}: {stage}, {percent}."
+        return f"Job {record.id}: {stage}."  # the progress bar shows how far
     if record.state == "done":
         elapsed = ""
         if record.started is not None and record.finished is not None:
