@@ -5,6 +5,7 @@ queues copies of its files in the shared queue and reports a job's end (video or
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from floatalk.apps.ui import (
 )
 from floatalk.cli.main import main
 from floatalk.errors import UserInputError
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any test imports gradio
 
 BLANK = [""] * len(TIMELINE_COLUMNS)
 
