@@ -10,10 +10,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import soundfile as sf
 from PIL import Image
 
-from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
-from floatalk.apps.queue import MAX_ATTEMPTS, JobQueue, QueueFullError, Workers, overall_progress
+from floatalk.apps.examples import EXAMPLE_OPTIONS
+from floatalk.apps.queue import MAX_ATTEMPTS, JobProgress, JobQueue, QueueFullError, Workers
 from floatalk.errors import UserInputError
 
 DEADLINE_S = 120.0
@@ -26,6 +27,13 @@ def inputs(example, folder: Path, name: str = "a") -> tuple[Path, Path]:
     shutil.copy(example.image, image)
     shutil.copy(example.audio, audio)
     return image, audio
+
+
+def longer(audio: Path, out: Path, times: int) -> Path:
+    """`audio` played `times` times over (a long recording, quick to make)."""
+    samples, rate = sf.read(audio)
+    sf.write(out, np.tile(samples, times), rate)
+    return out
 
 
 def wait_final(queue: JobQueue, job_id: str, timeout: float = DEADLINE_S):
@@ -76,11 +84,14 @@ def test_bad_options_and_a_full_queue_leave_the_files_and_no_job(tmp_path, examp
     assert len(list((tmp_path / "data" / "jobs").iterdir())) == 1
 
 
-def test_progress_spans_the_whole_job() -> None:
-    assert overall_progress("start", 0, 1) == 0.0
-    assert overall_progress("frames", 50, 50) == 1.0
-    values = [overall_progress(s, d, 10) for s, d in [("emotion", 10), ("audio", 5), ("motion", 10), ("frames", 5)]]
-    assert values == sorted(values) and 0 < values[0] < values[-1] < 1
+def test_progress_spans_the_whole_job_and_never_goes_back() -> None:
+    progress = JobProgress()
+    assert progress.update("start", 0, 1) == 0.0
+    # The pipeline streams: motion windows and frame batches interleave.
+    reports = [("emotion", 1, 1), ("audio", 0, 4), ("motion", 1, 4), ("frames", 8, 50), ("motion", 2, 4)]
+    reports += [("frames", 30, 50), ("motion", 4, 4), ("audio", 4, 4), ("frames", 50, 50)]
+    values = [progress.update(*r) for r in reports]
+    assert values == sorted(values) and values[0] > 0 and values[-1] == pytest.approx(1.0)
 
 
 @pytest.mark.slow
@@ -112,11 +123,12 @@ def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example) -> None:
 
 
 @pytest.mark.slow
-def test_cancel_a_queued_and_a_running_job(tmp_path) -> None:
-    long_example = write_example(tmp_path / "long", seconds=30.0)
+def test_cancel_a_queued_and_a_running_job(tmp_path, example) -> None:
+    long_audio = longer(example.audio, tmp_path / "long.wav", 15)
     queue = JobQueue(tmp_path / "data")
-    running = queue.submit(*inputs(long_example, tmp_path / "in", "a"), EXAMPLE_OPTIONS)
-    waiting = queue.submit(*inputs(long_example, tmp_path / "in", "b"), EXAMPLE_OPTIONS)
+    image, _ = inputs(example, tmp_path / "in", "a")
+    running = queue.submit(image, long_audio, EXAMPLE_OPTIONS)
+    waiting = queue.submit(*inputs(example, tmp_path / "in", "b"), EXAMPLE_OPTIONS)
     cancelled = queue.cancel(waiting.id)
     assert cancelled.state == "cancelled" and cancelled.finished is not None
     assert list((tmp_path / "data" / "jobs" / waiting.id).iterdir()) == []

@@ -44,7 +44,7 @@ __all__ = [
     "JobRecord",
     "QueueFullError",
     "Workers",
-    "overall_progress",
+    "JobProgress",
 ]
 
 log = logging.getLogger("floatalk.queue")
@@ -54,14 +54,9 @@ FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 MAX_ATTEMPTS = 3
 """How many times a job is started before it fails as 'interrupted' (a job that kills its server every time)."""
 
-# Where each progress stage of run_job sits in the whole job (start, end), as fractions.
-_STAGE_SPANS = {
-    "start": (0.0, 0.0),
-    "emotion": (0.0, 0.05),
-    "audio": (0.05, 0.1),
-    "motion": (0.1, 0.3),
-    "frames": (0.3, 1.0),
-}
+# How much of a whole job each progress stage of run_job is (motion and frames interleave when
+# the pipeline streams window by window, so each stage's share is counted on its own).
+_STAGE_WEIGHTS = {"emotion": 0.05, "audio": 0.05, "motion": 0.3, "frames": 0.6}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -87,11 +82,19 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 _COLUMNS = "id, state, stage, progress, error, created, started, finished, updated, options, cancel_requested"
 
 
-def overall_progress(stage: str, done: int, total: int) -> float:
-    """A run_job progress report (stage, done, total) as a fraction 0..1 of the whole job."""
-    lo, hi = _STAGE_SPANS.get(stage, (0.0, 0.0))
-    part = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
-    return lo + (hi - lo) * part
+class JobProgress:
+    """A job's progress 0..1 from run_job's reports (stage, done, total): the weighted sum of each
+    stage's own fraction, so it never goes back when stages interleave."""
+
+    def __init__(self) -> None:
+        self.fractions: dict[str, float] = {}
+
+    def update(self, stage: str, done: int, total: int) -> float:
+        """Take one report; returns the job's progress so far."""
+        if stage in _STAGE_WEIGHTS:
+            part = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+            self.fractions[stage] = max(part, self.fractions.get(stage, 0.0))
+        return min(1.0, sum(_STAGE_WEIGHTS[s] * f for s, f in self.fractions.items()))
 
 
 class QueueFullError(Exception):
@@ -264,6 +267,10 @@ class JobQueue:
                 raise
         return self.get(job_id)  # type: ignore[return-value]
 
+    def retry_after(self) -> int:
+        """Seconds a client should wait before submitting again to a full queue."""
+        return self._retry_after(self._db(), self.max_queued)
+
     def _retry_after(self, db: sqlite3.Connection, waiting: int) -> int:
         """Seconds until a slot frees up, judged by how long recent jobs took (10 s without history)."""
         rows = db.execute(
@@ -391,7 +398,8 @@ class JobQueue:
 
     def recover(self) -> list[str]:
         """After a crash: jobs left running are queued again (failed once started MAX_ATTEMPTS
-        times), and job folders without a row (a submit cut short) are removed. Returns the ids
+        times), half-written videos are deleted, and job folders without a row (a submit cut
+        short) are removed. Returns the ids
         put back in the queue. Only the process that runs this folder's jobs may call it."""
         requeued: list[str] = []
         with self._transaction() as db:
@@ -407,6 +415,9 @@ class JobQueue:
         for folder in self.jobs_dir.iterdir():
             if folder.name not in known:
                 shutil.rmtree(folder, ignore_errors=True)
+                continue
+            for partial in folder.glob(".*"):  # a video being written when the process died
+                partial.unlink(missing_ok=True)
         return requeued
 
     def _remove_inputs(self, job_id: str) -> None:
@@ -517,9 +528,10 @@ class Workers:
 
         job_id = record.id
         last = [0.0, ""]
+        overall = JobProgress()
 
         def progress(stage: str, done: int, total: int) -> None:
-            fraction = overall_progress(stage, done, total)
+            fraction = overall.update(stage, done, total)
             now = time.monotonic()
             if stage != last[1] or now - last[0] > 0.2 or done >= total:
                 last[0], last[1] = now, stage

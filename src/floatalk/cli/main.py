@@ -33,6 +33,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "synth",
     "eval_lipsync",
     "evaluate",
+    "serve",
     "ui",
 )
 

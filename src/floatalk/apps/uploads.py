@@ -1,0 +1,119 @@
+"""Checks for files that clients upload: sizes, file names, and that an image or a recording
+really is one (decoded, within the pixel and duration limits) before a job is queued.
+
+Every check raises `UploadError` with an HTTP status and one sentence that never names a path
+on the server. Heavy imports (PIL, PyAV, numpy) happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image"]
+
+_IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
+
+
+class UploadError(Exception):
+    """A refused upload: `status` is the HTTP status to answer, the message one sentence."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the server accepts in one request."""
+
+    max_upload_bytes: int = 50 * 1024 * 1024  # the whole request body
+    max_audio_seconds: float = 60.0
+    max_image_pixels: int = 4096 * 4096
+    max_options_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes < 1 or self.max_audio_seconds <= 0 or self.max_image_pixels < 1:
+            raise ValueError("upload limits must be positive")
+
+
+def check_file_name(part: str, name: str | None) -> None:
+    """Refuse an upload's file name that is path-like (a folder part, an absolute path, NUL,
+    control characters, '.' or '..'); the name is never used for storage either way."""
+    if name is None or name == "":
+        return
+    if any(c in name for c in "/\\") or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UploadError(400, f"The file name of part '{part}' must be a plain file name, not a path ({name!r}).")
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} megapixels"
+
+
+def check_image(path: Path, limits: Limits) -> str:
+    """Check that `path` is an image floatalk can read within the pixel limit (its size is read
+    from the header before anything is decoded); returns the suffix for its format."""
+    from PIL import Image, UnidentifiedImageError
+
+    from floatalk.errors import UserInputError
+    from floatalk.io.image import load_image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                fmt = image.format or ""
+                if width * height > limits.max_image_pixels:
+                    raise UploadError(
+                        400,
+                        f"The image is {width}x{height} pixels ({_megapixels(width * height)}); the limit is "
+                        f"{_megapixels(limits.max_image_pixels)}.",
+                    )
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise UploadError(400, "The image has far more pixels than this server accepts.") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise UploadError(400, "The 'image' upload is not an image this server can read.") from None
+        try:
+            load_image(path)
+        except (UserInputError, OSError, ValueError, SyntaxError):
+            raise UploadError(400, "The 'image' upload is not an image this server can read.") from None
+    return _IMAGE_SUFFIXES.get(fmt, ".img")
+
+
+def check_audio(path: Path, limits: Limits) -> str:
+    """Check that `path` holds sound floatalk can read and no longer than the duration limit
+    (counted while decoding, so a header cannot lie about it); returns a suffix for storage."""
+    import av
+
+    from floatalk.errors import UserInputError
+    from floatalk.io.audio import load_audio
+
+    bad = UploadError(400, "The 'audio' upload is not a sound recording this server can read.")
+    seconds = 0.0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise bad
+            fmt = container.format.name.split(",")[0]
+            for frame in container.decode(audio=0):
+                seconds += frame.samples / (frame.sample_rate or 1)
+                if seconds > limits.max_audio_seconds:
+                    raise UploadError(
+                        400,
+                        f"The recording is longer than {limits.max_audio_seconds:g} s, the longest this server "
+                        "accepts.",
+                    )
+    except UploadError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UploadError(400, "The 'audio' upload contains no sound.")
+    try:
+        load_audio(path)
+    except (UserInputError, OSError, ValueError, RuntimeError):
+        raise bad from None
+    return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".audio"

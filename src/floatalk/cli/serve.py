@@ -1,0 +1,125 @@
+"""`floatalk serve`: the HTTP API (FastAPI + uvicorn) over a durable job queue.
+
+Jobs are kept in an SQLite database and files in --data-dir; a restart (even after kill -9)
+runs the jobs that were queued, reruns the one that was running and keeps finished videos.
+Nothing heavy is imported at the top: building the parser stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from floatalk.errors import UserInputError
+
+DEFAULT_PORT = 8000
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve",
+        help="serve an HTTP API that renders talking videos as queued jobs",
+        description="Serve the HTTP API: POST /v1/jobs (multipart image + audio + options JSON), follow "
+        "GET /v1/jobs/{id} or its /events, download /v1/jobs/{id}/video. Jobs survive restarts (kept in "
+        "--data-dir). OpenAPI docs at /docs. See docs/SERVING.md.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--checkpoint",
+        default="bundled",
+        metavar="DIR",
+        help="model folder, as for 'floatalk generate' (default: the bundled demo model)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where the job database, uploads and videos are kept (default $FLOATALK_DATA or ./floatalk-data)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="jobs rendered at once; each worker loads the model once (default 1)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device of the workers' models (default cpu)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("FLOATALK_TOKEN") or None,
+        help="require 'Authorization: Bearer TOKEN' on every endpoint but /v1/health "
+        "(default $FLOATALK_TOKEN; none: no authentication)",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=50.0, help="largest request body in MB, refused with 413 (default 50)"
+    )
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="largest photo accepted, width x height in pixels, read before decoding (default 16777216)",
+    )
+    p.add_argument(
+        "--max-queued", type=int, default=32, help="jobs that may wait; past it submissions get 503 (default 32)"
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (default info)",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise UserInputError(f"--port must be from 0 to 65535 (got {args.port}).")
+    if args.workers < 1:
+        raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
+    if args.max_upload_mb <= 0 or args.max_audio_seconds <= 0 or args.max_image_pixels < 1 or args.max_queued < 1:
+        raise UserInputError("The --max-* limits must be positive.")
+    if args.token is not None and not args.token.strip():
+        raise UserInputError("--token must not be empty.")
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        raise UserInputError(f"--host must be an IP address or 'localhost' (got {args.host!r}).") from None
+    if not loopback and not args.token:
+        raise UserInputError(f"Listening on {args.host}, beyond this machine, needs --token.")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    import uvicorn
+
+    from floatalk.apps.queue import JobQueue, Workers, data_dir_default
+    from floatalk.apps.server import create_app
+    from floatalk.apps.uploads import Limits
+    from floatalk.assets import resolve_model
+    from floatalk.checkpoint import read_config
+
+    read_config(resolve_model(args.checkpoint))  # a wrong model folder fails now, in one sentence
+
+    if args.workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
+    data_dir = args.data_dir or data_dir_default()
+    queue = JobQueue(data_dir, max_queued=args.max_queued)
+    workers = Workers(queue, checkpoint=args.checkpoint, count=args.workers, device=args.device)
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_audio_seconds=args.max_audio_seconds,
+        max_image_pixels=args.max_image_pixels,
+    )
+    workers.start()
+    try:
+        app = create_app(queue, workers, limits=limits, token=args.token)
+        print(f"floatalk serve: data in {os.path.abspath(data_dir)}; {args.workers} worker(s)", file=sys.stderr)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        workers.stop()
+    return 0
