@@ -128,6 +128,21 @@ def test_the_page_queues_copies_and_missing_files_are_one_sentence(tmp_path, exa
     assert queue.list()[1] == 1
 
 
+def test_the_page_refuses_what_the_api_would_refuse(tmp_path, example) -> None:
+    from floatalk.apps.uploads import Limits
+
+    queue = JobQueue(tmp_path / "data")
+    with pytest.raises(UserInputError, match=r"The image is 128x128 pixels .* the limit is") as err:
+        submit_files(queue, example.image, example.audio, {}, Limits(max_image_pixels=100))
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserInputError, match="longer than 1 s"):
+        submit_files(queue, example.image, example.audio, {}, Limits(max_audio_seconds=1.0))
+    with pytest.raises(UserInputError, match="not an image"):
+        submit_files(queue, example.audio, example.audio, {}, Limits())
+    assert queue.list()[1] == 0 and example.image.is_file()
+    assert submit_files(queue, example.image, example.audio, {}, Limits()).state == "queued"
+
+
 def test_following_a_job_gives_its_video_or_its_error_sentence(tmp_path, example) -> None:
     queue = JobQueue(tmp_path / "data")
     blank = tmp_path / "blank.png"
@@ -168,6 +183,8 @@ def test_floatalk_ui_refuses_bad_flags_in_one_sentence(capsys) -> None:
     assert err == "floatalk ui: error: --port must be from 0 to 65535 (got 70000)."
     assert main(["ui", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+    assert main(["ui", "--max-upload-mb", "0"]) == 2
+    assert "limits must be positive" in capsys.readouterr().err
 
 
 def test_the_ui_command_imports_no_web_or_model_module_for_its_parser() -> None:

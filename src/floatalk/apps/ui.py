@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from floatalk.apps.queue import JobQueue, JobRecord
+    from floatalk.apps.uploads import Limits
 
 __all__ = [
     "TIMELINE_COLUMNS",
@@ -284,17 +285,30 @@ def _publish(video: Path, folder: Path, job_id: str, keep_s: float = 86400.0) ->
 
 
 def submit_files(
-    queue: JobQueue, image: str | os.PathLike | None, audio: str | os.PathLike | None, options: dict[str, Any]
+    queue: JobQueue,
+    image: str | os.PathLike | None,
+    audio: str | os.PathLike | None,
+    options: dict[str, Any],
+    limits: Limits | None = None,
 ) -> JobRecord:
     """Queue a job for the page's files: copies are submitted (queue.submit moves what it is
-    given; the originals stay in Gradio's cache). A missing file is a UserInputError; a full queue
-    raises the queue's QueueFullError."""
+    given; the originals stay in Gradio's cache). A missing file, or with `limits` a file the API
+    would refuse (not an image or a recording, too many pixels, too long), is a UserInputError; a
+    full queue raises the queue's QueueFullError."""
     if not image:
         raise UserInputError("Add a portrait photo first (upload one, take one with the webcam, or use the example).")
     if not audio:
         raise UserInputError("Add a speech recording first (upload one, record one, or use the example).")
     with _staging() as folder:
         staged_image, staged_audio = stage_inputs(image, audio, folder)
+        if limits is not None:
+            from floatalk.apps.uploads import UploadError, check_audio, check_image
+
+            try:
+                check_image(staged_image, limits)
+                check_audio(staged_audio, limits)
+            except UploadError as exc:
+                raise UserInputError(str(exc)) from None
         return queue.submit(staged_image, staged_audio, options)
 
 
@@ -333,18 +347,23 @@ def cancel_job(queue: JobQueue, job_id: str | None) -> str:
     return describe(record)
 
 
-def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds: float = 4.0) -> gr.Blocks:
+def build_ui(
+    queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds: float = 4.0, limits: Limits | None = None
+) -> gr.Blocks:
     """The page as a Gradio Blocks whose jobs go into `queue` (shared with the API).
 
     example_dir: where the one-click example's portrait and speech are written (made once), and
     where finished videos are linked for the page to serve; whoever mounts the page passes this
     folder in Gradio's `allowed_paths` unless it lies in the temporary folder (`mount_ui` does).
-    example_seconds: the example speech's length."""
+    example_seconds: the example speech's length; limits: the API's upload limits, which the page's
+    files must meet too (default `floatalk.apps.uploads.Limits()`, the API's defaults)."""
     gr = _import_gradio()
     from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
     from floatalk.apps.queue import QueueFullError
+    from floatalk.apps.uploads import Limits
     from floatalk.options import MAX_MOTION_SCALE, GenerateOptions
 
+    limits = limits or Limits()
     example_dir = Path(example_dir)
     portrait, speech = example_dir / "portrait.png", example_dir / "speech.wav"
     if not (portrait.is_file() and speech.is_file()):
@@ -382,7 +401,7 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
                 crop=crop,
                 timeline=timeline,
             )
-            record = submit_files(queue, image, audio, options)
+            record = submit_files(queue, image, audio, options, limits)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
         except QueueFullError as exc:
@@ -540,15 +559,24 @@ def build_ui(queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds
 
 
 def mount_ui(
-    app: FastAPI, queue: JobQueue, path: str = "/ui", *, example_dir: str | os.PathLike | None = None
+    app: FastAPI,
+    queue: JobQueue,
+    path: str = "/ui",
+    *,
+    example_dir: str | os.PathLike | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """Mount the page on `app` at `path` (the API's FastAPI app or one of its own), sharing `queue`.
 
-    example_dir: where the example files go (default: a new temporary folder)."""
+    example_dir: where the example files go (default: a new temporary folder); limits: the upload
+    limits (default the API's); Gradio refuses a file over `limits.max_upload_bytes` as it arrives."""
+    from floatalk.apps.uploads import Limits
+
     gr = _import_gradio()
+    limits = limits or Limits()
     if example_dir is None:
         example_dir = tempfile.mkdtemp(prefix="floatalk-example-")
-    page = build_ui(queue, example_dir=example_dir)
+    page = build_ui(queue, example_dir=example_dir, limits=limits)
     return gr.mount_gradio_app(
         app,
         page,
@@ -557,4 +585,5 @@ def mount_ui(
         footer_links=["gradio", "settings"],
         run_history=False,
         allowed_paths=[str(Path(example_dir).resolve())],
+        max_file_size=limits.max_upload_bytes,
     )

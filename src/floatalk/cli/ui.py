@@ -45,6 +45,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-queued", type=int, default=32, help="jobs that may wait before new ones are refused (default 32)"
     )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=50.0,
+        help="largest photo or recording in MB, as for the API (default 50)",
+    )
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="largest photo accepted, width x height in pixels (default 16777216)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -64,14 +79,22 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
     if args.max_queued < 1:
         raise UserInputError(f"--max-queued must be at least 1 (got {args.max_queued}).")
+    if not (args.max_upload_mb > 0 and args.max_audio_seconds > 0 and args.max_image_pixels >= 1):
+        raise UserInputError("The --max-upload-mb, --max-audio-seconds and --max-image-pixels limits must be positive.")
     missing = [name for name in ("gradio", "fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise UserInputError(f"floatalk ui needs {', '.join(missing)}: pip install 'floatalk[ui]'.")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
     from floatalk.apps.queue import JobQueue, Workers, data_dir_default
+    from floatalk.apps.uploads import Limits
     from floatalk.assets import resolve_model
 
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_audio_seconds=args.max_audio_seconds,
+        max_image_pixels=args.max_image_pixels,
+    )
     checkpoint = str(resolve_model(args.checkpoint))  # a wrong folder fails here, in one sentence
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_default()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -97,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         app = FastAPI(title="floatalk ui", docs_url=None, redoc_url=None, openapi_url=None)
         app.get("/", include_in_schema=False)(lambda: RedirectResponse(f"{UI_PATH}/"))
         with tempfile.TemporaryDirectory(prefix="floatalk-example-") as example_dir:
-            mount_ui(app, queue, UI_PATH, example_dir=example_dir)
+            mount_ui(app, queue, UI_PATH, example_dir=example_dir, limits=limits)
             print(f"floatalk ui: serving http://{HOST}:{port}{UI_PATH}/ (jobs in {data_dir})", file=sys.stderr)
             sys.stderr.flush()
             config = uvicorn.Config(app, log_level="warning", lifespan="on")
