@@ -41,6 +41,9 @@ BROWSER_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--window-size=1280,1100",
+    # Chromium's own test camera and microphone (a moving pattern and a beep), allowed without asking
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 )
 
 
@@ -55,12 +58,13 @@ def _need_browser() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture()
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     """`floatalk ui --port 0` in a subprocess; yields (page URL, data folder) once it says where it listens."""
     _need_browser()
-    data = tmp_path / "data"
-    log = tmp_path / "ui.log"
+    folder = tmp_path_factory.mktemp("ui")
+    data = folder / "data"
+    log = folder / "ui.log"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -144,8 +148,51 @@ def _fill_timeline_row(browser, row: int, values: list[str]) -> None:
         _until(f"the cell to read {value!r}", 30, lambda c=cell, v=value: c.text.strip().startswith(v))
 
 
+def _open(browser, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(url)
+    _until("the page to load", START_DEADLINE_S, lambda: browser.find_elements(By.ID, "generate"))
+
+
+def _button(browser, scope: str, text: str):
+    """The button inside `scope` whose text starts with `text`, or None."""
+    from selenium.webdriver.common.by import By
+
+    for button in browser.find_elements(By.CSS_SELECTOR, f"{scope} button"):
+        if button.text.strip().startswith(text):
+            return button
+    return None
+
+
+def _generate(browser, url: str) -> tuple[str, str, list[str]]:
+    """Press Generate and wait for the video; returns its URL, the job id and the progress labels seen."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "generate").click()
+    progress: list[str] = []
+
+    def video_src() -> str | None:
+        found = browser.find_elements(By.CSS_SELECTOR, "#video video")
+        if found and found[0].get_attribute("src"):
+            return found[0].get_attribute("src")
+        text = browser.find_element(By.ID, "video").text
+        if "Job " in text and "%" in text:
+            progress.append(text)  # the progress bar's label over the video: "Job ...: <stage>. - NN%"
+        return None
+
+    src = _until("the video", VIDEO_DEADLINE_S, video_src)
+    assert src.startswith(url) and src.endswith(".mp4")
+    with urllib.request.urlopen(src, timeout=60) as response:
+        assert response.read(12)[4:8] == b"ftyp"  # an MP4 file the browser can play and download
+    job = browser.find_element(By.CSS_SELECTOR, "#job textarea")
+    job_id = _until("the job id", 30, lambda: job.get_attribute("value"))
+    assert browser.find_element(By.ID, "status").text.startswith(f"Job {job_id}: done")
+    return src, job_id, progress
+
+
 @pytest.mark.slow
-def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path) -> None:
+def test_the_example_renders_a_video_in_a_real_browser(server, browser) -> None:
     from PIL import Image
     from selenium.webdriver.common.by import By
 
@@ -153,8 +200,7 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     from floatalk.fileio import atomic_write
 
     url, data = server
-    browser.get(url)
-    _until("the page to load", START_DEADLINE_S, lambda: browser.find_elements(By.ID, "generate"))
+    _open(browser, url)
     outside = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
         ".filter(n => !n.startsWith('http://127.0.0.1') && !n.startsWith('data:') && !n.startsWith('blob:'))"
@@ -162,11 +208,8 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     assert outside == [], f"the page fetched resources from elsewhere: {outside}"
 
     browser.find_element(By.ID, "generate").click()  # nothing given yet: one sentence, nothing queued
-    _until(
-        "the missing-photo message",
-        60,
-        lambda: "Add a portrait photo first" in browser.find_element(By.TAG_NAME, "body").text,
-    )
+    body = browser.find_element(By.TAG_NAME, "body")
+    _until("the missing-photo message", 60, lambda: "Add a portrait photo first" in body.text)
     for close in browser.find_elements(By.CSS_SELECTOR, "[data-testid='toast-close']"):
         close.click()
 
@@ -181,32 +224,10 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
         ),
     )
     assert not browser.find_element(By.CSS_SELECTOR, "#crop input").is_selected()  # the example is uncropped
-
     _fill_timeline_row(browser, 0, ["0", "1", "happy"])
-    browser.find_element(By.ID, "generate").click()
 
-    progress: list[str] = []
-
-    def video_src() -> str | None:
-        found = browser.find_elements(By.CSS_SELECTOR, "#video video")
-        if found and found[0].get_attribute("src"):
-            return found[0].get_attribute("src")
-        text = browser.find_element(By.ID, "video").text
-        if "Job " in text and "%" in text:
-            progress.append(text)  # the progress bar's label over the video: "Job ...: <stage>, NN%."
-        return None
-
-    src = _until("the video", VIDEO_DEADLINE_S, video_src)
-    assert src.startswith(url) and src.endswith(".mp4")
+    _src, job_id, progress = _generate(browser, url)
     assert progress, "no progress was shown while the job ran"
-    with urllib.request.urlopen(src, timeout=60) as response:
-        assert response.read(12)[4:8] == b"ftyp"  # an MP4 file the browser can play and download
-
-    job_id = _until(
-        "the job id", 30, lambda: browser.find_element(By.CSS_SELECTOR, "#job textarea").get_attribute("value")
-    )
-    status = browser.find_element(By.ID, "status").text
-    assert status.startswith(f"Job {job_id}: done")
     record = JobQueue(data).get(job_id)  # the page's job is in the server's queue
     assert record is not None and record.state == "done" and record.options["crop"] is False
     assert record.options["timeline"] == {"segments": [{"start": 0.0, "end": 1.0, "emotion": "happy"}]}
@@ -221,3 +242,40 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser, tmp_path
     target = os.environ.get("FLOATALK_UI_SCREENSHOT")
     if target:
         atomic_write(target, lambda tmp: tmp.write_bytes(png))
+
+
+@pytest.mark.slow
+def test_a_webcam_photo_and_a_microphone_recording_make_a_video(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    from floatalk.apps.queue import JobQueue
+
+    url, data = server
+    _open(browser, url)
+    browser.find_element(By.CSS_SELECTOR, "#photo button[aria-label='Capture from camera']").click()
+    _until("the webcam's access button", 60, lambda: _button(browser, "#photo", "Click to Access Webcam")).click()
+    _until(
+        "the capture button",
+        60,
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#photo button[aria-label='capture photo']"),
+    )[0].click()
+    _until("the webcam photo", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo img[src]"))
+
+    browser.find_element(By.CSS_SELECTOR, "#speech button[aria-label='Record audio']").click()
+    _until("the record button", 60, lambda: _button(browser, "#speech", "Record")).click()
+    _until("2 s of recording", 60, lambda: "0:02" in browser.find_element(By.ID, "speech").text)
+    _until("the stop button", 60, lambda: _button(browser, "#speech", "Stop")).click()
+    _until(
+        "the recording",
+        60,
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#speech audio") and not _button(browser, "#speech", "Stop"),
+    )
+
+    crop = browser.find_element(By.CSS_SELECTOR, "#crop input")
+    if crop.is_selected():  # the test camera shows a pattern, not a face: animate the whole frame
+        crop.click()
+    _src, job_id, _progress = _generate(browser, url)
+    record = JobQueue(data).get(job_id)
+    assert record is not None and record.state == "done" and record.options["crop"] is False
+    folder = data / "jobs" / job_id
+    assert {p.stem for p in folder.iterdir()} == {"image", "audio", "video"}
