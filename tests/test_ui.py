@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -203,5 +202,8 @@ def test_the_page_builds_with_its_controls_and_example(tmp_path) -> None:
     page = build_ui(queue, example_dir=tmp_path / "example", example_seconds=1.0)
     ids = {getattr(block, "elem_id", None) for block in page.blocks.values()}
     assert {"photo", "speech", "emotion", "crop", "timeline", "example", "generate", "cancel", "video"} <= ids
-    assert (tmp_path / "example" / "portrait.png").is_file() and (tmp_path / "example" / "speech.wav").is_file()
-    shutil.rmtree(tmp_path / "example")
+    files = [tmp_path / "example" / name for name in ("portrait.png", "speech.wav")]
+    deadline = time.monotonic() + 120  # the example is written in the background while the page starts
+    while not all(f.is_file() for f in files):
+        assert time.monotonic() < deadline, "the example files were not written"
+        time.sleep(0.1)

@@ -13,6 +13,7 @@ The table and controls are turned into options by plain functions (`timeline_fro
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import os
@@ -336,6 +337,27 @@ def follow_job(
     return record, video
 
 
+def _example_files(folder: Path, seconds: float) -> concurrent.futures.Future[tuple[Path, Path]]:
+    """The example's (portrait, speech) in `folder`: at once when they are there, else written in
+    the background (rendering the synthetic clip takes seconds), so the page starts without waiting."""
+    portrait, speech = folder / "portrait.png", folder / "speech.wav"
+    if portrait.is_file() and speech.is_file():
+        done: concurrent.futures.Future[tuple[Path, Path]] = concurrent.futures.Future()
+        done.set_result((portrait, speech))
+        return done
+
+    def write() -> tuple[Path, Path]:
+        from floatalk.apps.examples import write_example
+
+        written = write_example(folder, seconds=seconds)
+        return written.image, written.audio
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floatalk-example")
+    future = pool.submit(write)
+    pool.shutdown(wait=False)
+    return future
+
+
 def cancel_job(queue: JobQueue, job_id: str | None) -> str:
     """Cancel the page's job; returns the line the page shows about it."""
     job_id = (job_id or "").strip()
@@ -358,17 +380,14 @@ def build_ui(
     example_seconds: the example speech's length; limits: the API's upload limits, which the page's
     files must meet too (default `floatalk.apps.uploads.Limits()`, the API's defaults)."""
     gr = _import_gradio()
-    from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
+    from floatalk.apps.examples import EXAMPLE_OPTIONS
     from floatalk.apps.queue import QueueFullError
     from floatalk.apps.uploads import Limits
     from floatalk.options import MAX_MOTION_SCALE, GenerateOptions
 
     limits = limits or Limits()
     example_dir = Path(example_dir)
-    portrait, speech = example_dir / "portrait.png", example_dir / "speech.wav"
-    if not (portrait.is_file() and speech.is_file()):
-        example = write_example(example_dir, seconds=example_seconds)
-        portrait, speech = example.image, example.audio
+    example = _example_files(example_dir, example_seconds)
     videos = example_dir / "videos"  # finished videos, as the page serves them
     defaults = GenerateOptions()
     slider_max = min(3.0, MAX_MOTION_SCALE)
@@ -550,7 +569,7 @@ def build_ui(
             concurrency_limit=None,
         )
         use_example.click(
-            lambda: (str(portrait), str(speech), bool(EXAMPLE_OPTIONS.get("crop", True)), "auto"),
+            lambda: (*map(str, example.result()), bool(EXAMPLE_OPTIONS.get("crop", True)), "auto"),
             outputs=[image, audio, crop, emotion],
             api_visibility="private",
         )
