@@ -207,3 +207,18 @@ def test_the_page_builds_with_its_controls_and_example(tmp_path) -> None:
     while not all(f.is_file() for f in files):
         assert time.monotonic() < deadline, "the example files were not written"
         time.sleep(0.1)
+
+
+def test_the_page_mounts_beside_the_api_on_one_app(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from floatalk.apps.server import create_app
+    from floatalk.apps.ui import mount_ui
+
+    queue = JobQueue(tmp_path / "data")
+    app = create_app(queue)
+    mount_ui(app, queue, "/ui", example_dir=tmp_path / "example")
+    with TestClient(app) as client:
+        assert client.get("/ui/").status_code == 200
+        assert client.get("/ui/config").json()["title"] == "floatalk"
+        assert client.get("/v1/health").json()["status"] == "ok"
