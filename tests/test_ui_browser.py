@@ -272,8 +272,18 @@ def test_a_webcam_photo_and_a_microphone_recording_make_a_video(server, browser)
     )
 
     crop = browser.find_element(By.CSS_SELECTOR, "#crop input")
-    if crop.is_selected():  # the test camera shows a pattern, not a face: animate the whole frame
-        crop.click()
+    assert crop.is_selected()  # cropping is on by default, and the test camera shows a pattern, not a face
+    browser.find_element(By.ID, "generate").click()
+    status = browser.find_element(By.ID, "status")
+    failed = _until("the job to fail", VIDEO_DEADLINE_S, lambda: "failed: " in status.text and status.text)
+    reason = failed.split("failed: ", 1)[1]
+    assert "face" in reason.lower() and "\n" not in reason
+    body = browser.find_element(By.TAG_NAME, "body")
+    _until("the error message", 60, lambda: body.text.count(reason) >= 2)  # beside the video and in the error box
+    for close in browser.find_elements(By.CSS_SELECTOR, "[data-testid='toast-close']"):
+        close.click()
+
+    crop.click()  # animate the whole frame instead
     _src, job_id, _progress = _generate(browser, url)
     record = JobQueue(data).get(job_id)
     assert record is not None and record.state == "done" and record.options["crop"] is False

@@ -432,7 +432,8 @@ def build_ui(
 
         try:
             record, video = follow_job(queue, record.id, report)
-        except UserInputError as exc:
+        except UserInputError as exc:  # the job failed: say so beside the video and in the error box
+            yield record.id, f"Job {record.id}: failed: {exc}", None
             raise gr.Error(str(exc)) from None
         yield record.id, describe(record), _publish(video, videos, record.id) if video is not None else None
 
