@@ -23,6 +23,7 @@ from floatalk.apps.ui import (
     describe,
     follow_job,
     options_from_controls,
+    page_words,
     submit_files,
     timeline_from_rows,
 )
@@ -158,6 +159,8 @@ def test_following_a_job_gives_its_video_or_its_error_sentence(tmp_path, example
         with pytest.raises(UserInputError) as err:
             follow_job(queue, faceless.id, poll=120.0)
         assert "face" in str(err.value) and "\n" not in str(err.value)
+        assert "--no-crop" in str(err.value) and "--" not in page_words(str(err.value))
+        assert "turn off 'Crop to the face'" in page_words(str(err.value))
     finally:
         workers.stop()
     with pytest.raises(UserInputError, match="no longer in the queue"):

@@ -43,6 +43,7 @@ __all__ = [
     "follow_job",
     "mount_ui",
     "options_from_controls",
+    "page_words",
     "stage_inputs",
     "submit_files",
     "timeline_from_rows",
@@ -249,6 +250,17 @@ def describe(record: JobRecord) -> str:
     return f"Job {record.id}: failed: {record.error or 'no reason was given'}"
 
 
+_FLAG_WORDS = (("pass --no-crop", "turn off 'Crop to the face'"),)
+"""How a job's error names a command-line flag, and what the page calls it instead."""
+
+
+def page_words(message: str) -> str:
+    """A job's error sentence in the page's words (a control's name where it names a flag)."""
+    for flag, words in _FLAG_WORDS:
+        message = message.replace(flag, words)
+    return message
+
+
 def _import_gradio() -> Any:
     """Gradio, with its usage analytics off (it would otherwise phone home when the app starts)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -433,8 +445,9 @@ def build_ui(
         try:
             record, video = follow_job(queue, record.id, report)
         except UserInputError as exc:  # the job failed: say so beside the video and in the error box
-            yield record.id, f"Job {record.id}: failed: {exc}", None
-            raise gr.Error(str(exc)) from None
+            reason = page_words(str(exc))
+            yield record.id, f"Job {record.id}: failed: {reason}", None
+            raise gr.Error(reason) from None
         yield record.id, describe(record), _publish(video, videos, record.id) if video is not None else None
 
     # delete_cache: Gradio's copies of uploads and videos older than a day go, checked hourly.
