@@ -95,7 +95,12 @@ def test_progress_spans_the_whole_job_and_never_goes_back() -> None:
 
 
 @pytest.mark.slow
-def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example) -> None:
+def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example, monkeypatch) -> None:
+    from floatalk.pipeline import FloatPipeline
+
+    loads: list[str] = []
+    load = FloatPipeline.from_pretrained
+    monkeypatch.setattr(FloatPipeline, "from_pretrained", lambda *a, **k: loads.append(a[-1]) or load(*a, **k))
     queue = JobQueue(tmp_path / "data")
     blank = tmp_path / "in" / "blank.png"
     blank.parent.mkdir()
@@ -112,6 +117,7 @@ def test_workers_run_jobs_and_a_bad_one_fails_alone(tmp_path, example) -> None:
         done = wait_final(queue, good.id)
     finally:
         workers.stop()
+    assert loads == ["bundled"]  # the model is loaded once per worker, not per job
     assert failed.state == "failed" and failed.error.startswith("No face found") and "\n" not in failed.error
     assert queue.video(faceless.id) is None
     assert done.state == "done" and done.progress == 1.0 and done.error is None

@@ -144,18 +144,18 @@ def files(tmp_path_factory) -> dict[str, Path]:
     example = write_example(folder / "example", seconds=2.0)
     speech, rate = sf.read(example.audio)
     sf.write(folder / "long.wav", np.tile(speech, 15), rate)  # 30 s
-    sf.write(folder / "longer.wav", np.tile(speech, 5), rate)  # 10 s
+    sf.write(folder / "six.wav", np.tile(speech, 3), rate)  # 6 s
     blank = folder / "blank.png"
     Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(blank)
     big = folder / "big.png"
     Image.new("RGB", (1100, 1000)).save(big)  # 1.1 megapixels, a small file
-    too_long = folder / "six.wav"
+    too_long = folder / "silence.wav"
     sf.write(too_long, np.zeros(16000 * 6, np.float32), 16000)
     return {
         "image": example.image,
         "audio": example.audio,
         "long_audio": folder / "long.wav",
-        "ten_s_audio": folder / "longer.wav",
+        "six_s_audio": folder / "six.wav",
         "blank": blank,
         "big": big,
         "too_long": too_long,
@@ -418,7 +418,7 @@ def test_nothing_is_lost_when_the_server_is_killed(tmp_path, files) -> None:
         with srv.client() as client:
             finished = submit(client, files["image"], files["audio"], EXAMPLE_OPTIONS).json()["id"]
             assert follow(client, finished)[-1]["state"] == "done"
-            running = submit(client, files["image"], files["ten_s_audio"], EXAMPLE_OPTIONS).json()["id"]
+            running = submit(client, files["image"], files["six_s_audio"], EXAMPLE_OPTIONS).json()["id"]
             queued = submit(client, files["image"], files["audio"], EXAMPLE_OPTIONS).json()["id"]
             follow(client, running, until=lambda r: r["stage"] == "frames")
         srv.kill()  # kill -9 while a job renders and another waits
@@ -430,7 +430,7 @@ def test_nothing_is_lost_when_the_server_is_killed(tmp_path, files) -> None:
             assert follow(client, running)[-1]["state"] == "done"
             assert follow(client, queued)[-1]["state"] == "done"
             assert video_facts(client.get(f"/v1/jobs/{queued}/video").content) == ("h264", "aac", 50)
-            assert video_facts(client.get(f"/v1/jobs/{running}/video").content)[2] == 250
+            assert video_facts(client.get(f"/v1/jobs/{running}/video").content)[2] == 150
         assert not [p for p in srv.data_dir.rglob(".*") if p.name != ".workers.lock"]
     finally:
         srv.stop()

@@ -517,11 +517,15 @@ class Workers:
             log.error("a worker could not load the model: %s", self.load_error)
             return
         while not self._stopping.is_set():
-            record = self.queue.claim()
-            if record is None:
-                self.queue.wait_for_work(1.0)
-                continue
-            self._run_one(pipe, record)
+            try:
+                record = self.queue.claim()
+                if record is None:
+                    self.queue.wait_for_work(1.0)
+                    continue
+                self._run_one(pipe, record)
+            except Exception:  # noqa: BLE001 - e.g. the database busy for too long: keep the worker alive
+                log.exception("the worker hit an error outside a job; it goes on in 1 s")
+                self._stopping.wait(1.0)
 
     def _run_one(self, pipe: Any, record: JobRecord) -> None:
         from floatalk.apps.jobs import CancelledError, parse_options, run_job

@@ -170,6 +170,7 @@ def create_app(
     from python_multipart.multipart import MultipartParser
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     from floatalk import __version__
     from floatalk.apps.queue import QueueFullError
@@ -211,16 +212,8 @@ def create_app(
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error(500, f"Internal error ({type(exc).__name__}); the server keeps running.")
 
-    @app.middleware("http")
-    async def authorize(request: Request, call_next):
-        if token and request.url.path != f"{API_PREFIX}/health":
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-                return error(
-                    401, "This server needs the header 'Authorization: Bearer <token>'.", {"WWW-Authenticate": "Bearer"}
-                )
-        return await call_next(request)
+    if token:
+        app.add_middleware(_TokenGate, token=token, open_paths=(f"{API_PREFIX}/health",))
 
     def full(exc: QueueFullError, headers: dict[str, str] | None = None) -> JSONResponse:
         return error(503, str(exc), {"Retry-After": str(exc.retry_after), **(headers or {})})
@@ -312,6 +305,8 @@ def create_app(
             return full(exc)
         except UserInputError as exc:
             return error(400, " ".join(str(exc).split()))
+        except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
+            return error(400, "The upload was cut short by the client.", cut)
         except Exception as exc:  # python-multipart's parse errors and the like
             if type(exc).__module__.startswith("python_multipart"):
                 return error(400, "The multipart body is malformed.", None if read_all else cut)
@@ -381,6 +376,32 @@ def create_app(
         return JSONResponse(job_json(record), status_code=200 if record.state == "cancelled" else 202)
 
     return app
+
+
+class _TokenGate:
+    """ASGI middleware: a request without `Authorization: Bearer <token>` gets 401, except on
+    `open_paths`. (Plain ASGI, so request bodies and event streams pass through untouched.)"""
+
+    def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, value = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+                from fastapi.responses import JSONResponse
+
+                response = JSONResponse(
+                    {"error": "This server needs the header 'Authorization: Bearer <token>'."},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _too_large(limits: Limits) -> str:

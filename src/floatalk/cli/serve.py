@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import sys
 
 from floatalk.errors import UserInputError
@@ -115,11 +116,20 @@ def run(args: argparse.Namespace) -> int:
         max_audio_seconds=args.max_audio_seconds,
         max_image_pixels=args.max_image_pixels,
     )
+    app = create_app(queue, workers, limits=limits, token=args.token)
+    # uvicorn stops serving on SIGINT/SIGTERM, then raises the signal again once it has returned;
+    # this handler turns that SIGTERM into an exit that still runs the `finally` below.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workers.start()
     try:
-        app = create_app(queue, workers, limits=limits, token=args.token)
         print(f"floatalk serve: data in {os.path.abspath(data_dir)}; {args.workers} worker(s)", file=sys.stderr)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
-        workers.stop()
+        workers.stop()  # a running job stops within one window and goes back to the queue
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    print("floatalk serve: stopped; jobs that were running go back to the queue.", file=sys.stderr)
+    raise SystemExit(128 + signum)
