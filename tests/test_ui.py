@@ -102,6 +102,9 @@ def test_controls_become_the_apis_options() -> None:
     job = parse_options(options)  # what the queue and the API read
     assert job.generate.seed == 7 and job.generate.blink is False and job.generate.timeline.segments[0].end == 1.0
     assert "seed" not in options_from_controls(seed=None) and "timeline" not in options_from_controls()
+    ramp = options_from_controls(timeline=[["0", "1", "sad", "", "", "", "", ""]], transition=0.2)["timeline"]
+    assert ramp["transition"] == 0.2 and parse_options({"timeline": ramp}).generate.timeline.transition == 0.2
+    assert "transition" not in options_from_controls(timeline=[["0", "1", "", "", "", "", "", ""]])["timeline"]
 
 
 def test_a_bad_control_value_is_one_sentence() -> None:
@@ -110,6 +113,8 @@ def test_a_bad_control_value_is_one_sentence() -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(UserInputError, match="head_motion must be a number from 0 to 10"):
         options_from_controls(head_motion=12)
+    with pytest.raises(UserInputError, match="'transition' must be between 0 and 10"):
+        options_from_controls(timeline=[["0", "1", "", "", "", "", "", ""]], transition=11)
 
 
 def test_the_page_queues_copies_and_missing_files_are_one_sentence(tmp_path, example) -> None:

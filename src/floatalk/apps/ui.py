@@ -125,7 +125,8 @@ def _rows(table: Any) -> list[list[Any]]:
 
 def timeline_from_rows(table: Any, transition: float | None = None) -> dict[str, Any] | None:
     """The timeline object `{"segments": [...]}` of the table's filled rows, or None when every row
-    is empty. Columns are `TIMELINE_COLUMNS`; an empty cell leaves that setting to the controls.
+    is empty. Columns are `TIMELINE_COLUMNS`; an empty cell leaves that setting to the controls;
+    transition: the ramp between segments in seconds (None: the timeline's default).
 
     A row that cannot be a segment is a UserInputError naming its row (counted from 1), e.g. a
     missing start, a word where a number belongs, an unknown emotion, segments that overlap."""
@@ -168,7 +169,7 @@ def timeline_from_rows(table: Any, transition: float | None = None) -> dict[str,
         return None
     timeline: dict[str, Any] = {"segments": segments}
     if transition is not None:
-        timeline["transition"] = float(transition)
+        timeline["transition"] = transition  # Timeline checks it: a number of seconds from 0 to 10
     try:
         Timeline.from_dict(timeline)
     except UserInputError as exc:  # name the table's rows, not the object's list indices
@@ -189,11 +190,13 @@ def options_from_controls(
     seed: float | int | None = None,
     crop: bool = True,
     timeline: Any = None,
+    transition: float | None = None,
 ) -> dict[str, Any]:
     """The job options (the API's keys, `floatalk.apps.jobs.parse_options`) that the page's
     controls set; checked here, so a bad value is one UserInputError before anything is queued.
 
-    seed: None (an empty box) keeps generate's default; timeline: the table's rows."""
+    seed: None (an empty box) keeps generate's default; timeline: the table's rows; transition:
+    the timeline's ramp between segments in seconds (None: the timeline's default, 0.4)."""
     from floatalk.apps.jobs import parse_options
 
     options: dict[str, Any] = {
@@ -208,7 +211,7 @@ def options_from_controls(
     }
     if seed is not None and not _blank(seed):
         options["seed"] = seed
-    segments = timeline_from_rows(timeline)
+    segments = timeline_from_rows(timeline, None if _blank(transition) else transition)
     if segments is not None:
         options["timeline"] = segments
     parse_options(options)
@@ -417,6 +420,7 @@ def build_ui(
         seed: float | None,
         crop: bool,
         timeline: Any,
+        transition: float | None,
         progress: Any = gr.Progress(),  # noqa: B008 - Gradio's way to ask for a progress bar
     ) -> Iterator[tuple[str, str, Any]]:
         try:
@@ -431,6 +435,7 @@ def build_ui(
                 seed=seed,
                 crop=crop,
                 timeline=timeline,
+                transition=transition,
             )
             record = submit_files(queue, image, audio, options, limits)
         except UserInputError as exc:
@@ -545,7 +550,7 @@ def build_ui(
                 with gr.Accordion("Timeline", open=False):
                     gr.Markdown(
                         "Each row changes the settings from *start* to *end* (seconds); an empty cell keeps the "
-                        "setting above. Emotion: auto or a name; blink: yes or no. Changes ramp over 0.4 s."
+                        "setting above. Emotion: auto or a name; blink: yes or no."
                     )
                     timeline = gr.Dataframe(
                         value=[[""] * len(TIMELINE_COLUMNS) for _ in range(3)],
@@ -556,6 +561,14 @@ def build_ui(
                         label="Timeline",
                         column_widths=["80px"] * len(TIMELINE_COLUMNS),
                         elem_id="timeline",
+                    )
+                    transition = gr.Number(
+                        value=0.4,
+                        minimum=0,
+                        maximum=10,
+                        label="Ramp (s)",
+                        info="how long a change between segments takes",
+                        elem_id="transition",
                     )
             with gr.Column(scale=1):
                 video = gr.Video(label="Video", interactive=False, buttons=["download"], height=420, elem_id="video")
@@ -576,6 +589,7 @@ def build_ui(
                 seed,
                 crop,
                 timeline,
+                transition,
             ],
             outputs=[job, status, video],
             show_progress_on=[video],
