@@ -230,7 +230,8 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser) -> None:
     assert progress, "no progress was shown while the job ran"
     record = JobQueue(data).get(job_id)  # the page's job is in the server's queue
     assert record is not None and record.state == "done" and record.options["crop"] is False
-    assert record.options["timeline"] == {"segments": [{"start": 0.0, "end": 1.0, "emotion": "happy"}]}
+    segments = [{"start": 0.0, "end": 1.0, "emotion": "happy"}]
+    assert record.options["timeline"] == {"segments": segments, "transition": 0.4}  # the Ramp control's default
 
     browser.execute_script("window.scrollTo(0, 0)")
     png = browser.get_screenshot_as_png()
