@@ -35,6 +35,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "eval_lipsync",
     "evaluate",
     "serve",
+    "ui",
 )
 
 

@@ -1,0 +1,131 @@
+"""`floatalk ui`: the web page on its own, with a job queue in a data folder and model workers.
+
+The page (floatalk.apps.ui) is served at http://127.0.0.1:PORT/ui/ on the loopback interface
+only; jobs are kept in --data-dir (the same folder layout as `floatalk serve`, so a restart
+keeps them). Only argparse is imported at the top: `floatalk --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+UI_PATH = "/ui"
+HOST = "127.0.0.1"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "ui",
+        help="serve the web page (photo + speech in, talking video out) on 127.0.0.1",
+        description="Serve the web page at http://127.0.0.1:PORT/ui/ (on this machine only): upload or take a "
+        "photo, upload or record speech, set the motion controls and a timeline, and watch the job's progress. "
+        "Jobs wait in a durable queue in --data-dir and are run by --workers model workers.",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=7860,
+        help="TCP port on 127.0.0.1 (default 7860; 0 picks a free one, printed when the page is up)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="folder of the job queue and its files (default $FLOATALK_DATA or ./floatalk-data)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        default="bundled",
+        help="model folder the workers load, or 'bundled' for the demo model (default)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="model workers running jobs side by side (default 1)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the workers run (default cpu)")
+    p.add_argument(
+        "--max-queued", type=int, default=32, help="jobs that may wait before new ones are refused (default 32)"
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=50.0,
+        help="largest photo or recording in MB, as for the API (default 50)",
+    )
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="largest photo accepted, width x height in pixels (default 16777216)",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from floatalk.errors import UserInputError
+
+    if not 0 <= args.port <= 65535:
+        raise UserInputError(f"--port must be from 0 to 65535 (got {args.port}).")
+    if args.workers < 1:
+        raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
+    if args.max_queued < 1:
+        raise UserInputError(f"--max-queued must be at least 1 (got {args.max_queued}).")
+    if not (args.max_upload_mb > 0 and args.max_audio_seconds > 0 and args.max_image_pixels >= 1):
+        raise UserInputError("The --max-upload-mb, --max-audio-seconds and --max-image-pixels limits must be positive.")
+    missing = [name for name in ("gradio", "fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserInputError(f"floatalk ui needs {', '.join(missing)}: pip install 'floatalk[ui]'.")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+    from floatalk.apps.queue import JobQueue, Workers, data_dir_default
+    from floatalk.apps.uploads import Limits
+    from floatalk.assets import resolve_model
+
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_audio_seconds=args.max_audio_seconds,
+        max_image_pixels=args.max_image_pixels,
+    )
+    checkpoint = str(resolve_model(args.checkpoint))  # a wrong folder fails here, in one sentence
+    data_dir = Path(args.data_dir) if args.data_dir else data_dir_default()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, args.port))
+    except OSError as exc:
+        sock.close()
+        raise UserInputError(f"Cannot listen on {HOST}:{args.port} ({exc.strerror}); choose another --port.") from None
+    sock.listen(128)
+    port = sock.getsockname()[1]
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import RedirectResponse
+
+    from floatalk.apps.ui import mount_ui
+
+    queue = JobQueue(data_dir, max_queued=args.max_queued)
+    workers = Workers(queue, checkpoint=checkpoint, count=args.workers, device=args.device)
+    workers.start()
+    try:
+        app = FastAPI(title="floatalk ui", docs_url=None, redoc_url=None, openapi_url=None)
+        app.get("/", include_in_schema=False)(lambda: RedirectResponse(f"{UI_PATH}/"))
+        with tempfile.TemporaryDirectory(prefix="floatalk-example-") as example_dir:
+            mount_ui(app, queue, UI_PATH, example_dir=example_dir, limits=limits)
+            print(f"floatalk ui: serving http://{HOST}:{port}{UI_PATH}/ (jobs in {data_dir})", file=sys.stderr)
+            sys.stderr.flush()
+            config = uvicorn.Config(app, log_level="warning", lifespan="on")
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        workers.stop()
+        sock.close()
+    return 0
