@@ -315,7 +315,6 @@ def main() -> None:
             print(f"({'yes' if ok else 'no'}: {name})")
     if args.json:
         write_json(args.json, results)
-        print(f"results written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -193,6 +193,19 @@ def test_listens_on_loopback_only_and_wants_the_token(server: Server) -> None:
         assert client.get("/v1/jobs/nope").status_code == 404
 
 
+def test_the_web_page_is_served_beside_the_api_behind_the_token(server: Server) -> None:
+    # a browser is challenged for the token as a Basic password (any user name), API clients keep Bearer
+    bare = httpx.get(server.url("/ui/"))
+    assert bare.status_code == 401 and bare.headers["www-authenticate"].startswith("Basic")
+    assert httpx.get(server.url("/ui/"), auth=("me", "wrong")).status_code == 401
+    page = httpx.get(server.url("/ui/"), auth=("me", TOKEN))
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+    assert httpx.get(server.url("/v1/jobs"), auth=("anyone", TOKEN)).status_code == 200
+    front = httpx.get(server.url("/"), auth=("me", TOKEN))
+    assert front.status_code == 307 and front.headers["location"] == "/ui/"
+    assert httpx.get(server.url("/ui/"), headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("flags", "words"),
     [

@@ -14,6 +14,8 @@ classes imported inside `create_app`.)
 """
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import logging
@@ -181,9 +183,12 @@ def create_app(
     *,
     limits: Limits | None = None,
     token: str | None = None,
+    page_prefix: str | None = None,
 ) -> "FastAPI":
     """The API over `queue` (whose jobs `workers` run); with `token`, every endpoint except
-    /v1/health wants `Authorization: Bearer <token>`."""
+    /v1/health wants `Authorization: Bearer <token>`. page_prefix: where the web page will be
+    mounted (`floatalk.apps.ui.mount_ui`): with a token, a browser there is asked for it (HTTP
+    Basic, the token as password), and / leads to the page."""
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -233,7 +238,7 @@ def create_app(
         return error(500, f"Internal error ({type(exc).__name__}); the server keeps running.")
 
     if token:
-        app.add_middleware(_TokenGate, token=token, open_paths=(f"{API_PREFIX}/health",))
+        app.add_middleware(_TokenGate, token=token, open_paths=(f"{API_PREFIX}/health",), page_prefix=page_prefix)
 
     def full(exc: QueueFullError, headers: dict[str, str] | None = None) -> JSONResponse:
         return error(503, str(exc), {"Retry-After": str(exc.retry_after), **(headers or {})})
@@ -248,6 +253,13 @@ def create_app(
         if record is None:
             raise StarletteHTTPException(404, f"There is no job {job_id!r}.")
         return record
+
+    if page_prefix is not None:
+        from fastapi.responses import RedirectResponse
+
+        @app.get("/", include_in_schema=False)
+        async def front() -> RedirectResponse:
+            return RedirectResponse(page_prefix.rstrip("/") + "/")
 
     @app.get(f"{API_PREFIX}/health", summary="Whether the server is up, and how busy")
     async def health() -> JSONResponse:
@@ -400,26 +412,50 @@ def create_app(
 
 
 class _TokenGate:
-    """ASGI middleware: a request without `Authorization: Bearer <token>` gets 401, except on
-    `open_paths`. (Plain ASGI, so request bodies and event streams pass through untouched.)"""
+    """ASGI middleware: a request without the token gets 401, except on `open_paths`. The token
+    comes as `Authorization: Bearer <token>` (API clients) or as the password of HTTP Basic
+    authentication, any user name (a browser on the web page, which asks for it once: requests
+    under `page_prefix` are answered with a Basic challenge). Plain ASGI, so request bodies and
+    event streams pass through untouched."""
 
-    def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = (), page_prefix: str | None = None) -> None:
         self.app = app
         self.token = token.encode()
         self.open_paths = open_paths
+        self.page_prefix = page_prefix
+
+    def _allowed(self, header: bytes) -> bool:
+        scheme, _, value = header.partition(b" ")
+        value = value.strip()
+        if scheme.lower() == b"bearer":
+            return hmac.compare_digest(value, self.token)
+        if scheme.lower() == b"basic":
+            try:
+                password = base64.b64decode(value, validate=True).partition(b":")[2]
+            except (binascii.Error, ValueError):
+                return False
+            return hmac.compare_digest(password, self.token)
+        return False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+        if scope["type"] in ("http", "websocket") and scope["path"] not in self.open_paths:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            scheme, _, value = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+            if not self._allowed(given):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
                 from fastapi.responses import JSONResponse
 
-                response = JSONResponse(
-                    {"error": "This server needs the header 'Authorization: Bearer <token>'."},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
+                page = self.page_prefix is not None and (
+                    scope["path"] == "/" or scope["path"].startswith(self.page_prefix)
                 )
+                challenge = 'Basic realm="floatalk", charset="UTF-8"' if page else "Bearer"
+                message = (
+                    "This page needs the server's token as the password (any user name)."
+                    if page
+                    else "This server needs the header 'Authorization: Bearer <token>'."
+                )
+                response = JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": challenge})
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ import sys
 from floatalk.errors import UserInputError
 
 DEFAULT_PORT = 8000
+UI_PATH = "/ui"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="serve an HTTP API that renders talking videos as queued jobs",
         description="Serve the HTTP API: POST /v1/jobs (multipart image + audio + options JSON), follow "
         "GET /v1/jobs/{id} or its /events, download /v1/jobs/{id}/video. Jobs survive restarts (kept in "
-        "--data-dir). OpenAPI docs at /docs. See docs/SERVING.md.",
+        "--data-dir). OpenAPI docs at /docs, the web page at /ui. See docs/SERVING.md.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
@@ -64,6 +65,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-queued", type=int, default=32, help="jobs that may wait; past it submissions get 503 (default 32)"
+    )
+    p.add_argument(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the web page at /ui on the same queue (default; with --token the browser asks for the "
+        "token as password); --no-ui serves the API only",
     )
     p.add_argument(
         "--log-level",
@@ -116,13 +124,19 @@ def run(args: argparse.Namespace) -> int:
         max_audio_seconds=args.max_audio_seconds,
         max_image_pixels=args.max_image_pixels,
     )
-    app = create_app(queue, workers, limits=limits, token=args.token)
+    page = UI_PATH if args.ui else None
+    app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page)
+    if page is not None:
+        from floatalk.apps.ui import mount_ui
+
+        app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
     # uvicorn stops serving on SIGINT/SIGTERM, then raises the signal again once it has returned;
     # this handler turns that SIGTERM into an exit that still runs the `finally` below.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workers.start()
     try:
-        print(f"floatalk serve: data in {os.path.abspath(data_dir)}; {args.workers} worker(s)", file=sys.stderr)
+        where = f"; the page at http://{args.host}:{args.port}{UI_PATH}/" if page else ""
+        print(f"floatalk serve: data in {os.path.abspath(data_dir)}; {args.workers} worker(s){where}", file=sys.stderr)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
         workers.stop()  # a running job stops within one window and goes back to the queue
