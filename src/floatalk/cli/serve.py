@@ -28,43 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--data-dir). OpenAPI docs at /docs, the web page at /ui. See docs/SERVING.md.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
-    p.add_argument(
-        "--checkpoint",
-        default="bundled",
-        metavar="DIR",
-        help="model folder, as for 'floatalk generate' (default: the bundled demo model)",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="where the job database, uploads and videos are kept (default $FLOATALK_DATA or ./floatalk-data)",
-    )
-    p.add_argument(
-        "--workers", type=int, default=1, help="jobs rendered at once; each worker loads the model once (default 1)"
-    )
-    p.add_argument("--device", default="cpu", help="torch device of the workers' models (default cpu)")
+    add_server_flags(p, DEFAULT_PORT)
     p.add_argument(
         "--token",
         default=os.environ.get("FLOATALK_TOKEN") or None,
         help="require 'Authorization: Bearer TOKEN' on every endpoint but /v1/health "
         "(default $FLOATALK_TOKEN; none: no authentication)",
-    )
-    p.add_argument(
-        "--max-upload-mb", type=float, default=50.0, help="largest request body in MB, refused with 413 (default 50)"
-    )
-    p.add_argument(
-        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
-    )
-    p.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=4096 * 4096,
-        help="largest photo accepted, width x height in pixels, read before decoding (default 16777216)",
-    )
-    p.add_argument(
-        "--max-queued", type=int, default=32, help="jobs that may wait; past it submissions get 503 (default 32)"
     )
     p.add_argument(
         "--ui",
@@ -83,13 +52,66 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _check(args: argparse.Namespace) -> None:
+def add_server_flags(p: argparse.ArgumentParser, port: int) -> None:
+    """The flags `floatalk serve` and `floatalk ui` share: port, model, queue folder, workers, limits."""
+    p.add_argument("--port", type=int, default=port, help=f"TCP port to listen on (default {port}; 0 picks a free one)")
+    p.add_argument(
+        "--checkpoint",
+        default="bundled",
+        metavar="DIR",
+        help="model folder the workers load, as for 'floatalk generate' (default: the bundled demo model)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where the job database, uploads and videos are kept; jobs survive restarts "
+        "(default $FLOATALK_DATA or ./floatalk-data)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="jobs rendered at once; each worker loads the model once (default 1)"
+    )
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the workers run (default cpu)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=50.0, help="largest request body in MB, refused with 413 (default 50)"
+    )
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="largest photo accepted, width x height in pixels, read before decoding (default 16777216)",
+    )
+    p.add_argument(
+        "--max-queued", type=int, default=32, help="jobs that may wait; past it submissions get 503 (default 32)"
+    )
+
+
+def check_server_flags(args: argparse.Namespace) -> None:
+    """One sentence (UserInputError) for a value of `add_server_flags`' flags that cannot work."""
     if not 0 <= args.port <= 65535:
         raise UserInputError(f"--port must be from 0 to 65535 (got {args.port}).")
     if args.workers < 1:
         raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
     if args.max_upload_mb <= 0 or args.max_audio_seconds <= 0 or args.max_image_pixels < 1 or args.max_queued < 1:
         raise UserInputError("The --max-* limits must be positive.")
+
+
+def limits_from(args: argparse.Namespace):
+    """The upload limits (floatalk.apps.uploads.Limits) the flags set."""
+    from floatalk.apps.uploads import Limits
+
+    return Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_audio_seconds=args.max_audio_seconds,
+        max_image_pixels=args.max_image_pixels,
+    )
+
+
+def _check(args: argparse.Namespace) -> None:
+    check_server_flags(args)
     if args.token is not None and not args.token.strip():
         raise UserInputError("--token must not be empty.")
     try:
@@ -106,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
 
     from floatalk.apps.queue import JobQueue, Workers, data_dir_default
     from floatalk.apps.server import create_app
-    from floatalk.apps.uploads import Limits
     from floatalk.assets import resolve_model
     from floatalk.checkpoint import read_config
 
@@ -119,11 +140,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or data_dir_default()
     queue = JobQueue(data_dir, max_queued=args.max_queued)
     workers = Workers(queue, checkpoint=args.checkpoint, count=args.workers, device=args.device)
-    limits = Limits(
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_audio_seconds=args.max_audio_seconds,
-        max_image_pixels=args.max_image_pixels,
-    )
+    limits = limits_from(args)
     page = UI_PATH if args.ui else None
     app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page)
     if page is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from floatalk.cli.serve import add_server_flags, check_server_flags, limits_from
+
 UI_PATH = "/ui"
 HOST = "127.0.0.1"
 
@@ -22,44 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "photo, upload or record speech, set the motion controls and a timeline, and watch the job's progress. "
         "Jobs wait in a durable queue in --data-dir and are run by --workers model workers.",
     )
-    p.add_argument(
-        "--port",
-        type=int,
-        default=7860,
-        help="TCP port on 127.0.0.1 (default 7860; 0 picks a free one, printed when the page is up)",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=None,
-        help="folder of the job queue and its files (default $FLOATALK_DATA or ./floatalk-data)",
-    )
-    p.add_argument(
-        "--checkpoint",
-        metavar="DIR",
-        default="bundled",
-        help="model folder the workers load, or 'bundled' for the demo model (default)",
-    )
-    p.add_argument("--workers", type=int, default=1, help="model workers running jobs side by side (default 1)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the workers run (default cpu)")
-    p.add_argument(
-        "--max-queued", type=int, default=32, help="jobs that may wait before new ones are refused (default 32)"
-    )
-    p.add_argument(
-        "--max-upload-mb",
-        type=float,
-        default=50.0,
-        help="largest photo or recording in MB, as for the API (default 50)",
-    )
-    p.add_argument(
-        "--max-audio-seconds", type=float, default=60.0, help="longest recording accepted, in seconds (default 60)"
-    )
-    p.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=4096 * 4096,
-        help="largest photo accepted, width x height in pixels (default 16777216)",
-    )
+    add_server_flags(p, 7860)
     p.set_defaults(run=run)
     return p
 
@@ -73,28 +38,16 @@ def run(args: argparse.Namespace) -> int:
 
     from floatalk.errors import UserInputError
 
-    if not 0 <= args.port <= 65535:
-        raise UserInputError(f"--port must be from 0 to 65535 (got {args.port}).")
-    if args.workers < 1:
-        raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
-    if args.max_queued < 1:
-        raise UserInputError(f"--max-queued must be at least 1 (got {args.max_queued}).")
-    if not (args.max_upload_mb > 0 and args.max_audio_seconds > 0 and args.max_image_pixels >= 1):
-        raise UserInputError("The --max-upload-mb, --max-audio-seconds and --max-image-pixels limits must be positive.")
+    check_server_flags(args)
     missing = [name for name in ("gradio", "fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise UserInputError(f"floatalk ui needs {', '.join(missing)}: pip install 'floatalk[ui]'.")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
     from floatalk.apps.queue import JobQueue, Workers, data_dir_default
-    from floatalk.apps.uploads import Limits
     from floatalk.assets import resolve_model
 
-    limits = Limits(
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_audio_seconds=args.max_audio_seconds,
-        max_image_pixels=args.max_image_pixels,
-    )
+    limits = limits_from(args)
     checkpoint = str(resolve_model(args.checkpoint))  # a wrong folder fails here, in one sentence
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_default()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
