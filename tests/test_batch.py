@@ -272,7 +272,7 @@ def _videos(out: Path) -> dict[str, tuple[int, int]]:
 
 def _start_and_stop(args: list[str], out: Path, sig: int, while_running=None) -> tuple[subprocess.Popen, dict, str]:
     """Start `floatalk batch`, wait until 2 videos are finished, send `sig`; returns the process,
-    the videos finished before the signal and its stderr."""
+    the videos the stopped run left and its stderr."""
     proc = subprocess.Popen(_cli(*args), env=_env(), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + DEADLINE_S
@@ -282,14 +282,15 @@ def _start_and_stop(args: list[str], out: Path, sig: int, while_running=None) ->
             time.sleep(0.1)
         if while_running is not None:
             while_running(proc.pid)
-        before = _videos(out)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=DEADLINE_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return proc, before, err
+    # what the stopped run left: a job may still finish between the signal and the stop (its
+    # video is then complete, being renamed into place only when written)
+    return proc, _videos(out), err
 
 
 def _check_rerun(out: Path, before: dict, report: dict) -> None:
