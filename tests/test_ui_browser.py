@@ -1,6 +1,7 @@
-"""The web page in a real headless Chromium: `floatalk ui` runs as a subprocess on 127.0.0.1, the
-browser loads the page (offline: every resource from the server itself), fills in the example
-and a timeline row, presses Generate and gets a playable video from the same queue the API uses.
+"""The web page in a real headless Chromium: `floatalk serve` runs as a subprocess on 127.0.0.1
+(the API with the page at /ui), the browser loads the page (offline: every resource from the
+server itself), fills in the example and a timeline row, presses Generate and gets a playable
+video from the same queue the API serves.
 
 Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver; or set
 FLOATALK_CHROMIUM and FLOATALK_CHROMEDRIVER). Without them the test skips, except under CI (the
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -60,31 +61,35 @@ def _need_browser() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`floatalk ui --port 0` in a subprocess; yields (page URL, data folder) once it says where it listens."""
+    """`floatalk serve` (the API with the page at /ui) in a subprocess on a free port of
+    127.0.0.1; yields (page URL, data folder) once it answers."""
+    import socket
+
     _need_browser()
     folder = tmp_path_factory.mktemp("ui")
     data = folder / "data"
-    log = folder / "ui.log"
+    log = folder / "serve.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "floatalk.cli.main", "serve", "--port", str(port), "--data-dir", str(data)]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "floatalk.cli.main", "ui", "--port", "0", "--data-dir", str(data)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_DEADLINE_S
-        url = None
-        while url is None:
-            found = re.search(r"serving (http://127\.0\.0\.1:\d+/ui/)", log.read_text(errors="replace"))
-            if found:
-                url = found.group(1)
-                break
-            assert proc.poll() is None, f"floatalk ui exited early:\n{log.read_text(errors='replace')}"
-            assert time.monotonic() < deadline, f"floatalk ui did not start in {START_DEADLINE_S} s"
+        while True:
+            assert proc.poll() is None, f"floatalk serve exited early:\n{log.read_text(errors='replace')}"
+            try:
+                with urllib.request.urlopen(f"{base}/ui/", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"floatalk serve did not start in {START_DEADLINE_S} s"
             time.sleep(0.2)
-        yield url, data
+        yield f"{base}/ui/", data
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -230,6 +235,11 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser) -> None:
     assert progress, "no progress was shown while the job ran"
     record = JobQueue(data).get(job_id)  # the page's job is in the server's queue
     assert record is not None and record.state == "done" and record.options["crop"] is False
+    api = url.removesuffix("/ui/")  # and the API answers for it, video included
+    with urllib.request.urlopen(f"{api}/v1/jobs/{job_id}", timeout=30) as answer:
+        assert json.load(answer)["state"] == "done"
+    with urllib.request.urlopen(f"{api}/v1/jobs/{job_id}/video", timeout=30) as answer:
+        assert answer.headers["content-type"] == "video/mp4" and len(answer.read()) > 1000
     segments = [{"start": 0.0, "end": 1.0, "emotion": "happy"}]
     assert record.options["timeline"] == {"segments": segments, "transition": 0.4}  # the Ramp control's default
 
