@@ -296,6 +296,15 @@ BAD_REQUESTS = {
             ("options", None, b'{"timeline": {"segments": [{"start": 0, "end": 1, "emotion": "meh"}]}}'),
         ],
     ),
+    "timeline past the recording": (
+        400,
+        "past the end of the",
+        lambda f: [
+            ("image", "a.png", f["image"].read_bytes()),
+            ("audio", "a.wav", f["audio"].read_bytes()),
+            ("options", None, b'{"timeline": {"segments": [{"start": 30, "end": 31, "emotion": "sad"}]}}'),
+        ],
+    ),
     "timeline as a path": (
         400,
         "not a file path",

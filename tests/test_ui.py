@@ -144,6 +144,9 @@ def test_the_page_refuses_what_the_api_would_refuse(tmp_path, example) -> None:
         submit_files(queue, example.image, example.audio, {}, Limits(max_audio_seconds=1.0))
     with pytest.raises(UserInputError, match="not an image"):
         submit_files(queue, example.audio, example.audio, {}, Limits())
+    late = {"timeline": {"segments": [{"start": 5, "end": 6, "emotion": "sad"}]}}  # the example speaks 2 s
+    with pytest.raises(UserInputError, match="past the end of the 2.00 s audio"):
+        submit_files(queue, example.image, example.audio, late, Limits())
     assert queue.list()[1] == 0 and example.image.is_file()
     assert submit_files(queue, example.image, example.audio, {}, Limits()).state == "queued"
 

@@ -325,7 +325,9 @@ def create_app(
                 raise UploadError(400, f"The request lacks the file part '{missing[0]}' (send image and audio).")
             options = _options(bytes(upload.options))
             image_suffix = await run_in_threadpool(check_image, upload.files["image"], limits)
-            audio_suffix = await run_in_threadpool(check_audio, upload.files["audio"], limits)
+            # an inline timeline must start within the recording (a path is refused by the options check)
+            timeline = options.get("timeline") if isinstance(options.get("timeline"), dict) else None
+            audio_suffix = await run_in_threadpool(check_audio, upload.files["audio"], limits, timeline)
             named = {}
             for part, suffix in (("image", image_suffix), ("audio", audio_suffix)):
                 named[part] = upload.files[part].with_name(upload.files[part].name + suffix)

@@ -322,7 +322,8 @@ def submit_files(
 
             try:
                 check_image(staged_image, limits)
-                check_audio(staged_audio, limits)
+                timeline = (options or {}).get("timeline")
+                check_audio(staged_audio, limits, timeline if isinstance(timeline, dict) else None)
             except UploadError as exc:
                 raise UserInputError(str(exc)) from None
         return queue.submit(staged_image, staged_audio, options)

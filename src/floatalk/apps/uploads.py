@@ -11,6 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image"]
 
@@ -83,9 +84,10 @@ def check_image(path: Path, limits: Limits) -> str:
     return _IMAGE_SUFFIXES.get(fmt, ".img")
 
 
-def check_audio(path: Path, limits: Limits) -> str:
+def check_audio(path: Path, limits: Limits, timeline: dict[str, Any] | None = None) -> str:
     """Check that `path` holds sound floatalk can read and no longer than the duration limit
-    (counted while decoding, so a header cannot lie about it); returns a suffix for storage."""
+    (counted while decoding, so a header cannot lie about it), and that a job's `timeline` (its
+    options' object, or None) starts within it; returns a suffix for storage."""
     import av
 
     from floatalk.errors import UserInputError
@@ -113,7 +115,15 @@ def check_audio(path: Path, limits: Limits) -> str:
     if not math.isfinite(seconds) or seconds <= 0:
         raise UploadError(400, "The 'audio' upload contains no sound.")
     try:
-        load_audio(path)
+        wave = load_audio(path)
     except (UserInputError, OSError, ValueError, RuntimeError):
         raise bad from None
+    if isinstance(timeline, dict):  # only an inline object: never a path a client chose
+        from floatalk.editing.timeline import Timeline
+        from floatalk.units import SAMPLE_RATE
+
+        try:
+            Timeline.coerce(timeline).check_duration(len(wave) / SAMPLE_RATE)
+        except UserInputError as exc:
+            raise UploadError(400, str(exc)) from None
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".audio"
