@@ -80,3 +80,17 @@ def test_a_job_renders_the_example(bundled_pipe, tmp_path, example) -> None:
     )
     assert report.frames == 50 and (tmp_path / "x.mp4").stat().st_size > 0
     assert {"motion", "frames"} <= set(stages)
+
+
+def test_client_options_never_name_files_and_blinks_need_a_pose_video_file() -> None:
+    from floatalk.apps.jobs import check_client_options
+
+    check_client_options({"blink_from_video": True}, pose_video=True)  # the video comes as a file
+    with pytest.raises(UserInputError, match="needs a pose video"):
+        check_client_options({"blink-from-video": True})
+    with pytest.raises(UserInputError, match="must be true or false"):
+        check_client_options({"blink_from_video": "yes"}, pose_video=True)
+    with pytest.raises(UserInputError, match="file paths are not accepted"):
+        check_client_options({"pose_video": "/etc/hosts"}, pose_video=True)
+    with pytest.raises(UserInputError, match="not a file path"):
+        check_client_options({"timeline": "t.json"})

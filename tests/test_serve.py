@@ -24,6 +24,7 @@ import soundfile as sf
 from PIL import Image
 
 from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
+from floatalk.io.video import VideoWriter
 
 DEADLINE_S = 120.0
 TOKEN = "s3cret-token"
@@ -149,6 +150,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(blank)
     big = folder / "big.png"
     Image.new("RGB", (1100, 1000)).save(big)  # 1.1 megapixels, a small file
+    mover = folder / "mover.mp4"  # a pose video: the example's portrait sliding right and back
+    with VideoWriter(mover, fps=25) as w:
+        frame = np.asarray(Image.open(example.image).convert("RGB"))
+        for dx in [*range(0, 12, 2), *range(12, 0, -2)]:
+            w.write(np.roll(frame, dx, axis=1))
     too_long = folder / "silence.wav"
     sf.write(too_long, np.zeros(16000 * 6, np.float32), 16000)
     return {
@@ -159,6 +165,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "blank": blank,
         "big": big,
         "too_long": too_long,
+        "pose_video": mover,
     }
 
 
@@ -287,6 +294,33 @@ BAD_REQUESTS = {
             ("options", None, b'{"colour": 1}'),
         ],
     ),
+    "pose video not a video": (
+        400,
+        "'pose_video' upload is not a video",
+        lambda f: [
+            ("image", "a.png", f["image"].read_bytes()),
+            ("audio", "a.wav", f["audio"].read_bytes()),
+            ("pose_video", "p.mp4", f["image"].read_bytes()),
+        ],
+    ),
+    "blinks from a video without one": (
+        400,
+        "needs a pose video",
+        lambda f: [
+            ("image", "a.png", f["image"].read_bytes()),
+            ("audio", "a.wav", f["audio"].read_bytes()),
+            ("options", None, b'{"blink_from_video": true}'),
+        ],
+    ),
+    "pose video as a path": (
+        400,
+        "file paths are not accepted",
+        lambda f: [
+            ("image", "a.png", f["image"].read_bytes()),
+            ("audio", "a.wav", f["audio"].read_bytes()),
+            ("options", None, b'{"pose_video": "/etc/hosts"}'),
+        ],
+    ),
     "malformed timeline": (
         400,
         "segments[0].emotion",
@@ -406,6 +440,26 @@ def test_the_example_renders_and_a_faceless_photo_fails_alone(server: Server, fi
         assert listed["total"] >= 2 and listed["jobs"][0]["id"] == job_id
         assert client.delete(f"/v1/jobs/{job_id}").status_code == 409  # done: nothing to cancel
         assert httpx.get(server.url("/v1/health")).json()["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_a_pose_video_part_gives_the_job_its_head_motion(server: Server, files) -> None:
+    with server.client() as client:
+        answer = client.post(
+            "/v1/jobs",
+            files={
+                "image": ("a.png", files["image"].read_bytes()),
+                "audio": ("a.wav", files["audio"].read_bytes()),
+                "pose_video": ("mover.mp4", files["pose_video"].read_bytes()),
+            },
+            data={"options": json.dumps({**EXAMPLE_OPTIONS, "blink_from_video": True})},
+        )
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["id"]
+        assert answer.json()["options"]["pose_video"].startswith("pose_video.")  # a name in the job's folder
+        final = follow(client, job_id)[-1]
+        assert final["state"] == "done", final
+        assert video_facts(client.get(f"/v1/jobs/{job_id}/video").content) == ("h264", "aac", 50)
 
 
 @pytest.mark.slow

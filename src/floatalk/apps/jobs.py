@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from floatalk.progress import Progress
     from floatalk.render import RenderReport
 
-__all__ = ["JOB_KEYS", "CancelledError", "JobOptions", "parse_options", "run_job"]
+__all__ = ["JOB_KEYS", "CancelledError", "JobOptions", "check_client_options", "parse_options", "run_job"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +145,21 @@ def _path_value(key: str, value: Any, base_dir: str | Path | None, allow_paths: 
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     return str(path)
+
+
+def check_client_options(mapping: Mapping[str, Any] | None, *, pose_video: bool = False) -> None:
+    """Check options sent by a client that may not name files (the API, the web page): as
+    `parse_options` with `allow_paths=False`, except that `blink_from_video` is accepted when the
+    client sends a pose video file beside the options (`pose_video=True`). UserInputError, one
+    sentence, otherwise."""
+    mapping = dict(mapping or {})
+    blink = [k for k in mapping if str(k).strip().lstrip("-").replace("-", "_") == "blink_from_video"]
+    value = mapping.pop(blink[0]) if blink else False
+    if not isinstance(value, bool):
+        raise UserInputError(f"Option 'blink_from_video' must be true or false (got {value!r}).")
+    parse_options(mapping)
+    if value and not pose_video:
+        raise UserInputError("Option 'blink_from_video' needs a pose video (the file part 'pose_video').")
 
 
 class CancelledError(Exception):

@@ -160,6 +160,10 @@ def _record(row: sqlite3.Row | tuple) -> JobRecord:
     )
 
 
+POSE_VIDEO = "pose_video"
+"""Stem of a job's pose video in its folder."""
+
+
 def _suffix(path: Path) -> str:
     """The file's suffix if it is a plain short one (lower case), else none."""
     suffix = path.suffix.lower()
@@ -222,18 +226,27 @@ class JobQueue:
             self._local.db = None
 
     # -- the contract ----------------------------------------------------------------------
-    def submit(self, image: Path, audio: Path, options: dict | None = None) -> JobRecord:
+    def submit(
+        self, image: Path, audio: Path, options: dict | None = None, *, pose_video: Path | None = None
+    ) -> JobRecord:
         """Queue a job: its options are checked first (UserInputError), then `image` and `audio`
-        are moved into the job's folder. Raises QueueFullError when max_queued jobs wait already
-        (the files are then left where they were)."""
-        from floatalk.apps.jobs import parse_options
+        (and a `pose_video` file, the job's --pose-video) are moved into the job's folder. The
+        options themselves never name files. Raises QueueFullError when max_queued jobs wait
+        already (the files are then left where they were)."""
+        from floatalk.apps.jobs import check_client_options
 
         options = dict(options or {})
-        parse_options(options)
+        check_client_options(options, pose_video=pose_video is not None)
         image, audio = Path(image), Path(audio)
-        for path, what in ((image, "image"), (audio, "audio")):
+        files = [(image, "image"), (audio, "audio")]
+        if pose_video is not None:
+            pose_video = Path(pose_video)
+            files.append((pose_video, "pose video"))
+        for path, what in files:
             if not path.is_file():
                 raise UserInputError(f"The {what} file {path} does not exist.")
+        if pose_video is not None:
+            options["pose_video"] = POSE_VIDEO + _suffix(pose_video)  # a name inside the job's folder
         try:
             stored = json.dumps(options)
         except (TypeError, ValueError) as exc:
@@ -253,6 +266,8 @@ class JobQueue:
             try:
                 shutil.move(image, folder / image_name)
                 shutil.move(audio, folder / audio_name)
+                if pose_video is not None:
+                    shutil.move(pose_video, folder / options["pose_video"])
                 db.execute(
                     "INSERT INTO jobs (id, state, progress, created, updated, options, image, audio) "
                     "VALUES (?, 'queued', 0, ?, ?, ?, ?, ?)",
@@ -260,7 +275,10 @@ class JobQueue:
                 )
             except BaseException:
                 # Put the caller's files back and leave no folder behind.
-                for name, original in ((image_name, image), (audio_name, audio)):
+                moved = [(image_name, image), (audio_name, audio)]
+                if pose_video is not None:
+                    moved.append((options["pose_video"], pose_video))
+                for name, original in moved:
                     if (folder / name).exists() and not original.exists():
                         shutil.move(folder / name, original)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -546,7 +564,9 @@ class Workers:
 
         try:
             image, audio, video = self.queue.paths(job_id)
-            run_job(pipe, image, audio, video, parse_options(record.options), progress=progress, cancelled=cancelled)
+            # the stored options name files only inside the job's folder (a pose video, set by submit)
+            job = parse_options(record.options, base_dir=image.parent, allow_paths=True)
+            run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
         except CancelledError:
             if self.queue.cancel_requested(job_id):
                 self.queue.finish(job_id, "cancelled")

@@ -21,10 +21,11 @@ import json
 import logging
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floatalk.apps.uploads import Limits, UploadError, check_audio, check_file_name, check_image
+from floatalk.apps.uploads import Limits, UploadError, check_audio, check_file_name, check_image, check_video
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,7 +38,8 @@ log = logging.getLogger("floatalk.serve")
 
 API_PREFIX = "/v1"
 _FILE_PARTS = ("image", "audio")
-_PARTS = (*_FILE_PARTS, "options")
+_OPTIONAL_FILES = ("pose_video",)
+_PARTS = (*_FILE_PARTS, *_OPTIONAL_FILES, "options")
 _EVENT_POLL_S = 0.2
 # The body of POST /v1/jobs as OpenAPI describes it (the endpoint parses the stream itself).
 _UPLOAD_SCHEMA = {
@@ -53,6 +55,12 @@ _UPLOAD_SCHEMA = {
                     "options": {
                         "type": "string",
                         "description": 'a JSON object of generate options, e.g. {"emotion": "happy", "seed": 3}',
+                    },
+                    "pose_video": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "optional: a video whose head motion the face follows (generate's --pose-video; "
+                        'with {"blink_from_video": true} its blinks too)',
                     },
                 },
             }
@@ -100,7 +108,7 @@ class _Upload:
         _, params = parse_options_header(disposition)
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if name not in _PARTS:
-            raise UploadError(400, f"Unknown form field {name!r}; the fields are image, audio and options.")
+            raise UploadError(400, f"Unknown form field {name!r}; the fields are image, audio, options and pose_video.")
         if name in self.seen:
             raise UploadError(400, f"The form field '{name}' is given twice.")
         self.seen.add(name)
@@ -111,7 +119,7 @@ class _Upload:
             except UnicodeDecodeError:
                 raise UploadError(400, f"The file name of part '{name}' is not valid UTF-8.") from None
         self._part = name
-        if name in _FILE_PARTS:
+        if name in _FILE_PARTS or name in _OPTIONAL_FILES:
             fd, tmp = tempfile.mkstemp(prefix=f".upload-{name}-", dir=self.incoming)
             self.files[name] = Path(tmp)
             self._handle = os.fdopen(fd, "wb")
@@ -152,8 +160,8 @@ def _boundary(content_type: str) -> bytes:
     return params[b"boundary"]
 
 
-def _options(raw: bytes) -> dict:
-    from floatalk.apps.jobs import parse_options
+def _options(raw: bytes, pose_video: bool = False) -> dict:
+    from floatalk.apps.jobs import check_client_options
     from floatalk.errors import UserInputError
 
     if not raw.strip():
@@ -165,7 +173,7 @@ def _options(raw: bytes) -> dict:
     if not isinstance(options, dict):
         raise UploadError(400, "The options part must be a JSON object of option names and values.")
     try:
-        parse_options(options)
+        check_client_options(options, pose_video=pose_video)
     except UserInputError as exc:
         raise UploadError(400, " ".join(str(exc).split())) from None
     return options
@@ -288,8 +296,8 @@ def create_app(
         summary="Submit a job",
         description="multipart/form-data with the files `image` and `audio` and an optional `options` part: a "
         'JSON object of `floatalk generate` options by flag name without dashes, e.g. {"emotion": "happy", '
-        '"seed": 3}. Answers 202 with the job; 413 over the size limit; 503 with Retry-After when the queue is '
-        "full.",
+        '"seed": 3}, and an optional video `pose_video` whose head motion the face follows. Answers 202 with the '
+        "job; 413 over the size limit; 503 with Retry-After when the queue is full.",
         openapi_extra={"requestBody": _UPLOAD_SCHEMA},
     )
     async def submit(request: Request) -> JSONResponse:
@@ -323,17 +331,22 @@ def create_app(
             missing = [p for p in _FILE_PARTS if p not in upload.files]
             if missing:
                 raise UploadError(400, f"The request lacks the file part '{missing[0]}' (send image and audio).")
-            options = _options(bytes(upload.options))
+            options = _options(bytes(upload.options), pose_video="pose_video" in upload.files)
             image_suffix = await run_in_threadpool(check_image, upload.files["image"], limits)
             # an inline timeline must start within the recording (a path is refused by the options check)
             timeline = options.get("timeline") if isinstance(options.get("timeline"), dict) else None
             audio_suffix = await run_in_threadpool(check_audio, upload.files["audio"], limits, timeline)
+            suffixes = [("image", image_suffix), ("audio", audio_suffix)]
+            if "pose_video" in upload.files:
+                suffixes.append(("pose_video", await run_in_threadpool(check_video, upload.files["pose_video"])))
             named = {}
-            for part, suffix in (("image", image_suffix), ("audio", audio_suffix)):
+            for part, suffix in suffixes:
                 named[part] = upload.files[part].with_name(upload.files[part].name + suffix)
                 os.replace(upload.files[part], named[part])
                 upload.files[part] = named[part]
-            record = await run_in_threadpool(queue.submit, named["image"], named["audio"], options)
+            record = await run_in_threadpool(
+                partial(queue.submit, pose_video=named.get("pose_video")), named["image"], named["audio"], options
+            )
         except UploadError as exc:
             return error(exc.status, str(exc), None if read_all else cut)
         except QueueFullError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image"]
+__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image", "check_video"]
 
 _IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
@@ -127,3 +127,22 @@ def check_audio(path: Path, limits: Limits, timeline: dict[str, Any] | None = No
         except UserInputError as exc:
             raise UploadError(400, str(exc)) from None
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".audio"
+
+
+def check_video(path: Path) -> str:
+    """Check that `path` holds a video floatalk can read (a video stream with a frame that
+    decodes; a still image is refused); returns a suffix for storage."""
+    import av
+
+    from floatalk.errors import UserInputError
+    from floatalk.io.video import open_video
+
+    bad = UploadError(400, "The 'pose_video' upload is not a video this server can read.")
+    try:
+        _, container = open_video(path)
+        with container:
+            fmt = container.format.name.split(",")[0]
+            next(container.decode(video=0))
+    except (UserInputError, StopIteration, av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        raise bad from None
+    return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".video"
