@@ -22,7 +22,7 @@ UI_PATH = "/ui"
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve",
-        help="serve an HTTP API that renders talking videos as queued jobs",
+        help="serve the HTTP API and the web page; talking videos rendered as queued jobs",
         description="Serve the HTTP API: POST /v1/jobs (multipart image + audio + options JSON), follow "
         "GET /v1/jobs/{id} or its /events, download /v1/jobs/{id}/video. Jobs survive restarts (kept in "
         "--data-dir). OpenAPI docs at /docs, the web page at /ui. See docs/SERVING.md.",
