@@ -1,6 +1,7 @@
 """The one way floatalk writes a file atomically: into a hidden temporary file beside the
 target, renamed onto it only when writing succeeded, so a failure or Ctrl-C never leaves a
-half-written file behind (nor damages an existing file of that name).
+half-written file behind (nor damages an existing file of that name); and the one way an output
+folder is made ready (`output_folder`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write", "commit_temporary", "temporary_beside"]
+__all__ = ["atomic_path", "atomic_write", "commit_temporary", "output_folder", "temporary_beside"]
 
 
 def _current_umask() -> int:
@@ -52,3 +53,20 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], Any], suffix
     """Call write(tmp) on a temporary file beside `target`, then rename it onto `target`."""
     with atomic_path(target, suffix) as tmp:
         write(tmp)
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """`path` as a folder that exists and can be written into (made if missing), or a
+    one-sentence UserInputError saying why not."""
+    from floatalk.errors import UserInputError
+
+    folder = Path(os.fspath(path))
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(f"Output folder '{folder}' is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"Cannot make output folder '{folder}': {exc.strerror or exc}.") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"Output folder '{folder}' is not writable.")
+    return folder

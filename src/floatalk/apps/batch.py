@@ -423,12 +423,12 @@ def run_batch(
     outputs that exist, and write the report there atomically. progress('jobs', done, total)
     counts the lines as they end. On KeyboardInterrupt the report (with the lines not run) is
     written and the interrupt goes on; finished videos are kept, nothing is half-written."""
-    from floatalk.fileio import atomic_write
+    from floatalk.fileio import atomic_write, output_folder
 
     started = time.perf_counter()
     jobs_file = Path(os.fspath(jobs_file)).absolute()
     entries = read_jobs(jobs_file) if entries is None else entries
-    out = _output_folder(out_dir)
+    out = output_folder(Path(os.fspath(out_dir)).absolute())
     outcomes: dict[int, Outcome] = {}
     complete = False
 
@@ -456,19 +456,6 @@ def run_batch(
             text = json.dumps(result.to_json(), indent=2) + "\n"
             atomic_write(out / REPORT_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return result
-
-
-def _output_folder(out_dir: str | os.PathLike) -> Path:
-    out = Path(os.fspath(out_dir)).absolute()
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"Output folder '{out}' is an existing file, not a folder.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserInputError(f"Cannot make output folder '{out}': {exc.strerror or exc}.") from exc
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UserInputError(f"Output folder '{out}' is not writable.")
-    return out
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ import numpy as np
 
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
-from floatalk.fileio import atomic_write
+from floatalk.fileio import atomic_write, output_folder
 from floatalk.jaw_law import frame_means, jaw_lag
 from floatalk.progress import Progress, no_progress
 from floatalk.synth.face import (
@@ -356,15 +356,7 @@ def generate_world(
         raise UserInputError(f"--seconds must be between 0.2 and 600 (got {seconds}).")
     if not 32 <= size <= 1024:
         raise UserInputError(f"--size must be between 32 and 1024 pixels (got {size}).")
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise UserInputError(f"Cannot write into '{folder}': it is a file, not a folder.")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserInputError(f"Cannot create folder '{folder}': {exc.strerror or exc}.") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserInputError(f"Cannot write into '{folder}': permission denied.")
+    folder = output_folder(out)
     if not 0 <= onset < seconds:
         raise UserInputError(f"--emotion-onset must be at least 0 and shorter than a clip (got {onset}).")
     if not 0 <= expression_scale <= MAX_EXPRESSION_SCALE:
