@@ -44,9 +44,9 @@ def ping_pong(values: np.ndarray, T: int) -> np.ndarray:
     return values[np.where(phase < n, phase, period - phase)]
 
 
-def reference_track(path: str, pipe: FloatPipeline, source: SourceImage, T: int) -> np.ndarray:
-    """(T, E) effects on the portrait `source` of a reference video's motion, at the model's fps,
-    played back and forth when shorter than T frames.
+def reference_track(path: str, pipe: FloatPipeline, source: SourceImage, editor: EffectEditor, T: int) -> np.ndarray:
+    """(T, E) effects on the portrait `source` (whose editor is `editor`) of a reference video's
+    motion, at the model's fps, played back and forth when shorter than T frames.
 
     The reference's face crops are encoded and their change from the first frame carried onto the
     portrait as in reenactment (roll steered to the roll measured on the frames,
@@ -59,9 +59,8 @@ def reference_track(path: str, pipe: FloatPipeline, source: SourceImage, T: int)
     from floatalk.editing.reenact import driving_motion, steer_roll
 
     frames = load_face_video(path, pipe.image_size, pipe.fps, crop=True, max_frames=T)
-    editor = EffectEditor(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
     with torch.inference_mode():
-        motion = steer_roll(pipe, source, frames, driving_motion(pipe, frames, source.lam))
+        motion = steer_roll(editor, frames, driving_motion(pipe, frames, source.lam))
     return ping_pong(editor.effects(motion), T)
 
 
@@ -101,16 +100,15 @@ def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, 
         if timeline.uses("e_cfg_scale"):
             e_scales = torch.from_numpy(frames.e_cfg_scale).float()
         controls = MotionControls(frames.head_motion, frames.mouth_scale, frames.expression_scale, frames.blink)
+    if controls.is_identity() and options.pose_video is None:
+        return Conditions(source, wave, emotion, e_scales, None)
+    editor = EffectEditor.for_portrait(pipe, source)
     head = eyes = None
     if options.pose_video is not None:
-        track = reference_track(options.pose_video, pipe, source, T)
+        track = reference_track(options.pose_video, pipe, source, editor, T)
         head = track[:, pipe_rows("head")]
         eyes = track[:, pipe_rows("blink")] if options.blink_from_video else None
-    edit = None
-    if not controls.is_identity() or head is not None:
-        editor = EffectEditor(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
-        edit = MotionEdit(editor, controls, head, eyes)
-    return Conditions(source, wave, emotion, e_scales, edit)
+    return Conditions(source, wave, emotion, e_scales, MotionEdit(editor, controls, head, eyes))
 
 
 def pipe_rows(group: str) -> list[int]:

@@ -24,12 +24,16 @@ Letters: T frames, D latent size, M coefficients, E effects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from floatalk.editing.atlas import GROUPS, MotionAtlas
+
+if TYPE_CHECKING:
+    from floatalk.pipeline import FloatPipeline, SourceImage
 
 __all__ = ["TRACK_STEP", "EffectEditor", "MotionControls", "MotionEdit"]
 
@@ -74,6 +78,14 @@ class EffectEditor:
         self.A = A
         self.basis = basis.detach().double().cpu()  # (D, M)
         self.lam_source = lam_source.detach().double().cpu().reshape(-1)  # (M,)
+
+    @classmethod
+    def for_portrait(cls, pipe: FloatPipeline, source: SourceImage) -> EffectEditor:
+        """The editor of an encoded portrait: this checkpoint's atlas measured on it (cached,
+        `floatalk.editing.atlas.atlas_for`), the decoder's basis Q and the portrait's lambda."""
+        from floatalk.editing.atlas import atlas_for
+
+        return cls(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
 
     def coefficients(self, motion: Tensor) -> np.ndarray:
         """(T, D) motion latents -> (T, M) coefficients relative to the portrait's."""

@@ -29,6 +29,7 @@ import numpy as np
 from floatalk.progress import Progress, no_progress
 
 if TYPE_CHECKING:
+    from floatalk.editing.controls import EffectEditor
     from floatalk.pipeline import FloatPipeline
     from floatalk.render import RenderReport
 
@@ -56,15 +57,13 @@ def driving_motion(pipe: FloatPipeline, frames: np.ndarray, lam_photo, absolute:
         return ae.motion(lam)
 
 
-def steer_roll(pipe: FloatPipeline, source, frames: np.ndarray, motion, step: float | None = None):
-    """(T, D) latents for the photo `source` with their head roll moved `step` of the way to the
-    roll measured on the (T, S, S, 3) driving `frames` against their first frame (default step
-    TRACK_STEP)."""
-    from floatalk.editing.atlas import atlas_for
-    from floatalk.editing.controls import TRACK_STEP, EffectEditor
+def steer_roll(editor: EffectEditor, frames: np.ndarray, motion, step: float | None = None):
+    """(T, D) latents for the photo of `editor` (`EffectEditor.for_portrait`) with their head roll
+    moved `step` of the way to the roll measured on the (T, S, S, 3) driving `frames` against their
+    first frame (default step TRACK_STEP)."""
+    from floatalk.editing.controls import TRACK_STEP
     from floatalk.evaluation.motion import EFFECTS, face_effects
 
-    editor = EffectEditor(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
     roll = EFFECTS.index("head_roll")
     effects = editor.effects(motion)  # (T, E)
     change = np.zeros_like(effects)
@@ -89,6 +88,7 @@ def reenact_video(
     video: any file PyAV reads, its face cropped the same way (one crop for the whole clip).
     Raises UserInputError (one sentence) for unusable inputs."""
     from floatalk.config import EMOTIONS
+    from floatalk.editing.controls import EffectEditor
     from floatalk.editing.driving import load_face_video
     from floatalk.io.audio import load_audio
     from floatalk.io.video import check_output_path, open_video
@@ -110,7 +110,7 @@ def reenact_video(
         soundtrack = soundtrack[: int(len(frames) * MUX_SAMPLE_RATE / pipe.fps)]
     motion = driving_motion(pipe, frames, source.lam, absolute)  # (T, D)
     if not absolute:
-        motion = steer_roll(pipe, source, frames, motion)
+        motion = steer_roll(EffectEditor.for_portrait(pipe, source), frames, motion)
     T = len(frames)
 
     def batches():
