@@ -86,6 +86,7 @@ def test_client_options_never_name_files_and_blinks_need_a_pose_video_file() -> 
     from floatalk.apps.jobs import check_client_options
 
     check_client_options({"blink_from_video": True}, pose_video=True)  # the video comes as a file
+    check_client_options({"no-blink-from-video": False}, pose_video=True)  # the same, spelt as the off flag
     with pytest.raises(UserInputError, match="needs a pose video"):
         check_client_options({"blink-from-video": True})
     with pytest.raises(UserInputError, match="must be true or false"):

@@ -26,7 +26,6 @@ import os
 import re
 import time
 import traceback
-import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +158,6 @@ def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any] | str
     missing = [c for c in ("image", "audio") if c not in header]
     if missing:
         raise UserInputError(f"Jobs file '{path}' needs a first row naming the columns, with 'image' and 'audio'.")
-    kinds = _option_kinds()
     while True:
         number = reader.line_num + 1
         try:
@@ -177,31 +175,16 @@ def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any] | str
         row: dict[str, Any] = {}
         for key, cell in zip(header, cells):
             if cell.strip():
-                row[key] = cell.strip() if key in _JOB_FIELDS else _cell_value(key, cell.strip(), kinds)
+                row[key] = cell.strip() if key in _JOB_FIELDS else _cell_value(key, cell.strip())
         yield number, row
 
 
-def _option_kinds() -> dict[str, type]:
-    """Option key (underscored) -> the type its value takes."""
-    from floatalk.apps.jobs import JOB_KEYS
-    from floatalk.options import GenerateOptions
-
-    hints = typing.get_type_hints(GenerateOptions)
-    kinds: dict[str, type] = {"paste_back": bool, "fps": int}
-    for key in JOB_KEYS:
-        if key in hints:
-            args = [a for a in typing.get_args(hints[key]) if a is not type(None)]
-            kinds[key] = args[0] if args else hints[key]
-    return kinds
-
-
-def _cell_value(key: str, text: str, kinds: dict[str, type]) -> Any:
+def _cell_value(key: str, text: str) -> Any:
     """A CSV cell as the value its option takes; left as text when it does not convert, so that
     parse_options names the option and the expected kind."""
-    name = key.strip().lstrip("-").replace("-", "_")
-    if name.startswith("no_") and kinds.get(name[3:]) is bool:
-        name = name[3:]
-    kind = kinds.get(name)
+    from floatalk.apps.jobs import option_field
+
+    name, kind = option_field(key)
     try:
         if kind is bool and text.lower() in _TRUE + _FALSE:
             return text.lower() in _TRUE

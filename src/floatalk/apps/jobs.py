@@ -15,6 +15,7 @@ This module imports nothing heavy at the top, so parsers and servers start fast.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Callable, Mapping
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
     from floatalk.progress import Progress
     from floatalk.render import RenderReport
 
-__all__ = ["JOB_KEYS", "CancelledError", "JobOptions", "check_client_options", "parse_options", "run_job"]
+__all__ = [
+    "JOB_KEYS",
+    "CancelledError",
+    "JobOptions",
+    "check_client_options",
+    "option_field",
+    "parse_options",
+    "run_job",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +56,7 @@ JOB_KEYS: tuple[str, ...] = tuple(f.name for f in option_fields(GenerateOptions)
 """Every key a job's options may hold (underscored spelling)."""
 
 
+@functools.cache
 def _kinds() -> dict[str, tuple[type, bool]]:
     """field name -> (its type without None, whether None is allowed)."""
     hints = typing.get_type_hints(GenerateOptions)
@@ -58,6 +68,24 @@ def _kinds() -> dict[str, tuple[type, bool]]:
     for name, kind in _RENDER_KEYS.items():
         kinds[name] = (kind, False)
     return kinds
+
+
+def _option_key(raw_key: Any, value: Any) -> tuple[str, Any]:
+    """(field name, value) of one given option: dashes and underscores alike, leading dashes
+    dropped, `no_X` of an on/off option X read as X with the opposite JSON boolean."""
+    kinds = _kinds()
+    key = str(raw_key).strip().lstrip("-").replace("-", "_")
+    if key.startswith("no_") and key[3:] in kinds and kinds[key[3:]][0] is bool:
+        key, value = key[3:], (not value) if isinstance(value, bool) else value
+    return key, value
+
+
+def option_field(raw_key: Any) -> tuple[str, type | None]:
+    """(field name, the type its value takes) of an option named as `parse_options` reads names
+    (`"no-blink"` -> ("blink", bool)); the type is None for a name that is no option."""
+    key, _ = _option_key(raw_key, None)
+    kind = _kinds().get(key)
+    return key, kind[0] if kind else None
 
 
 def _coerce(key: str, value: Any, kind: type, nullable: bool) -> Any:
@@ -108,10 +136,8 @@ def parse_options(
         raise UserInputError(f"The options must be an object of option names and values (got {kind}).")
     kinds = _kinds()
     values: dict[str, Any] = {}
-    for raw_key, value in mapping.items():
-        key = str(raw_key).strip().lstrip("-").replace("-", "_")
-        if key.startswith("no_") and key[3:] in kinds and kinds[key[3:]][0] is bool:
-            key, value = key[3:], (not value) if isinstance(value, bool) else value
+    for raw_key, raw_value in mapping.items():
+        key, value = _option_key(raw_key, raw_value)
         if key not in kinds:
             raise UserInputError(f"Unknown option '{raw_key}'; the options are: {', '.join(sorted(kinds))}.")
         if key in values:
@@ -152,12 +178,15 @@ def check_client_options(mapping: Mapping[str, Any] | None, *, pose_video: bool 
     `parse_options` with `allow_paths=False`, except that `blink_from_video` is accepted when the
     client sends a pose video file beside the options (`pose_video=True`). UserInputError, one
     sentence, otherwise."""
-    mapping = dict(mapping or {})
-    blink = [k for k in mapping if str(k).strip().lstrip("-").replace("-", "_") == "blink_from_video"]
-    value = mapping.pop(blink[0]) if blink else False
+    if not isinstance(mapping, Mapping):
+        parse_options(mapping)  # its one sentence for what is not an object (None is no options)
+        return
+    blink = [k for k in mapping if _option_key(k, mapping[k])[0] == "blink_from_video"]
+    value = _option_key(blink[0], mapping[blink[0]])[1] if len(blink) == 1 else False
     if not isinstance(value, bool):
         raise UserInputError(f"Option 'blink_from_video' must be true or false (got {value!r}).")
-    parse_options(mapping)
+    # twice-given blink_from_video is left to parse_options, which says so
+    parse_options({k: v for k, v in mapping.items() if len(blink) > 1 or k not in blink})
     if value and not pose_video:
         raise UserInputError("Option 'blink_from_video' needs a pose video (the file part 'pose_video').")
 
