@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from floatalk.cli.serve import add_server_flags, check_server_flags, limits_from
+from floatalk.cli.serve import UI_PATH, add_server_flags, check_server_flags, limits_from
 
-UI_PATH = "/ui"
 HOST = "127.0.0.1"
 
 
