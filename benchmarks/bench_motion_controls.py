@@ -25,8 +25,10 @@ expression meter), never from the latents:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -296,6 +298,7 @@ def main() -> None:
     from floatalk.synth.world import clip_specs, make_clip
 
     torch.set_num_threads(2)
+    started = time.perf_counter()
     info = machine()
     print_machine(info)
     pipe = FloatPipeline.from_pretrained("bundled")
@@ -313,6 +316,8 @@ def main() -> None:
             print(f"{'PASS' if ok else 'FAIL'}: {name}")
         for name, ok in results[part].get("reported", {}).items():
             print(f"({'yes' if ok else 'no'}: {name})")
+    results["seconds_taken"] = time.perf_counter() - started
+    print(f"took {results['seconds_taken']:.0f} s (load {os.getloadavg()[0]:.1f} at the end)")
     if args.json:
         write_json(args.json, results)
 

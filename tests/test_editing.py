@@ -174,6 +174,57 @@ def test_segments_blend_smoothly():
     assert e[37].argmax() == 5 and np.allclose(e[5], auto)
 
 
+def test_frames_near_a_boundary_cover_the_ramp_and_two_more():
+    from floatalk.editing.timeline import BOUNDARY_MARGIN
+
+    defaults = {"emotion": "auto", "e_cfg_scale": 1.0, "head_motion": 1.0, "mouth_scale": 1.0}
+    defaults |= {"expression_scale": 1.0, "blink": 1.0}
+    for transition in (0.0, 0.4, 0.5):
+        segs = [{"start": 0, "end": 2, "emotion": "sad"}, {"start": 2, "end": 4, "emotion": "happy"}]
+        f = Timeline.from_dict({"transition": transition, "segments": segs}).frames(100, 25, defaults, np.ones(7) / 7)
+        moving = np.flatnonzero(np.any(np.diff(f.emotion, axis=0) != 0, axis=1))  # steps into frames moving + 1
+        touched = np.union1d(moving, moving + 1)
+        near = np.flatnonzero(f.near_boundary)
+        # every frame the ramp moves, plus the margin either side, and nothing else
+        assert near.tolist() == list(range(touched[0] - BOUNDARY_MARGIN, touched[-1] + BOUNDARY_MARGIN + 1))
+    same = Timeline.from_dict({"segments": [{"start": 0, "end": 2, "head_motion": 1}]})
+    assert not same.frames(100, 25, defaults, np.ones(7) / 7).near_boundary.any()  # nothing changes: no boundary
+
+
+def test_boundary_ease_caps_the_face_near_boundaries_and_keeps_the_rest():
+    from floatalk.editing import BoundaryEase
+    from floatalk.editing.controls import EASE_PERCENTILE
+
+    rng = np.random.default_rng(3)
+    editor, q = _editor(rng)
+    T = 120
+    An = editor.A / editor.norms[:, None]
+    coeffs = np.cumsum(rng.normal(size=(T, q.shape[1])) * 0.1, axis=0)
+    coeffs[50:] += 3.0 * np.linalg.pinv(An)[:, 0]  # a jump of the head's first effect into frame 50
+    motion = (torch.from_numpy(coeffs) @ q.T).float()
+    near = np.zeros(T, bool)
+    near[45:56] = True  # across the edge between the pipeline's first two windows
+    ease = BoundaryEase(editor, near)
+    eased = torch.cat([ease(motion[a : a + 50], a) for a in range(0, T, 50)])  # window by window, as streamed
+    x, y = editor.coefficients(motion) @ An.T, editor.coefficients(eased) @ An.T
+    face = [i for i in range(len(EFFECTS)) if EFFECTS[i] not in ("mouth_open", "mouth_width")]
+    mouth = [i for i in range(len(EFFECTS)) if i not in face]
+    steps = np.linalg.norm(np.diff(x[:, face], axis=0), axis=1)
+    # the limits the first two windows see: the steps outside the boundary so far
+    limit = max(np.percentile(steps[:n][~near[1 : n + 1]], EASE_PERCENTILE) for n in (49, 99))
+    shown = np.linalg.norm(np.diff(y[:, face], axis=0), axis=1)
+    changed = np.flatnonzero(np.any(eased.numpy() != motion.numpy(), axis=1))
+    assert changed[0] >= 45 and changed[-1] < T - 1  # untouched before, and caught up before the end
+    # (within 2 %: the ridge of the pseudo-inverse leaves about 0.1 % of a lag of 10 limits)
+    assert steps[49] > 5 * limit and shown[changed[0] - 1 : changed[-1] + 1].max() <= limit * 1.02
+    np.testing.assert_array_equal(eased[: changed[0]].numpy(), motion[: changed[0]].numpy())
+    np.testing.assert_array_equal(eased[changed[-1] + 1 :].numpy(), motion[changed[-1] + 1 :].numpy())
+    np.testing.assert_allclose(y[:, mouth], x[:, mouth], atol=1e-3 * np.abs(x).max())  # the mouth as generated
+    again = BoundaryEase(editor, near)
+    np.testing.assert_array_equal(again(motion, 0).numpy()[:45], motion.numpy()[:45])
+    assert BoundaryEase(editor, np.zeros(T, bool))(motion, 0) is motion  # no boundary: nothing changes
+
+
 def test_timeline_emotion_is_a_per_frame_condition(pipe, portrait, speech):
     tl = {"segments": [{"start": 0, "end": 1.2, "emotion": "happy"}, {"start": 1.2, "end": 2.4, "emotion": "sad"}]}
     out = pipe(portrait, speech, crop=False, nfe=3, timeline=tl)

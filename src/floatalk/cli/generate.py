@@ -89,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.io.video import check_output_path
     from floatalk.render import check_fps
 
-    options = from_args(GenerateOptions, args).validate(as_flags=True)
+    from floatalk.editing.timeline import Timeline
+
+    options = from_args(GenerateOptions, args)
+    if options.timeline is not None:  # read once; the pipeline keeps the parsed Timeline
+        options = options.replace(timeline=Timeline.coerce(options.timeline))
+    options = options.validate(as_flags=True)
     try:
         check_fps(args.fps)
     except UserInputError:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from floatalk.editing.atlas import GROUPS, MotionAtlas, atlas_for, measure_atlas
-from floatalk.editing.controls import EffectEditor, MotionControls, MotionEdit
+from floatalk.editing.controls import BoundaryEase, EffectEditor, MotionControls, MotionEdit
 from floatalk.editing.timeline import Segment, Timeline
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GROUPS",
+    "BoundaryEase",
     "EffectEditor",
     "MotionAtlas",
     "MotionControls",
@@ -77,6 +78,7 @@ def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, 
     forced = options.forced_emotion
     blink = 1.0 if options.blink else 0.0
     e_scales = None
+    near = None  # (T,) frames near a timeline boundary
     if timeline is None:
         emotion = pipe.encode_emotion(wave, forced)
         controls = MotionControls(options.head_motion, options.mouth_scale, options.expression_scale, blink)
@@ -100,7 +102,8 @@ def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, 
         if timeline.uses("e_cfg_scale"):
             e_scales = torch.from_numpy(frames.e_cfg_scale).float()
         controls = MotionControls(frames.head_motion, frames.mouth_scale, frames.expression_scale, frames.blink)
-    if controls.is_identity() and options.pose_video is None:
+        near = frames.near_boundary if frames.near_boundary.any() else None
+    if controls.is_identity() and options.pose_video is None and near is None:
         return Conditions(source, wave, emotion, e_scales, None)
     editor = EffectEditor.for_portrait(pipe, source)
     head = eyes = None
@@ -108,7 +111,8 @@ def plan_conditions(pipe: FloatPipeline, source: SourceImage, wave: np.ndarray, 
         track = reference_track(options.pose_video, pipe, source, editor, T)
         head = track[:, pipe_rows("head")]
         eyes = track[:, pipe_rows("blink")] if options.blink_from_video else None
-    return Conditions(source, wave, emotion, e_scales, MotionEdit(editor, controls, head, eyes))
+    ease = None if near is None else BoundaryEase(editor, near)
+    return Conditions(source, wave, emotion, e_scales, MotionEdit(editor, controls, head, eyes, ease))
 
 
 def pipe_rows(group: str) -> list[int]:

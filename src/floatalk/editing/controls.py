@@ -35,7 +35,7 @@ from floatalk.editing.atlas import GROUPS, MotionAtlas
 if TYPE_CHECKING:
     from floatalk.pipeline import FloatPipeline, SourceImage
 
-__all__ = ["TRACK_STEP", "EffectEditor", "MotionControls", "MotionEdit"]
+__all__ = ["EASE_PERCENTILE", "TRACK_STEP", "BoundaryEase", "EffectEditor", "MotionControls", "MotionEdit"]
 
 RIDGE = 1e-3
 """Ridge of the pseudo-inverse, relative to the largest squared singular value of A."""
@@ -45,6 +45,11 @@ TRACK_STEP = 0.7
 followed in one linear step through the atlas. The atlas is the decoder's first-order response at
 the portrait, so a full step to a large track overshoots: on the bundled model full steps
 disturbed translation and lip sync on some faces, 0.7 kept both (docs/MOTION.md)."""
+
+
+EASE_PERCENTILE = 80.0
+"""Near a timeline boundary the face (all but the mouth) moves no faster per frame than it does
+in this percentile of the clip's other frames (`BoundaryEase`)."""
 
 
 @dataclass(frozen=True)
@@ -139,14 +144,88 @@ class EffectEditor:
         return self.apply(motion, target - e)
 
 
+class BoundaryEase:
+    """A speed limit on the face near timeline boundaries, applied window by window.
+
+    Where a timeline's settings change, the model's motion can take a large step: the change of
+    condition, or a natural movement (a turn of the head, a blink) that happens to fall there.
+    Near a boundary (`near`, from `Timeline.frames`) each frame's step in the effects other than
+    the mouth's (head, brows, eyes; each effect in units of its atlas row's norm, as the editor
+    counts them) is capped at the EASE_PERCENTILE of the steps the clip takes elsewhere; the
+    mouth follows the speech untouched. A capped face lags the generated motion and catches up
+    at the same speed limit after the boundary, so it arrives where the model went without a
+    jump. Only the capped frames change: r'(t) = r(t) + Q A_n+ (y(t) - x(t)), with x the effects
+    of the motion and y the capped ones (mouth rows of y - x zero).
+
+    Windows must come in order from frame 0 (a call with start 0 starts over); the limit uses
+    the steps seen so far outside boundaries, the current window's included.
+    """
+
+    def __init__(self, editor: EffectEditor, near: np.ndarray) -> None:
+        """editor: the portrait's; near: (T,) bool, the frames near a boundary."""
+        self.editor = editor
+        self.near = np.asarray(near, bool)
+        mouth = set(editor.atlas.rows(GROUPS["mouth"]))
+        self.face = [i for i in range(len(editor.atlas.effects)) if i not in mouth]
+        self.an = editor.A / editor.norms[:, None]  # (E, M)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._last_x: np.ndarray | None = None  # (E,) the previous frame's effects, as generated
+        self._last_y: np.ndarray | None = None  # ... and as shown
+        self._behind = False  # the previous frame was capped: the face still lags
+        self._steps: list[np.ndarray] = []  # face step sizes outside boundaries, window by window
+
+    def __call__(self, motion: Tensor, start: int) -> Tensor:
+        """(n, D) latents of frames start .. start + n - 1 -> the same, eased near boundaries."""
+        if start == 0:
+            self._reset()
+        n = motion.shape[0]
+        near = np.zeros(n, bool)
+        inside = self.near[start : start + n]
+        near[: len(inside)] = inside
+        x = self.editor.coefficients(motion) @ self.an.T  # (n, E)
+        face = x[:, self.face]
+        chain = face if self._last_x is None else np.concatenate([self._last_x[None, self.face], face])
+        steps = np.linalg.norm(np.diff(chain, axis=0), axis=1)  # the steps into this window's frames
+        self._steps.append(steps[~near[n - len(steps) :]])
+        y = x.copy()
+        seen = np.concatenate(self._steps)
+        if len(seen) < 10:  # too early in the clip for the steps outside boundaries to say much
+            seen = np.concatenate([seen, steps])
+        if (near.any() or self._behind) and len(seen):
+            limit = float(np.percentile(seen, EASE_PERCENTILE))
+            shown, behind = self._last_y, self._behind
+            for t in range(n):
+                if shown is not None and (near[t] or behind):
+                    step = face[t] - shown[self.face]
+                    size = float(np.linalg.norm(step))
+                    behind = size > limit
+                    if behind:
+                        y[t, self.face] = shown[self.face] + step * (limit / size)
+                shown = y[t]
+            self._behind = behind
+        self._last_x, self._last_y = x[-1], y[-1]
+        changed = np.flatnonzero(np.any(y != x, axis=1))
+        if len(changed) == 0:
+            return motion
+        ed = self.editor
+        delta = ((y[changed] - x[changed]) @ ed.pinv.T) @ ed.basis.numpy().T  # (c, D)
+        out = motion.clone()
+        out[changed] = (motion[changed].double().cpu() + torch.from_numpy(delta)).to(motion.device, motion.dtype)
+        return out
+
+
 @dataclass(frozen=True)
 class MotionEdit:
-    """What to do to a clip's generated motion, frame by frame: an editor and per-frame settings."""
+    """What to do to a clip's generated motion, frame by frame: an editor, per-frame settings and
+    a speed limit near timeline boundaries."""
 
     editor: EffectEditor
     controls: MotionControls  # floats or (T,) arrays over the whole clip
     head: np.ndarray | None = None  # (T, 4) head effects from a reference video
     eyes: np.ndarray | None = None  # (T, 2) eye effects from a reference video
+    ease: BoundaryEase | None = None
 
     def apply(self, motion: Tensor, start: int) -> Tensor:
         """Edit the (n, D) latents of clip frames start .. start + n - 1."""
@@ -159,4 +238,5 @@ class MotionEdit:
 
         c = self.controls
         window = MotionControls(part(c.head_motion), part(c.mouth_scale), part(c.expression_scale), part(c.blink))
-        return self.editor.edit(motion, window, part(self.head), part(self.eyes))
+        edited = self.editor.edit(motion, window, part(self.head), part(self.eyes))
+        return edited if self.ease is None else self.ease(edited, start)

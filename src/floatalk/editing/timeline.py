@@ -5,9 +5,10 @@ name or "auto"), e_cfg_scale, head_motion, mouth_scale, expression_scale, blink 
 Frames outside every segment, and settings a segment leaves out, take the command line's (or
 the `GenerateOptions`') values. Every setting becomes one value per frame, and the per-frame
 values are smoothed with a moving average of `transition` seconds (default 0.4), so conditions
-ramp across a boundary instead of jumping. Emotion is an FMT condition per frame, not an edit
-after the fact: a named emotion is its one-hot vector, "auto" the emotion predicted from the
-speech.
+ramp across a boundary instead of jumping, and the frames near a boundary are marked for the
+face's speed limit there (`floatalk.editing.BoundaryEase`). Emotion is an FMT condition per
+frame, not an edit after the fact: a named emotion is its one-hot vector, "auto" the emotion
+predicted from the speech.
 
     {"transition": 0.4,
      "segments": [{"start": 0.0, "end": 1.5, "emotion": "neutral"},
@@ -35,6 +36,8 @@ __all__ = ["Segment", "Timeline", "FrameSettings"]
 
 SCALES = ("e_cfg_scale", "head_motion", "mouth_scale", "expression_scale")
 MAX_SCALE = 10.0
+BOUNDARY_MARGIN = 2
+"""Frames beyond a boundary's ramp, either side, still counted as near it."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class Segment:
 @dataclass(frozen=True)
 class FrameSettings:
     """Per-frame settings after smoothing: each (T,), emotion (T, K) (None: the default emotion
-    everywhere and no segment changes it)."""
+    everywhere and no segment changes it); near_boundary (T,) bool: the frames whose settings
+    ramp from one value to another, and BOUNDARY_MARGIN frames either side."""
 
     emotion: np.ndarray | None
     e_cfg_scale: np.ndarray
@@ -62,6 +66,7 @@ class FrameSettings:
     mouth_scale: np.ndarray
     expression_scale: np.ndarray
     blink: np.ndarray
+    near_boundary: np.ndarray
 
 
 def _number(value: Any, where: str, low: float = 0.0, high: float = MAX_SCALE) -> float:
@@ -207,15 +212,31 @@ class Timeline:
                 return np.asarray(auto, dtype=np.float64)
             return np.eye(len(EMOTIONS))[EMOTIONS.index(name)]
 
+        raw = {key: track(key) for key in (*SCALES, "blink")}
         emotion = None
         if self.uses("emotion"):
             emotion = np.tile(vector(defaults["emotion"]), (T, 1))
             for i, seg in enumerate(self.segments):
                 if seg.emotion is not None:
                     emotion[which == i] = vector(seg.emotion)
+        changes = np.zeros(T, bool)  # changes[t]: some setting differs between frames t - 1 and t
+        for values in (*raw.values(), *([] if emotion is None else [emotion])):
+            step = np.diff(values, axis=0) != 0
+            changes[1:] |= step if step.ndim == 1 else step.any(axis=1)
+        smooth = {key: self._smooth(values, fps) for key, values in raw.items()}
+        if emotion is not None:
             emotion = self._smooth(emotion, fps)
-        smooth = {key: self._smooth(track(key), fps) for key in (*SCALES, "blink")}
-        return FrameSettings(emotion=emotion, **smooth)
+        return FrameSettings(emotion=emotion, near_boundary=self._near(changes, fps), **smooth)
+
+    def _near(self, changes: np.ndarray, fps: float) -> np.ndarray:
+        """(T,) bool: the frames a change between frames b - 1 and b reaches through the moving
+        average (b - (w - w // 2) .. b + w // 2 for a width of w frames), widened by BOUNDARY_MARGIN."""
+        width = max(1, int(round(self.transition * fps)))
+        before, after = width - width // 2 + BOUNDARY_MARGIN, width // 2 + BOUNDARY_MARGIN
+        near = np.zeros(len(changes), bool)
+        for b in np.flatnonzero(changes):
+            near[max(0, b - before) : b + after + 1] = True
+        return near
 
     def _smooth(self, values: np.ndarray, fps: float) -> np.ndarray:
         """Moving average over `transition` seconds (edges held), along the first axis."""
