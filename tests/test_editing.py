@@ -242,8 +242,7 @@ def test_ping_pong():
     assert ping_pong(np.arange(5), 3).tolist() == [0, 1, 2]
 
 
-@pytest.mark.slow
-def test_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_path):
+def _reenact_release_size(release_dir, parity_dir, tmp_path, frames: int, absolute: bool) -> None:
     from floatalk import FloatPipeline
     from floatalk.editing.reenact import reenact_video
     from floatalk.io.image import load_image
@@ -252,15 +251,26 @@ def test_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_pat
     photo = load_image(parity_dir / "inputs_a" / "image.png")
     driving = tmp_path / "driving.mp4"
     with VideoWriter(driving, fps=25, audio=np.zeros(8000, np.float32), sample_rate=16000) as w:
-        for dx in range(10):  # the photo sliding right: a moving "face"
+        for dx in range(frames):  # the photo sliding right: a moving "face"
             w.write(np.roll(photo, dx * 3, axis=1))
     pipe = FloatPipeline.from_pretrained(release_dir)
     out = tmp_path / "out.mp4"
-    report = reenact_video(pipe, photo, driving, out, crop=False, batch_size=4)
+    report = reenact_video(pipe, photo, driving, out, crop=False, batch_size=4, absolute=absolute)
     info = probe_video(out)
     assert (
         (info["width"], info["height"], info["n_frames"])
-        == (512, 512, 10)
+        == (512, 512, frames)
         == (report.width, report.height, report.frames)
     )
     assert info["audio_codec"] == "aac"
+
+
+def test_absolute_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_path):
+    # the release-size encoder, decoder and muxing (relative motion also measures the photo's
+    # atlas at 512 px, about 30 s on 2 cores: the slow test below)
+    _reenact_release_size(release_dir, parity_dir, tmp_path, frames=4, absolute=True)
+
+
+@pytest.mark.slow
+def test_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_path):
+    _reenact_release_size(release_dir, parity_dir, tmp_path, frames=10, absolute=False)

@@ -86,10 +86,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.assets import is_bundled, resolve_model
+    from floatalk.editing.timeline import Timeline
     from floatalk.io.video import check_output_path
     from floatalk.render import check_fps
-
-    from floatalk.editing.timeline import Timeline
 
     options = from_args(GenerateOptions, args)
     if options.timeline is not None:  # read once; the pipeline keeps the parsed Timeline
