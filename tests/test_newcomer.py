@@ -80,6 +80,17 @@ def test_forced_emotion_is_reported_as_forced(bundled, photo, speech, tmp_path, 
     assert "emotion: sad (forced)" in capsys.readouterr().err
 
 
+def test_emotion_from_a_timeline_is_reported_as_the_timeline_s(bundled, photo, speech, tmp_path, capsys):
+    timeline = tmp_path / "timeline.json"
+    timeline.write_text(
+        '{"segments": [{"start": 0, "end": 0.2, "emotion": "happy"}, {"start": 0.2, "end": 9, "emotion": "sad"}]}'
+    )
+    out = tmp_path / "a.mp4"
+    assert generate("--image", photo, "--audio", speech, "--out", out, "--timeline", timeline, "--nfe", 2) == 0
+    emotion = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("emotion:"))
+    assert "set by the timeline" in emotion and "sad" in emotion and "happy" in emotion
+
+
 def test_quiet_prints_only_the_note(bundled, photo, speech, tmp_path, capsys):
     assert generate("--image", photo, "--audio", speech, "--out", tmp_path / "a.mp4", "--nfe", 2, "--quiet") == 0
     err = capsys.readouterr().err.strip().splitlines()

@@ -51,7 +51,7 @@ class RenderReport:
     crop_box: CropBox  # the square the model saw, in photo pixels
     face_box: tuple[int, int, int, int] | None  # the detected face (x, y, w, h); None without cropping
     photo_size: tuple[int, int]  # (W, H) of the photo
-    emotion: str  # the forced emotion's name, or "auto" (predicted from the speech)
+    emotion: str  # the forced emotion's name, "auto" (predicted from the speech) or "timeline" (set by segments)
     probabilities: dict[str, float] = field(default_factory=dict)  # the emotion vector used, by name
     face_choice: Any = None  # floatalk.io.face.FaceChoice (which face, which detector); None without cropping
 
@@ -79,6 +79,9 @@ class RenderReport:
         if self.emotion == "auto":
             top = ", ".join(f"{name} {p:.2f}" for name, p in self.top_emotions(2))
             emotion = f"emotion: predicted from the speech: {top}"
+        elif self.emotion == "timeline":
+            top = ", ".join(f"{name} {p:.2f}" for name, p in self.top_emotions(2))
+            emotion = f"emotion: set by the timeline (over the whole clip: {top})"
         else:
             emotion = f"emotion: {self.emotion} (forced)"
         wrote = (
@@ -86,6 +89,14 @@ class RenderReport:
             f"{self.width}x{self.height}, in {self.elapsed:.1f} s"
         )
         return [face, emotion, wrote]
+
+
+def emotion_source(opts: GenerateOptions) -> str:
+    """How the emotion was chosen: "timeline" when segments set it, else the forced name or "auto"."""
+    timeline = opts.timeline
+    if timeline is not None and not isinstance(timeline, (str, dict)) and timeline.uses("emotion"):
+        return "timeline"
+    return opts.forced_emotion or "auto"
 
 
 def check_fps(fps: Any) -> int:
@@ -207,6 +218,6 @@ def render_video(
         face_box=prepared.face,
         face_choice=prepared.choice,
         photo_size=(prepared.original.shape[1], prepared.original.shape[0]),
-        emotion=opts.forced_emotion or "auto",
+        emotion=emotion_source(opts),
         probabilities=probabilities,
     )

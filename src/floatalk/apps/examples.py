@@ -9,7 +9,7 @@ Synthetic portraits fill the frame, so they are animated uncropped (`EXAMPLE_OPT
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class Example:
     audio: Path
     emotion: str  # the synthetic speaker's emotion
     identity: int  # the synthetic speaker's seed
-    frames: Any  # (T, S, S, 3) uint8: the synthetic world's own rendering of the speech
+    frames: Any = field(repr=False)  # (T, S, S, 3) uint8: the synthetic world's own rendering of the speech
 
 
 def write_example(
