@@ -151,6 +151,36 @@ def test_the_page_refuses_what_the_api_would_refuse(tmp_path, example) -> None:
     assert submit_files(queue, example.image, example.audio, {}, Limits()).state == "queued"
 
 
+def test_the_page_sends_a_head_motion_video_beside_its_options(tmp_path, example) -> None:
+    from floatalk.apps.uploads import Limits
+    from floatalk.io.video import VideoWriter
+
+    mover = tmp_path / "mover.mp4"  # the portrait sliding right
+    with VideoWriter(mover, fps=25) as w:
+        frame = np.asarray(Image.open(example.image).convert("RGB"))
+        for dx in range(0, 20, 2):
+            w.write(np.roll(frame, dx, axis=1))
+    with pytest.raises(UserInputError, match="Blinks from the video need a head-motion video"):
+        options_from_controls(blink_from_video=True)
+    options = options_from_controls(crop=False, blink_from_video=True, pose_video=True)
+    assert options["blink_from_video"] is True
+    queue = JobQueue(tmp_path / "data")
+    with pytest.raises(UserInputError, match="^The head-motion video is not a video") as err:
+        submit_files(queue, example.image, example.audio, options, Limits(), pose_video=example.image)
+    assert "pose_video" not in str(err.value)
+    record = submit_files(queue, example.image, example.audio, options, Limits(), pose_video=mover)
+    assert mover.is_file() and record.options["pose_video"].startswith("pose_video.")
+    folder = tmp_path / "data" / "jobs" / record.id
+    assert sorted(p.name for p in folder.iterdir()) == ["audio.wav", "image.png", record.options["pose_video"]]
+    workers = Workers(queue)
+    workers.start()
+    try:
+        done, video = follow_job(queue, record.id, poll=120.0)
+    finally:
+        workers.stop()
+    assert done.state == "done" and video is not None and video.stat().st_size > 0
+
+
 def test_following_a_job_gives_its_video_or_its_error_sentence(tmp_path, example) -> None:
     queue = JobQueue(tmp_path / "data")
     blank = tmp_path / "blank.png"

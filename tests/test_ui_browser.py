@@ -170,6 +170,22 @@ def _button(browser, scope: str, text: str):
     return None
 
 
+def _use_example(browser) -> None:
+    """Press *Use the example* and wait until its photo and speech are in place."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "example").click()
+    _until("the example photo", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo img[src]"))
+    _until(
+        "the example speech",
+        60,
+        lambda: (
+            browser.find_elements(By.CSS_SELECTOR, "#speech audio")
+            and not browser.find_elements(By.CSS_SELECTOR, "#speech [data-testid='upload-text']")
+        ),
+    )
+
+
 def _generate(browser, url: str) -> tuple[str, str, list[str]]:
     """Press Generate and wait for the video; returns its URL, the job id and the progress labels seen."""
     from selenium.webdriver.common.by import By
@@ -218,16 +234,7 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser) -> None:
     for close in browser.find_elements(By.CSS_SELECTOR, "[data-testid='toast-close']"):
         close.click()
 
-    browser.find_element(By.ID, "example").click()
-    _until("the example photo", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo img[src]"))
-    _until(
-        "the example speech",
-        60,
-        lambda: (
-            browser.find_elements(By.CSS_SELECTOR, "#speech audio")
-            and not browser.find_elements(By.CSS_SELECTOR, "#speech [data-testid='upload-text']")
-        ),
-    )
+    _use_example(browser)
     assert not browser.find_element(By.CSS_SELECTOR, "#crop input").is_selected()  # the example is uncropped
     _fill_timeline_row(browser, 0, ["0", "1", "happy"])
 
@@ -300,3 +307,33 @@ def test_a_webcam_photo_and_a_microphone_recording_make_a_video(server, browser)
     assert record is not None and record.state == "done" and record.options["crop"] is False
     folder = data / "jobs" / job_id
     assert {p.stem for p in folder.iterdir()} == {"image", "audio", "video"}
+
+
+@pytest.mark.slow
+def test_a_head_motion_video_uploaded_on_the_page_goes_with_the_job(server, browser, tmp_path) -> None:
+    import numpy as np
+    from selenium.webdriver.common.by import By
+
+    from floatalk.apps.examples import write_example
+    from floatalk.apps.queue import JobQueue
+    from floatalk.io.video import VideoWriter
+
+    url, data = server
+    mover = tmp_path / "mover.mp4"  # a synthetic face sliding right
+    frame = write_example(tmp_path / "example", seconds=0.5).frames[0]
+    with VideoWriter(mover, fps=25) as w:
+        for dx in range(0, 20, 2):
+            w.write(np.roll(frame, dx, axis=1))
+    _open(browser, url)
+    _use_example(browser)
+    browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Head motion from a video']]").click()
+    upload = _until(
+        "the video upload", 30, lambda: browser.find_elements(By.CSS_SELECTOR, "#pose_video input[type='file']")
+    )
+    upload[0].send_keys(str(mover))
+    _until("the uploaded video", 60, lambda: browser.find_elements(By.CSS_SELECTOR, "#pose_video video[src]"))
+    browser.find_element(By.CSS_SELECTOR, "#blink_from_video input").click()
+    _src, job_id, _progress = _generate(browser, url)
+    record = JobQueue(data).get(job_id)
+    assert record is not None and record.state == "done"
+    assert record.options["pose_video"].startswith("pose_video.") and record.options["blink_from_video"] is True

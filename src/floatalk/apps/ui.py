@@ -191,13 +191,22 @@ def options_from_controls(
     crop: bool = True,
     timeline: Any = None,
     transition: float | None = None,
+    blink_from_video: bool = False,
+    pose_video: bool = False,
 ) -> dict[str, Any]:
     """The job options (the API's keys, `floatalk.apps.jobs.parse_options`) that the page's
     controls set; checked here, so a bad value is one UserInputError before anything is queued.
 
     seed: None (an empty box) keeps generate's default; timeline: the table's rows; transition:
-    the timeline's ramp between segments in seconds (None: the timeline's default, 0.4)."""
-    from floatalk.apps.jobs import parse_options
+    the timeline's ramp between segments in seconds (None: the timeline's default, 0.4);
+    blink_from_video: blinks from the head-motion video too; pose_video: whether the page has
+    such a video (the file itself goes beside the options, `submit_files`)."""
+    from floatalk.apps.jobs import check_client_options
+
+    if blink_from_video and not pose_video:
+        raise UserInputError(
+            "Blinks from the video need a head-motion video: add one, or untick 'Blinks from the video'."
+        )
 
     options: dict[str, Any] = {
         "emotion": (emotion or "auto").strip().lower(),
@@ -214,24 +223,34 @@ def options_from_controls(
     segments = timeline_from_rows(timeline, None if _blank(transition) else transition)
     if segments is not None:
         options["timeline"] = segments
-    parse_options(options)
+    if blink_from_video:
+        options["blink_from_video"] = True
+    check_client_options(options, pose_video=pose_video)
     return options
 
 
-def stage_inputs(image: str | os.PathLike, audio: str | os.PathLike, folder: str | os.PathLike) -> tuple[Path, Path]:
+def stage_inputs(
+    image: str | os.PathLike,
+    audio: str | os.PathLike,
+    folder: str | os.PathLike,
+    pose_video: str | os.PathLike | None = None,
+) -> tuple[Path, Path, Path | None]:
     """Copy the page's uploaded files into `folder` (queue.submit moves what it is given, and the
-    uploads belong to Gradio's cache). Names keep their suffixes, which tell the readers the format."""
+    uploads belong to Gradio's cache): the image, the audio and the head-motion video (None when
+    there is none). Names keep their suffixes, which tell the readers the format."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for kind, source in (("image", image), ("audio", audio)):
+
+    def copy(kind: str, source: str | os.PathLike) -> Path:
         source = Path(source)
         if not source.is_file():
             raise UserInputError(f"The uploaded {kind} file is gone; please add it again.")
         target = folder / f"{kind}{source.suffix.lower()}"
         shutil.copyfile(source, target)
-        copies.append(target)
-    return copies[0], copies[1]
+        return target
+
+    image_copy, audio_copy = copy("image", image), copy("audio", audio)
+    return image_copy, audio_copy, None if pose_video is None else copy("video", pose_video)
 
 
 def describe(record: JobRecord) -> str:
@@ -253,12 +272,15 @@ def describe(record: JobRecord) -> str:
     return f"Job {record.id}: failed: {record.error or 'no reason was given'}"
 
 
-_FLAG_WORDS = (("pass --no-crop", "turn off 'Crop to the face'"),)
-"""How a job's error names a command-line flag, and what the page calls it instead."""
+_FLAG_WORDS = (
+    ("pass --no-crop", "turn off 'Crop to the face'"),
+    ("The 'pose_video' upload", "The head-motion video"),
+)
+"""How an error names a command-line flag or an API field, and what the page calls it instead."""
 
 
 def page_words(message: str) -> str:
-    """A job's error sentence in the page's words (a control's name where it names a flag)."""
+    """An error sentence in the page's words (a control's name where it names a flag or a field)."""
     for flag, words in _FLAG_WORDS:
         message = message.replace(flag, words)
     return message
@@ -306,27 +328,31 @@ def submit_files(
     audio: str | os.PathLike | None,
     options: dict[str, Any],
     limits: Limits | None = None,
+    pose_video: str | os.PathLike | None = None,
 ) -> JobRecord:
     """Queue a job for the page's files: copies are submitted (queue.submit moves what it is
-    given; the originals stay in Gradio's cache). A missing file, or with `limits` a file the API
-    would refuse (not an image or a recording, too many pixels, too long), is a UserInputError; a
-    full queue raises the queue's QueueFullError."""
+    given; the originals stay in Gradio's cache). pose_video: a video whose head motion the face
+    follows (generate's --pose-video), or None. A missing file, or with `limits` a file the API
+    would refuse (not an image, a recording or a video, too many pixels, too long), is a
+    UserInputError; a full queue raises the queue's QueueFullError."""
     if not image:
         raise UserInputError("Add a portrait photo first (upload one, take one with the webcam, or use the example).")
     if not audio:
         raise UserInputError("Add a speech recording first (upload one, record one, or use the example).")
     with _staging() as folder:
-        staged_image, staged_audio = stage_inputs(image, audio, folder)
+        staged_image, staged_audio, staged_video = stage_inputs(image, audio, folder, pose_video or None)
         if limits is not None:
-            from floatalk.apps.uploads import UploadError, check_audio, check_image
+            from floatalk.apps.uploads import UploadError, check_audio, check_image, check_video
 
             try:
                 check_image(staged_image, limits)
                 timeline = (options or {}).get("timeline")
                 check_audio(staged_audio, limits, timeline if isinstance(timeline, dict) else None)
+                if staged_video is not None:
+                    check_video(staged_video)
             except UploadError as exc:
-                raise UserInputError(str(exc)) from None
-        return queue.submit(staged_image, staged_audio, options)
+                raise UserInputError(page_words(str(exc))) from None
+        return queue.submit(staged_image, staged_audio, options, pose_video=staged_video)
 
 
 def follow_job(
@@ -422,6 +448,8 @@ def build_ui(
         crop: bool,
         timeline: Any,
         transition: float | None,
+        pose_video: str | None,
+        blink_from_video: bool,
         progress: Any = gr.Progress(),  # noqa: B008 - Gradio's way to ask for a progress bar
     ) -> Iterator[tuple[str, str, Any]]:
         try:
@@ -437,8 +465,10 @@ def build_ui(
                 crop=crop,
                 timeline=timeline,
                 transition=transition,
+                blink_from_video=blink_from_video,
+                pose_video=bool(pose_video),
             )
-            record = submit_files(queue, image, audio, options, limits)
+            record = submit_files(queue, image, audio, options, limits, pose_video=pose_video)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
         except QueueFullError as exc:
@@ -530,6 +560,23 @@ def build_ui(
                         info="brows and eyes: 0 holds the photo's expression",
                     )
                     blink = gr.Checkbox(value=defaults.blink, label="Blink", info="off holds the eyes' openness")
+                with gr.Accordion("Head motion from a video", open=False):
+                    gr.Markdown(
+                        "The head moves as in this video (of anyone; upload one or record one with the webcam) "
+                        "while the lips and the expression follow the speech."
+                    )
+                    pose_video = gr.Video(
+                        label="Head-motion video",
+                        sources=["upload", "webcam"],
+                        height=200,
+                        elem_id="pose_video",
+                    )
+                    blink_from_video = gr.Checkbox(
+                        value=False,
+                        label="Blinks from the video",
+                        info="the eyes blink when the video's do, instead of as generated",
+                        elem_id="blink_from_video",
+                    )
                 with gr.Accordion("Guidance and seed", open=False):
                     a_cfg_scale = gr.Slider(
                         0,
@@ -591,6 +638,8 @@ def build_ui(
                 crop,
                 timeline,
                 transition,
+                pose_video,
+                blink_from_video,
             ],
             outputs=[job, status, video],
             show_progress_on=[video],
