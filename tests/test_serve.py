@@ -182,7 +182,12 @@ def test_listens_on_loopback_only_and_wants_the_token(server: Server) -> None:
     assert listening_addresses(server.port) == {"0100007F"}  # 127.0.0.1
     health = httpx.get(server.url("/v1/health")).json()
     assert health["status"] in ("ok", "loading") and health["auth"] is True
-    for method, path in [("GET", "/v1/jobs"), ("GET", "/v1/jobs/x"), ("DELETE", "/v1/jobs/x"), ("GET", "/docs")]:
+    for method, path in [
+        ("GET", "/v1/jobs"),
+        ("GET", "/v1/jobs/x"),
+        ("DELETE", "/v1/jobs/x"),
+        ("GET", "/openapi.json"),
+    ]:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             answer = httpx.request(method, server.url(path), headers=headers)
             assert answer.status_code == 401, (method, path, headers)
@@ -211,6 +216,11 @@ def test_the_web_page_is_served_beside_the_api_behind_the_token(server: Server) 
     front = httpx.get(server.url("/"), auth=("me", TOKEN))
     assert front.status_code == 307 and front.headers["location"] == "/ui/"
     assert httpx.get(server.url("/ui/"), headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    # the interactive docs likewise, and the description they load with the same credentials
+    docs = httpx.get(server.url("/docs"))
+    assert docs.status_code == 401 and docs.headers["www-authenticate"].startswith("Basic")
+    assert httpx.get(server.url("/docs"), auth=("me", TOKEN)).status_code == 200
+    assert "/v1/jobs" in httpx.get(server.url("/openapi.json"), auth=("me", TOKEN)).json()["paths"]
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ __all__ = ["API_PREFIX", "create_app"]
 log = logging.getLogger("floatalk.serve")
 
 API_PREFIX = "/v1"
+DOCS_PATH = "/docs"  # the interactive API docs (FastAPI's Swagger page)
 _FILE_PARTS = ("image", "audio")
 _OPTIONAL_FILES = ("pose_video",)
 _PARTS = (*_FILE_PARTS, *_OPTIONAL_FILES, "options")
@@ -217,6 +218,7 @@ def create_app(
             stale.unlink(missing_ok=True)
 
     app = FastAPI(
+        docs_url=DOCS_PATH,
         title="floatalk",
         version=__version__,
         description="Talking-portrait videos from one photo and a speech recording, as queued jobs.",
@@ -429,9 +431,9 @@ def create_app(
 class _TokenGate:
     """ASGI middleware: a request without the token gets 401, except on `open_paths`. The token
     comes as `Authorization: Bearer <token>` (API clients) or as the password of HTTP Basic
-    authentication, any user name (a browser on the web page, which asks for it once: requests
-    under `page_prefix` are answered with a Basic challenge). Plain ASGI, so request bodies and
-    event streams pass through untouched."""
+    authentication, any user name (a browser on the web page or the interactive docs, which asks
+    for it once: requests under `page_prefix` and DOCS_PATH are answered with a Basic challenge).
+    Plain ASGI, so request bodies and event streams pass through untouched."""
 
     def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = (), page_prefix: str | None = None) -> None:
         self.app = app
@@ -461,9 +463,9 @@ class _TokenGate:
                     return
                 from fastapi.responses import JSONResponse
 
-                page = self.page_prefix is not None and (
-                    scope["path"] == "/" or scope["path"].startswith(self.page_prefix)
-                )
+                path = scope["path"]
+                page = path == DOCS_PATH or path.startswith(DOCS_PATH + "/")  # the interactive docs
+                page |= self.page_prefix is not None and (path == "/" or path.startswith(self.page_prefix))
                 challenge = 'Basic realm="floatalk", charset="UTF-8"' if page else "Bearer"
                 message = (
                     "This page needs the server's token as the password (any user name)."
