@@ -242,6 +242,22 @@ def test_serve_mistakes_exit_2_with_one_sentence(tmp_path, capsys, flags: list[s
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("command", ["serve", "ui"])
+def test_a_port_in_use_is_one_sentence_and_leaves_nothing(tmp_path, capsys, command: str) -> None:
+    import socket
+
+    from floatalk.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--port", str(port), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"Cannot listen on 127.0.0.1:{port}" in err and "--port" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
 def multipart(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, dict[str, str]]:
     """A multipart/form-data body written by hand (to send names httpx would not)."""
     boundary = "floatalkTestBoundary"

@@ -124,8 +124,6 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    import uvicorn
-
     from floatalk.apps.queue import JobQueue, Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
@@ -138,29 +136,66 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
     data_dir = args.data_dir or data_dir_default()
-    queue = JobQueue(data_dir, max_queued=args.max_queued)
-    workers = Workers(queue, checkpoint=args.checkpoint, count=args.workers, device=args.device)
-    limits = limits_from(args)
-    page = UI_PATH if args.ui else None
-    app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page)
-    if page is not None:
-        from floatalk.apps.ui import mount_ui
-
-        app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
-    # uvicorn stops serving on SIGINT/SIGTERM, then raises the signal again once it has returned;
-    # this handler turns that SIGTERM into an exit that still runs the `finally` below.
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    workers.start()
+    sock = listen(args.host, args.port)
+    port = sock.getsockname()[1]
     try:
-        where = f"; the page at http://{args.host}:{args.port}{UI_PATH}/" if page else ""
-        print(f"floatalk serve: data in {os.path.abspath(data_dir)}; {args.workers} worker(s){where}", file=sys.stderr)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
-    finally:
-        workers.stop()  # a running job stops within one window and goes back to the queue
-        signal.signal(signal.SIGTERM, previous)
+        queue = JobQueue(data_dir, max_queued=args.max_queued)
+        workers = Workers(queue, checkpoint=args.checkpoint, count=args.workers, device=args.device)
+        limits = limits_from(args)
+        page = UI_PATH if args.ui else None
+        app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page)
+        if page is not None:
+            from floatalk.apps.ui import mount_ui
+
+            app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
+    except BaseException:
+        sock.close()
+        raise
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
+    banner = (
+        f"floatalk serve: http://{host}:{port}, data in {os.path.abspath(data_dir)}; {args.workers} worker(s){where}"
+    )
+    serve_until_stopped("floatalk serve", app, sock, workers, banner, log_level=args.log_level)
     return 0
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    print("floatalk serve: stopped; jobs that were running go back to the queue.", file=sys.stderr)
-    raise SystemExit(128 + signum)
+def listen(host: str, port: int):
+    """A TCP socket listening on host:port (port 0: a free one); a port in use or not allowed is
+    one sentence."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise UserInputError(f"Cannot listen on {host}:{port} ({reason}); choose another --port.") from None
+    return sock
+
+
+def serve_until_stopped(name: str, app, sock, workers, banner: str, log_level: str = "warning") -> None:
+    """Start the model workers, print `banner` and serve `app` on `sock` until Ctrl-C or SIGTERM;
+    then stop the workers (a running job stops within one window and goes back to the queue)."""
+    import uvicorn
+
+    def stop(signum: int, frame: object) -> None:
+        # uvicorn stops serving on SIGINT/SIGTERM, then raises the signal again once it has
+        # returned; this turns that SIGTERM into an exit that still runs the `finally` below.
+        print(f"{name}: stopped; jobs that were running go back to the queue.", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    workers.start()
+    try:
+        print(banner, file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        workers.stop()
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()

@@ -8,9 +8,8 @@ keeps them). Only argparse is imported at the top: `floatalk --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from floatalk.cli.serve import UI_PATH, add_server_flags, check_server_flags, limits_from
+from floatalk.cli.serve import UI_PATH, add_server_flags, check_server_flags, limits_from, listen, serve_until_stopped
 
 HOST = "127.0.0.1"
 
@@ -31,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
     import os
-    import socket
     import tempfile
     from pathlib import Path
 
@@ -49,35 +47,23 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
     checkpoint = str(resolve_model(args.checkpoint))  # a wrong folder fails here, in one sentence
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_default()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((HOST, args.port))
-    except OSError as exc:
-        sock.close()
-        raise UserInputError(f"Cannot listen on {HOST}:{args.port} ({exc.strerror}); choose another --port.") from None
-    sock.listen(128)
+    sock = listen(HOST, args.port)
     port = sock.getsockname()[1]
 
-    import uvicorn
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
     from floatalk.apps.ui import mount_ui
 
-    queue = JobQueue(data_dir, max_queued=args.max_queued)
-    workers = Workers(queue, checkpoint=checkpoint, count=args.workers, device=args.device)
-    workers.start()
     try:
+        queue = JobQueue(data_dir, max_queued=args.max_queued)
+        workers = Workers(queue, checkpoint=checkpoint, count=args.workers, device=args.device)
         app = FastAPI(title="floatalk ui", docs_url=None, redoc_url=None, openapi_url=None)
         app.get("/", include_in_schema=False)(lambda: RedirectResponse(f"{UI_PATH}/"))
         with tempfile.TemporaryDirectory(prefix="floatalk-example-") as example_dir:
             mount_ui(app, queue, UI_PATH, example_dir=example_dir, limits=limits)
-            print(f"floatalk ui: serving http://{HOST}:{port}{UI_PATH}/ (jobs in {data_dir})", file=sys.stderr)
-            sys.stderr.flush()
-            config = uvicorn.Config(app, log_level="warning", lifespan="on")
-            uvicorn.Server(config).run(sockets=[sock])
+            banner = f"floatalk ui: serving http://{HOST}:{port}{UI_PATH}/ (jobs in {data_dir})"
+            serve_until_stopped("floatalk ui", app, sock, workers, banner)
     finally:
-        workers.stop()
         sock.close()
     return 0
