@@ -73,6 +73,27 @@ def test_effect_space_edit_scales_the_chosen_effects_and_keeps_the_others():
     assert editor.edit(motion, MotionControls()) is motion
 
 
+def test_an_edit_keeps_the_off_span_motion_in_the_share_of_the_smallest_intensity():
+    rng = np.random.default_rng(2)
+    editor, q = _editor(rng)
+    inside = torch.randn(20, q.shape[1], dtype=torch.float64) @ q.T
+    off = torch.randn(20, q.shape[0], dtype=torch.float64)
+    off = off - (off @ q) @ q.T  # orthogonal to the basis
+    motion = (inside + off).float()
+
+    def off_part(latents: torch.Tensor) -> np.ndarray:
+        m = latents.double()
+        return (m - (m @ q) @ q.T).numpy()
+
+    ramp = np.linspace(0.0, 2.0, 20)
+    amplified = editor.edit(motion, MotionControls(head_motion=2.0, mouth_scale=ramp))
+    expected = np.minimum(ramp, 1.0)[:, None] * off.numpy()  # none at mouth 0, all from mouth 1 on
+    np.testing.assert_allclose(off_part(amplified), expected, atol=1e-5)
+    assert np.abs(off_part(editor.edit(motion, MotionControls(head_motion=0.0)))).max() < 1e-5
+    tracked = editor.edit(motion, MotionControls(), head=np.zeros((20, 4)))  # a pose video replaces the head
+    assert np.abs(off_part(tracked)).max() < 1e-5
+
+
 def test_per_frame_controls_and_a_reference_head(pipe):
     rng = np.random.default_rng(1)
     editor, q = _editor(rng)

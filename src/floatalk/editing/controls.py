@@ -11,12 +11,15 @@ every other measured effect where it was:
     d'(t) = d(t) + A+ (e'(t) - e(t)),   r'(t) = Q (lambda_src + d'(t))
 
 with A+ a ridge-regularised pseudo-inverse of A whose rows are first scaled to unit norm (so
-each effect counts alike). An edited latent is rebuilt inside Q's span: the part of r_d outside
-it (the FMT's targets all lie inside, so it is sampling error the decoder reads as a style
-change) is dropped. On the bundled model that part alone carried head-like motion: with it
-kept, --head-motion 0 left 32-39 % of the head motion, without it 9-13 %; dropping it without
-any edit changes head motion by -4 to -6 % and lip sync by +1 to +2 %. With every intensity 1
-nothing is computed and r_d is unchanged.
+each effect counts alike). An edited latent is rebuilt inside Q's span; the part of r_d outside
+it (the FMT's targets all lie inside, so it is sampling error the decoder reads as motion the
+atlas cannot attribute) is kept in the share of the frame's smallest intensity, at most 1
+(`EffectEditor.off_span_share`). On the bundled model that part carried head and mouth motion:
+kept whole, --head-motion 0 left 32-39 % of the head motion (dropped: 9-13 %) and
+--mouth-scale 0 left up to 24 % of the mouth opening (dropped: up to 18 %); dropped under
+--head-motion 2, the head moved 1.54-1.82x the default's, kept 1.66-1.87x
+(benchmarks/bench_off_span.py, docs/MOTION.md).
+With every intensity 1 nothing is computed and r_d is unchanged.
 
 Letters: T frames, D latent size, M coefficients, E effects.
 """
@@ -101,10 +104,16 @@ class EffectEditor:
         """(T, D) motion latents -> (T, E) first-order effects relative to the portrait."""
         return self.coefficients(motion) @ self.A.T
 
-    def apply(self, motion: Tensor, target_change: np.ndarray) -> Tensor:
-        """(T, D) latents rebuilt in Q's span with their effects changed by (T, E) `target_change`."""
+    def apply(self, motion: Tensor, target_change: np.ndarray, keep: float | np.ndarray = 0.0) -> Tensor:
+        """(T, D) latents rebuilt in Q's span with their effects changed by (T, E) `target_change`,
+        plus `keep` (a float or (T,)) times the part of `motion` outside Q's span."""
         coeffs = self.coefficients(motion) + (target_change / self.norms[None, :]) @ self.pinv.T  # (T, M)
         rebuilt = (torch.from_numpy(coeffs) + self.lam_source) @ self.basis.T  # (T, D)
+        share = np.broadcast_to(np.asarray(keep, np.float64), (motion.shape[0],))
+        if np.any(share != 0):
+            m = motion.detach().double().cpu()
+            outside = m - (m @ self.basis) @ self.basis.T
+            rebuilt = rebuilt + torch.from_numpy(share.copy())[:, None] * outside
         return rebuilt.to(device=motion.device, dtype=motion.dtype)
 
     def row_scales(self, controls: MotionControls, T: int) -> np.ndarray:
@@ -141,7 +150,20 @@ class EffectEditor:
         for rows, track in ((self.atlas.rows(GROUPS["head"]), head), (self.atlas.rows(GROUPS["blink"]), eyes)):
             if track is not None:
                 target[:, rows] += TRACK_STEP * (scales[:, rows] * track - target[:, rows])
-        return self.apply(motion, target - e)
+        return self.apply(motion, target - e, keep=self.off_span_share(controls, T, head is None and eyes is None))
+
+    @staticmethod
+    def off_span_share(controls: MotionControls, T: int, own_motion: bool = True) -> np.ndarray:
+        """(T,) how much of the motion outside Q's span an edit keeps: the smallest intensity of
+        the frame, at most 1, and nothing when a track replaces the motion's own head or eyes
+        (`own_motion` False). That part carries head, mouth and other motion the atlas cannot
+        tell apart, so it goes as far as any part is turned down, and stays as generated (not
+        amplified) when parts are turned up."""
+        if not own_motion:
+            return np.zeros(T)
+        values = (controls.head_motion, controls.mouth_scale, controls.expression_scale, controls.blink)
+        smallest = np.minimum.reduce([np.broadcast_to(np.asarray(v, np.float64), (T,)) for v in values])
+        return np.clip(smallest, 0.0, 1.0)
 
 
 class BoundaryEase:
