@@ -256,6 +256,37 @@ def test_timeline_emotion_is_a_per_frame_condition(pipe, portrait, speech):
     np.testing.assert_array_equal(out.frames, streamed)
 
 
+def test_a_video_becomes_crops_at_the_model_s_frame_rate(tmp_path, portrait):
+    from floatalk.editing.driving import load_face_video
+    from floatalk.io.video import VideoWriter
+
+    levels = tmp_path / "levels.mp4"  # 10 frames at 10 fps, frame k a flat grey of 20 k + 30
+    with VideoWriter(levels, fps=10) as w:
+        for k in range(10):
+            w.write(np.full((48, 80, 3), 20 * k + 30, np.uint8))
+    crops = load_face_video(levels, 32, 25, crop=False)
+    assert crops.shape == (25, 32, 32, 3) and crops.dtype == np.uint8  # 1 s at 25 fps
+    middle = crops[:, 16, 16, 0].astype(float)  # inside the letterboxed frame
+    shown = np.floor(np.arange(25) * 10 / 25).astype(int)  # the latest frame shown at each output time
+    np.testing.assert_allclose(middle, 20 * shown + 30, atol=6)
+    assert crops[:, 0, 16].max() < 8  # the 80x48 frame letterboxed: black above it
+    assert len(load_face_video(levels, 32, 25, crop=False, max_frames=7)) == 7
+
+    face = tmp_path / "face.mp4"  # the portrait on a wider canvas: the crop finds it, one box for the clip
+    with VideoWriter(face, fps=25) as w:
+        for _ in range(6):
+            canvas = np.full((96, 160, 3), 40, np.uint8)
+            canvas[16:80, 48:112] = portrait
+            w.write(canvas)
+    crops = load_face_video(face, 64, 25, crop=True)
+    assert crops.shape == (6, 64, 64, 3) and np.abs(np.diff(crops.astype(int), axis=0)).mean() < 2
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(levels.read_bytes()[:300])
+    with pytest.raises(UserInputError) as err:
+        load_face_video(damaged, 32, 25, crop=False)
+    assert "\n" not in str(err.value) and "damaged.mp4" in str(err.value)
+
+
 def test_ping_pong():
     from floatalk.editing import ping_pong
 
