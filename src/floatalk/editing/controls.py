@@ -189,7 +189,6 @@ class BoundaryEase:
         self.near = np.asarray(near, bool)
         mouth = set(editor.atlas.rows(GROUPS["mouth"]))
         self.face = [i for i in range(len(editor.atlas.effects)) if i not in mouth]
-        self.an = editor.A / editor.norms[:, None]  # (E, M)
         self._reset()
 
     def _reset(self) -> None:
@@ -206,7 +205,7 @@ class BoundaryEase:
         near = np.zeros(n, bool)
         inside = self.near[start : start + n]
         near[: len(inside)] = inside
-        x = self.editor.coefficients(motion) @ self.an.T  # (n, E)
+        x = self.editor.effects(motion) / self.editor.norms  # (n, E), each effect in units of its row's norm
         face = x[:, self.face]
         chain = face if self._last_x is None else np.concatenate([self._last_x[None, self.face], face])
         steps = np.linalg.norm(np.diff(chain, axis=0), axis=1)  # the steps into this window's frames
@@ -231,10 +230,9 @@ class BoundaryEase:
         changed = np.flatnonzero(np.any(y != x, axis=1))
         if len(changed) == 0:
             return motion
-        ed = self.editor
-        delta = ((y[changed] - x[changed]) @ ed.pinv.T) @ ed.basis.numpy().T  # (c, D)
-        out = motion.clone()
-        out[changed] = (motion[changed].double().cpu() + torch.from_numpy(delta)).to(motion.device, motion.dtype)
+        out = motion.clone()  # the capped frames moved through the editor, the motion outside Q's span kept
+        change = (y[changed] - x[changed]) * self.editor.norms
+        out[changed] = self.editor.apply(motion[changed], change, keep=1.0)
         return out
 
 
