@@ -203,11 +203,6 @@ def options_from_controls(
     such a video (the file itself goes beside the options, `submit_files`)."""
     from floatalk.apps.jobs import check_client_options
 
-    if blink_from_video and not pose_video:
-        raise UserInputError(
-            "Blinks from the video need a head-motion video: add one, or untick 'Blinks from the video'."
-        )
-
     options: dict[str, Any] = {
         "emotion": (emotion or "auto").strip().lower(),
         "head_motion": head_motion,
@@ -225,7 +220,10 @@ def options_from_controls(
         options["timeline"] = segments
     if blink_from_video:
         options["blink_from_video"] = True
-    check_client_options(options, pose_video=pose_video)
+    try:
+        check_client_options(options, pose_video=pose_video)
+    except UserInputError as exc:
+        raise UserInputError(page_words(str(exc))) from None
     return options
 
 
@@ -275,6 +273,10 @@ def describe(record: JobRecord) -> str:
 _FLAG_WORDS = (
     ("pass --no-crop", "turn off 'Crop to the face'"),
     ("The 'pose_video' upload", "The head-motion video"),
+    (
+        "Option 'blink_from_video' needs a pose video (the file part 'pose_video').",
+        "Blinks from the video need a head-motion video: add one, or untick 'Blinks from the video'.",
+    ),
 )
 """How an error names a command-line flag or an API field, and what the page calls it instead."""
 
@@ -486,6 +488,10 @@ def build_ui(
             raise gr.Error(reason) from None
         yield record.id, describe(record), _publish(video, videos, record.id) if video is not None else None
 
+    def intensity(value: float, label: str, info: str) -> Any:
+        """A motion intensity's slider (0 to slider_max, 1 as generated)."""
+        return gr.Slider(0, slider_max, value=value, step=0.05, label=label, info=info)
+
     # delete_cache: Gradio's copies of uploads and videos older than a day go, checked hourly.
     with gr.Blocks(title="floatalk", analytics_enabled=False, delete_cache=(3600, 86400)) as page:
         gr.Markdown(
@@ -535,29 +541,16 @@ def build_ui(
                     emotion.render()
                     crop.render()
                 with gr.Accordion("Motion", open=True):
-                    head_motion = gr.Slider(
-                        0,
-                        slider_max,
-                        value=defaults.head_motion,
-                        step=0.05,
-                        label="Head motion",
-                        info="0 holds the photo's pose, 1 as generated, above 1 amplified",
+                    head_motion = intensity(
+                        defaults.head_motion,
+                        "Head motion",
+                        "0 holds the photo's pose, 1 as generated, above 1 amplified",
                     )
-                    mouth_scale = gr.Slider(
-                        0,
-                        slider_max,
-                        value=defaults.mouth_scale,
-                        step=0.05,
-                        label="Mouth",
-                        info="lip motion: 0 closes the mouth, above 1 exaggerates",
+                    mouth_scale = intensity(
+                        defaults.mouth_scale, "Mouth", "lip motion: 0 closes the mouth, above 1 exaggerates"
                     )
-                    expression_scale = gr.Slider(
-                        0,
-                        slider_max,
-                        value=defaults.expression_scale,
-                        step=0.05,
-                        label="Expression",
-                        info="brows and eyes: 0 holds the photo's expression",
+                    expression_scale = intensity(
+                        defaults.expression_scale, "Expression", "brows and eyes: 0 holds the photo's expression"
                     )
                     blink = gr.Checkbox(value=defaults.blink, label="Blink", info="off holds the eyes' openness")
                 with gr.Accordion("Head motion from a video", open=False):
