@@ -148,15 +148,13 @@ def run(args: argparse.Namespace) -> int:
             from floatalk.apps.ui import mount_ui
 
             app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
-    except BaseException:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
+        data = os.path.abspath(data_dir)
+        banner = f"floatalk serve: http://{host}:{port}, data in {data}; {args.workers} worker(s){where}"
+        serve_until_stopped("floatalk serve", app, sock, workers, banner, log_level=args.log_level)
+    finally:
         sock.close()
-        raise
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
-    banner = (
-        f"floatalk serve: http://{host}:{port}, data in {os.path.abspath(data_dir)}; {args.workers} worker(s){where}"
-    )
-    serve_until_stopped("floatalk serve", app, sock, workers, banner, log_level=args.log_level)
     return 0
 
 
@@ -179,8 +177,9 @@ def listen(host: str, port: int):
 
 
 def serve_until_stopped(name: str, app, sock, workers, banner: str, log_level: str = "warning") -> None:
-    """Start the model workers, print `banner` and serve `app` on `sock` until Ctrl-C or SIGTERM;
-    then stop the workers (a running job stops within one window and goes back to the queue)."""
+    """Start the model workers, print `banner` and serve `app` on `sock` (a `listen` socket, closed
+    by its owner) until Ctrl-C or SIGTERM; then stop the workers (a running job stops within one
+    window and goes back to the queue)."""
     import uvicorn
 
     def stop(signum: int, frame: object) -> None:
@@ -198,4 +197,3 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, log_level: s
     finally:
         workers.stop()
         signal.signal(signal.SIGTERM, previous)
-        sock.close()
