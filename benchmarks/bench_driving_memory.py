@@ -3,7 +3,7 @@ reenact` and `--pose-video` do, on a long high-resolution clip made offline.
 
 The clip: a synthetic face (the bundled example's portrait, 400 px) swaying on a flat
 background, `--seconds` long at 25 fps and `--width` x `--height`. It is read by
-`floatalk.editing.driving.load_face_video` (face crop, the model's 128 px) in a fresh Python
+`floatalk.io.driving.load_face_video` (face crop, the model's 128 px) in a fresh Python
 process, whose peak RSS is reported with the time taken and a digest of the crops.
 Target: memory that does not grow with the clip's decoded size (a 20 s 720p clip decodes to
 1.4 GB of frames).
@@ -25,7 +25,7 @@ from _common import machine, print_machine, write_json  # noqa: E402
 
 READ = """
 import hashlib, json, resource, sys, time
-from floatalk.editing.driving import load_face_video
+from floatalk.io.driving import load_face_video
 start = time.perf_counter()
 crops = load_face_video(sys.argv[1], 128, 25, crop=True)
 print(json.dumps({"frames": len(crops), "seconds": time.perf_counter() - start,

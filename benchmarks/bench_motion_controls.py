@@ -66,7 +66,7 @@ def lipsync(frames: np.ndarray, audio: np.ndarray) -> float:
 
 
 def head_energy(frames: np.ndarray) -> float:
-    from floatalk.evaluation.motion import head_motion_energy, head_track
+    from floatalk.face_motion import head_motion_energy, head_track
 
     return head_motion_energy(head_track(frames))
 
@@ -230,9 +230,9 @@ def timeline(pipe, clips, seconds: float, transition: float) -> dict:
 
 
 def reenact_and_pose(pipe, photos, drivers, folder: Path) -> dict:
-    from floatalk.editing.reenact import reenact_video
-    from floatalk.evaluation.motion import head_track
+    from floatalk.face_motion import head_track
     from floatalk.io.video import read_video_frames
+    from floatalk.render import reenact_video
     from floatalk.synth.world import write_clip
 
     rows = []

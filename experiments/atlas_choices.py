@@ -27,7 +27,7 @@ def main() -> None:
     from floatalk.assets import DEMO_EXPRESSION_SCALE
     from floatalk.editing import EffectEditor, MotionControls, measure_atlas
     from floatalk.evaluation import score_lipsync
-    from floatalk.evaluation.motion import head_motion_energy, head_track
+    from floatalk.face_motion import head_motion_energy, head_track
     from floatalk.synth.world import clip_specs, make_clip
 
     torch.set_num_threads(2)

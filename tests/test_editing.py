@@ -196,7 +196,7 @@ def test_segments_blend_smoothly():
 
 
 def test_frames_near_a_boundary_cover_the_ramp_and_two_more():
-    from floatalk.editing.timeline import BOUNDARY_MARGIN
+    from floatalk.timeline import BOUNDARY_MARGIN
 
     defaults = {"emotion": "auto", "e_cfg_scale": 1.0, "head_motion": 1.0, "mouth_scale": 1.0}
     defaults |= {"expression_scale": 1.0, "blink": 1.0}
@@ -257,7 +257,7 @@ def test_timeline_emotion_is_a_per_frame_condition(pipe, portrait, speech):
 
 
 def test_a_video_becomes_crops_at_the_model_s_frame_rate(tmp_path, portrait):
-    from floatalk.editing.driving import load_face_video
+    from floatalk.io.driving import load_face_video
     from floatalk.io.video import VideoWriter
 
     levels = tmp_path / "levels.mp4"  # 10 frames at 10 fps, frame k a flat grey of 20 k + 30
@@ -288,7 +288,7 @@ def test_a_video_becomes_crops_at_the_model_s_frame_rate(tmp_path, portrait):
 
 
 def test_ping_pong():
-    from floatalk.editing import ping_pong
+    from floatalk.editing.plan import ping_pong
 
     assert ping_pong(np.arange(3), 8).tolist() == [0, 1, 2, 1, 0, 1, 2, 1]
     assert ping_pong(np.arange(5), 3).tolist() == [0, 1, 2]
@@ -296,9 +296,9 @@ def test_ping_pong():
 
 def _reenact_release_size(release_dir, parity_dir, tmp_path, frames: int, absolute: bool) -> None:
     from floatalk import FloatPipeline
-    from floatalk.editing.reenact import reenact_video
     from floatalk.io.image import load_image
     from floatalk.io.video import VideoWriter, probe_video
+    from floatalk.render import reenact_video
 
     photo = load_image(parity_dir / "inputs_a" / "image.png")
     driving = tmp_path / "driving.mp4"

@@ -1,5 +1,10 @@
 """The render path reproduces the frames and motion recorded before it was restructured
-(tests/golden/generation.json, written by tests/golden/record_generation.py)."""
+(tests/golden/generation.json, written by tests/golden/record_generation.py).
+
+Float rounding differs between CPU kernels (AVX2 on one machine, AVX-512 on another), so the file
+holds one record per kind of machine it was recorded on, each made by the same code; a run must
+reproduce every hash of one record exactly.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,14 @@ import pytest
 
 from golden_cases import GOLDEN, generation_case
 
+KEYS = ("call_shape", "cli_shape", "call_motion", "call_frames", "cli_frames")
+
 
 @pytest.mark.slow
 def test_generation_matches_the_golden_record():
-    expected = json.loads(GOLDEN.read_text())
+    records = json.loads(GOLDEN.read_text())["records"]
     got = generation_case()
-    assert got["call_shape"] == expected["call_shape"] and got["cli_shape"] == expected["cli_shape"]
-    assert got["call_motion"] == expected["call_motion"], "motion latents changed"
-    assert got["call_frames"] == expected["call_frames"], "frames of FloatPipeline.__call__ changed"
-    assert got["cli_frames"] == expected["cli_frames"], "frames of floatalk generate changed"
+    matches = [r["machine"] for r in records if all(got[k] == r[k] for k in KEYS)]
+    closest = max(records, key=lambda r: sum(got[k] == r[k] for k in KEYS))
+    changed = [k for k in KEYS if got[k] != closest[k]]
+    assert matches, f"no golden record reproduced; against the closest ({closest['machine']}) changed: {changed}"

@@ -1,54 +1,84 @@
-"""Layering: the meters in floatalk.evaluation must not depend on the synthetic world's code.
+"""Layering: the import graph of src/floatalk has no cycle and points one way, lowest layer
+first, in the order docs/ARCHITECTURE.md states (scripts/check_layers.py holds it and prints the
+same findings). Imports are read from the source with `ast` (function-local and TYPE_CHECKING
+imports included), so nothing is executed.
 
-The lip-sync meter reads the world's audio law from `floatalk.jaw_law`, a layer below both; if
-an evaluation module imported `floatalk.synth`, the meter would measure with the generator's
-own code. Imports are read from the source with `ast` (function-local imports included), so
-nothing is executed.
+Besides the general order: the meters in floatalk.evaluation never import the synthetic world
+(they would measure with the generator's own code), and the engine knows nothing of motion
+editing, the pipeline, rendering or the apps.
 """
 
 from __future__ import annotations
 
-import ast
+import importlib.util
+import re
 from pathlib import Path
 
-import floatalk
-
-PACKAGE = Path(floatalk.__file__).resolve().parent
-
-
-def imported_modules(source: str, package: str) -> list[str]:
-    """Absolute names of the modules that `source`, a module of `package`, imports (and of the
-    names it takes from them, which may be modules: `from floatalk import synth`)."""
-    names = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")
-            base = ".".join(parts[: len(parts) - node.level + 1]) if node.level else ""
-            module = ".".join(p for p in (base, node.module or "") if p)
-            names.append(module)
-            names += [f"{module}.{alias.name}" for alias in node.names]
-    return names
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = importlib.util.spec_from_file_location("check_layers", ROOT / "scripts" / "check_layers.py")
+layers = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(layers)
 
 
-def test_imported_modules_resolves_relative_and_function_local_imports():
+def test_imported_names_resolves_relative_function_local_and_type_checking_imports():
     source = (
+        "from typing import TYPE_CHECKING\n"
         "import numpy\n"
         "from .lipsync import pearson\n"
+        "if TYPE_CHECKING:\n"
+        "    from floatalk.pipeline import FloatPipeline\n"
         "def f():\n"
         "    from .. import synth\n"
         "    from ..synth.speech import VOWELS\n"
     )
-    names = imported_modules(source, "floatalk.evaluation")
-    assert {"numpy", "floatalk.evaluation.lipsync", "floatalk.synth", "floatalk.synth.speech"} <= set(names)
+    names = layers.imported_names(source, "floatalk.evaluation")
+    expected = {"numpy", "floatalk.evaluation.lipsync", "floatalk.synth", "floatalk.synth.speech"}
+    assert expected | {"floatalk.pipeline.FloatPipeline"} <= set(names)
+
+
+def test_cycle_finder_finds_a_planted_circle_and_nothing_in_a_chain():
+    assert layers.cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert layers.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_a_planted_upward_import_is_a_violation():
+    graph = {"floatalk.engine.core": {"floatalk.editing.plan"}, "floatalk.editing.plan": set()}
+    found = layers.violations(graph)
+    assert found and "floatalk.engine.core" in found[0] and "higher layer" in found[0]
+
+
+def test_the_package_has_no_import_cycle():
+    graph = layers.import_graph()
+    assert len(graph) > 50 and sum(len(t) for t in graph.values()) > 200  # the whole package was read
+    assert layers.cycles(graph) == []
+
+
+def test_every_import_points_to_the_same_or_a_lower_layer():
+    assert layers.violations(layers.import_graph()) == []
+
+
+def test_architecture_doc_states_the_layers_in_the_enforced_order():
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    positions = []
+    for name, members in layers.LAYERS:
+        named = [m for m in members if not m.startswith("__")]  # the package's own __init__ is not a row
+        for member in named:
+            found = re.search(rf"`floatalk\.{member}`", doc)
+            assert found, f"docs/ARCHITECTURE.md does not name floatalk.{member} (layer {name})"
+        if named:
+            positions.append(doc.index(f"`floatalk.{named[0]}`"))
+    assert positions == sorted(positions, reverse=True), "the doc lists the layers in another order than the check"
 
 
 def test_evaluation_does_not_import_synth():
-    offenders = {
-        str(path.relative_to(PACKAGE.parent)): name
-        for path in sorted((PACKAGE / "evaluation").rglob("*.py"))
-        for name in imported_modules(path.read_text(), ".".join(path.relative_to(PACKAGE.parent).parent.parts))
-        if name == "floatalk.synth" or name.startswith("floatalk.synth.")
-    }
-    assert not offenders, f"floatalk.evaluation imports the synthetic world: {offenders}"
+    graph = layers.import_graph()
+    offenders = {m: sorted(t) for m, t in graph.items() if m.startswith("floatalk.evaluation")}
+    offenders = {m: [t for t in ts if t.startswith("floatalk.synth")] for m, ts in offenders.items()}
+    assert not {m: ts for m, ts in offenders.items() if ts}, "floatalk.evaluation imports the synthetic world"
+
+
+def test_engine_imports_nothing_above_it():
+    above = ("floatalk.editing", "floatalk.pipeline", "floatalk.render", "floatalk.apps", "floatalk.cli")
+    graph = layers.import_graph()
+    bad = {m: [t for t in ts if t.startswith(above)] for m, ts in graph.items() if m.startswith("floatalk.engine")}
+    assert not {m: ts for m, ts in bad.items() if ts}

@@ -1,50 +1,69 @@
-"""Options as frozen dataclasses whose fields carry their own help: one source for the
-library's defaults, the command line's flags and the docs.
+"""Options as frozen dataclasses whose fields carry their own help and range: one source for the
+library's defaults, the command line's flags, the checks and the docs.
 
-A field made with `option(default, "help", ...)` becomes the flag `--field-name` (underscores
-become dashes). The type comes from the annotation: `bool` fields are on/off flags
+A field made with `option(default, "help", low=..., high=...)` becomes the flag `--field-name`
+(underscores become dashes). The type comes from the annotation: `bool` fields are on/off flags
 (`--name` / `--no-name`), `int | None` style fields accept a number and default to None.
 A field whose default is itself an options dataclass (`option(LoopSettings(lr=2e-3), "training
 loop")`) adds that class's flags as an argument group, with the defaults of that instance; its
-help is the group's title. This module imports nothing heavy, so building a parser stays fast
-(`floatalk --help`).
+help is the group's title. `check_value` checks one value against its field (type, choices,
+range), so checking a whole options object is a loop (`GenerateOptions.validate`). This module
+imports nothing heavy, so building a parser stays fast (`floatalk --help`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from floatalk.config import EMOTIONS, ODE_METHODS
+from floatalk.errors import OptionError, UserInputError
+from floatalk.timeline import MAX_SCALE, Timeline
 
-__all__ = ["GenerateOptions", "add_flags", "flag_name", "from_args", "option", "option_fields"]
+__all__ = [
+    "GenerateOptions",
+    "add_flags",
+    "check_value",
+    "field_kinds",
+    "flag_name",
+    "from_args",
+    "option",
+    "option_fields",
+]
 
 
 def option(
     default: Any,
     help: str,
     *,
+    low: float | None = None,
+    high: float | None = None,
     metavar: str | None = None,
     choices: Sequence[Any] | None = None,
     flag: str | None = None,
     cli: bool = True,
     lower: bool = False,
     required: bool = False,
+    parse: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """A dataclass field with the metadata `add_flags` turns into a command-line flag.
+    """A dataclass field with the metadata `add_flags` turns into a command-line flag and
+    `check_value` checks values against.
 
-    help: one phrase for `--help` (the default is appended); metavar, choices: as in argparse;
-    flag: the flag's name when it is not `--field-name`; cli=False keeps the field off the
-    command line (set from Python only); lower: lower-case the given text (names of choices);
-    required: the command line must give the flag (its `default` then serves Python callers only).
+    help: one phrase for `--help` (the range and default are appended); low, high: the range of
+    a number (inclusive); metavar, choices: as in argparse; flag: the flag's name when it is not
+    `--field-name`; cli=False keeps the field off the command line (set from Python only); lower:
+    lower-case the given text (names of choices); required: the command line must give the flag
+    (its `default` then serves Python callers only); parse: turns a given value into the field's
+    type (a timeline file into a Timeline), raising UserInputError.
     """
     meta = {"help": help, "metavar": metavar, "choices": choices, "flag": flag, "cli": cli, "lower": lower}
-    meta["required"] = required
+    meta.update(required=required, low=low, high=high, parse=parse)
     return dataclasses.field(default=default, metadata={"floatalk": meta})
 
 
@@ -58,27 +77,96 @@ def flag_name(f: dataclasses.Field) -> str:
     return f.metadata["floatalk"]["flag"] or "--" + f.name.replace("_", "-")
 
 
-def _base_type(cls: type, f: dataclasses.Field) -> tuple[type, bool]:
-    """(the annotation's type without None, whether None is allowed)."""
+@functools.cache
+def field_kinds(cls: type) -> dict[str, tuple[type, bool]]:
+    """field name -> (the annotation's type without None, whether None is allowed), for every
+    option field of dataclass `cls` (the one reading of the type rules)."""
     hints = typing.get_type_hints(cls)
-    hint = hints[f.name]
-    args = typing.get_args(hint)
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return rest[0], True
-    return hint, False
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+            kinds[f.name] = ([a for a in args if a is not type(None)][0], True)
+        else:
+            kinds[f.name] = (hint, False)
+    return kinds
 
 
-def _show_default(value: Any) -> str:
+def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
+def range_text(f: dataclasses.Field) -> str:
+    """'from 2 to 200', 'at least 1' or '' for a field's range."""
+    low, high = f.metadata["floatalk"]["low"], f.metadata["floatalk"]["high"]
+    if low is not None and high is not None:
+        return f"from {_show(low)} to {_show(high)}"
+    if low is not None:
+        return f"at least {_show(low)}"
+    return f"at most {_show(high)}" if high is not None else ""
+
+
+def _check_type(kind: type, value: Any) -> tuple[Any, str]:
+    """(value as `kind`, '') or (None, what it must be)."""
+    if kind is bool:
+        return (value, "") if isinstance(value, bool) else (None, "must be true or false")
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return (value, "") if ok else (None, "must be a whole number")
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return (float(value), "") if ok else (None, "must be a finite number")
+    if kind is str:
+        return (value, "") if isinstance(value, str) else (None, "must be text")
+    return value, ""
+
+
+def check_value(cls: type, name: str, value: Any) -> Any:
+    """`value` checked against field `name` of options dataclass `cls` and returned as its type:
+    None where allowed, the field's `parse`, its type, its choices (lower-cased where the field
+    says so) and its range. Raises OptionError (one sentence naming the field)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    meta = f.metadata["floatalk"]
+    kind, nullable = field_kinds(cls)[name]
+    if value is None:
+        if nullable:
+            return None
+        raise OptionError(name, "cannot be null.")
+    if meta["parse"] is not None:
+        return meta["parse"](value)
+    checked, problem = _check_type(kind, value)
+    low, high = meta["low"], meta["high"]
+    if problem:
+        span = range_text(f)
+        raise OptionError(name, f"{problem}{' ' + span if span else ''} (got {value!r}).")
+    if meta["lower"]:
+        checked = checked.strip().lower()
+    if meta["choices"] is not None and checked not in meta["choices"]:
+        raise OptionError(name, f"must be one of {', '.join(map(str, meta['choices']))} (got {value!r}).")
+    if (low is not None and checked < low) or (high is not None and checked > high):
+        raise OptionError(
+            name, f"must be {'a whole number' if kind is int else 'a number'} {range_text(f)} (got {value!r})."
+        )
+    return checked
+
+
 def _is_group(value: Any) -> bool:
     """Whether a field's default is an options dataclass instance (its fields become a flag group)."""
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _help(f: dataclasses.Field, default: Any) -> str:
+    """A flag's help: the field's phrase, its range and its default."""
+    meta = f.metadata["floatalk"]
+    notes = [range_text(f)] if range_text(f) else []
+    if default is not None and default != "" and not meta["required"] and "(default" not in meta["help"]:
+        notes.append(f"default {_show(default)}")
+    return meta["help"] + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def add_flags(
@@ -99,27 +187,23 @@ def add_flags(
             group = parser.add_argument_group(meta["help"]) if isinstance(parser, argparse.ArgumentParser) else parser
             add_flags(group, type(default), exclude, default)
             continue
-        kind, _ = _base_type(cls, f)
+        kind, _ = field_kinds(cls)[f.name]
         name = flag_name(f)
-        helptext = meta["help"]
         if kind is bool:
             parser.add_argument(
-                name, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=helptext
+                name, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=meta["help"]
             )
             continue
-        required = meta["required"]
-        if default is not None and default != "" and not required and "(default" not in helptext:
-            helptext = f"{helptext} (default {_show_default(default)})"
-        convert = str.lower if meta["lower"] else kind
+        convert = str.lower if meta["lower"] else (str if meta["parse"] is not None else kind)
         parser.add_argument(
             name,
             dest=f.name,
             type=convert,
             default=default,
-            required=required,
+            required=meta["required"],
             metavar=meta["metavar"] or (None if meta["choices"] else f.name.upper()),
             choices=meta["choices"],
-            help=helptext,
+            help=_help(f, default),
         )
 
 
@@ -147,14 +231,31 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 # generation
 
-MAX_MOTION_SCALE = 10.0
+MAX_MOTION_SCALE = MAX_SCALE
+MAX_NFE = 200
+MAX_SEED = 2**63 - 1
+MAX_CFG_SCALE = 20.0
+
+
+def _pose_video(value: Any) -> str:
+    """A pose video's path, which must be a readable file (UserInputError)."""
+    from floatalk.io.image import require_file
+
+    if not isinstance(value, (str, bytes)) and not hasattr(value, "__fspath__"):
+        raise OptionError("pose_video", f"must be a video file's path (got {value!r}).")
+    require_file(value, "video")
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerateOptions:
     """How a video is generated from one photo and one recording: the settings shared by
-    `FloatPipeline.__call__`, `FloatPipeline.stream`, `floatalk.render_video` and the flags of
-    `floatalk generate` (each field is the flag of the same name)."""
+    `FloatPipeline.__call__`, `FloatPipeline.stream`, `floatalk.render_video`, the apps and the
+    flags of `floatalk generate` (each field is the flag of the same name).
+
+    Values are checked once, where they enter (`validate`, `from_mapping`); a checked instance
+    is trusted everywhere inside (`checked`), and one read back from a job store with
+    `from_json` is too."""
 
     emotion: str | None = option(
         "auto",
@@ -162,20 +263,34 @@ class GenerateOptions:
         choices=("auto", *EMOTIONS),
         lower=True,
     )
-    a_cfg_scale: float = option(2.0, "audio guidance: higher follows the speech more strongly", metavar="S")
-    e_cfg_scale: float = option(1.0, "emotion guidance on top of audio: higher exaggerates the emotion", metavar="S")
-    nfe: int = option(10, "ODE budget per 2 s window: Euler runs N-1 steps, as in the release", metavar="N")
+    a_cfg_scale: float = option(
+        2.0, "audio guidance: higher follows the speech more strongly", low=0.0, high=MAX_CFG_SCALE, metavar="S"
+    )
+    e_cfg_scale: float = option(
+        1.0,
+        "emotion guidance on top of audio: higher exaggerates the emotion",
+        low=0.0,
+        high=MAX_CFG_SCALE,
+        metavar="S",
+    )
+    nfe: int = option(
+        10, "ODE budget per 2 s window: Euler runs N-1 steps, as in the release", low=2, high=MAX_NFE, metavar="N"
+    )
     method: str = option("euler", "ODE solver; midpoint and rk4 spend the same N-1 evaluations", choices=ODE_METHODS)
-    seed: int = option(15, "seed of the initial noise: same seed, same video", metavar="N")
+    seed: int = option(15, "seed of the initial noise: same seed, same video", low=0, high=MAX_SEED, metavar="N")
     crop: bool = option(
         True,
         "crop a square of 1.6x the largest face found (default); --no-crop animates the whole photo, "
         "letterboxed to a square with black bars (never stretched)",
     )
-    crop_scale: float = option(1.6, "side of the face crop in face-box sides (the release's framing)", metavar="S")
+    crop_scale: float = option(
+        1.6, "side of the face crop in face-box sides (the release's framing)", low=0.5, high=4.0, metavar="S"
+    )
     face: int | None = option(
         None,
-        "which face to animate when the photo holds several, numbered from the left (default: the largest)",
+        "which face to animate when the photo holds several, counted from 1 at the left (default: the largest)",
+        low=1,
+        high=1000,
         metavar="N",
     )
     detector: str = option(
@@ -184,80 +299,94 @@ class GenerateOptions:
         choices=("auto", "mesh", "haar"),
         lower=True,
     )
-    batch_size: int = option(8, "frames decoded per decoder pass; larger is faster and uses more memory", metavar="N")
+    batch_size: int = option(
+        8, "frames decoded per decoder pass; larger is faster and uses more memory", low=1, high=256, metavar="N"
+    )
     head_motion: float = option(
         1.0,
         "head motion: 0 holds the photo's pose while the lips still move, 1 as generated, above 1 amplified",
+        low=0.0,
+        high=MAX_MOTION_SCALE,
         metavar="S",
     )
-    mouth_scale: float = option(1.0, "lip motion amplitude: 0 closes the mouth, above 1 exaggerates", metavar="S")
-    expression_scale: float = option(1.0, "amplitude of brows and eyes: 0 holds the photo's expression", metavar="S")
+    mouth_scale: float = option(
+        1.0,
+        "lip motion amplitude: 0 closes the mouth, above 1 exaggerates",
+        low=0.0,
+        high=MAX_MOTION_SCALE,
+        metavar="S",
+    )
+    expression_scale: float = option(
+        1.0, "amplitude of brows and eyes: 0 holds the photo's expression", low=0.0, high=MAX_MOTION_SCALE, metavar="S"
+    )
     blink: bool = option(True, "blink as generated (default); --no-blink holds the eyes' openness")
-    timeline: str | None = option(
+    timeline: Timeline | None = option(
         None,
         "JSON (or YAML) file of segments that change emotion, guidance and motion over time "
-        "(docs/MOTION.md); in Python also a dict or a floatalk.editing.Timeline",
+        "(docs/MOTION.md); in Python also a dict or a floatalk.timeline.Timeline",
         metavar="FILE",
+        parse=Timeline.coerce,
     )
     pose_video: str | None = option(
         None,
         "take the head's motion from this video of any person; lips and expression follow the audio",
         metavar="VIDEO",
+        parse=_pose_video,
     )
     blink_from_video: bool = option(False, "with --pose-video, take the blinks from the video too")
 
-    def validate(self, as_flags: bool = False) -> GenerateOptions:
-        """Raise UserInputError (one sentence) for a value the pipeline cannot use; returns self.
+    @property
+    def checked(self) -> bool:
+        """True for options that were validated (or read back from a store that keeps only checked ones)."""
+        return self.__dict__.get("_checked", False)
 
-        as_flags: name the options as command-line flags (`--nfe`) instead of fields (`nfe`)."""
-        from floatalk.errors import UserInputError
-
-        def name(field: str) -> str:
-            return "--" + field.replace("_", "-") if as_flags else field
-
-        emotion = self.emotion.strip().lower() if isinstance(self.emotion, str) else self.emotion
-        if emotion is not None and emotion not in ("auto", *EMOTIONS):
-            raise UserInputError(
-                f"{name('emotion')} must be 'auto' or one of {', '.join(EMOTIONS)} (got {self.emotion!r})."
-            )
-        for field in ("a_cfg_scale", "e_cfg_scale"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise UserInputError(f"{name(field)} must be a finite number (got {value!r}).")
-        for field, low in (("nfe", 2), ("batch_size", 1)):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise UserInputError(f"{name(field)} must be an integer of at least {low} (got {value!r}).")
-        if self.method not in ODE_METHODS:
-            raise UserInputError(f"{name('method')} must be one of {', '.join(ODE_METHODS)} (got {self.method!r}).")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise UserInputError(f"{name('seed')} must be an integer (got {self.seed!r}).")
-        scale = self.crop_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.5 <= scale <= 4:
-            raise UserInputError(f"{name('crop_scale')} must be a number from 0.5 to 4 (got {scale!r}).")
-        if self.face is not None and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 1):
-            raise UserInputError(f"{name('face')} must be a face number of at least 1 (got {self.face!r}).")
-        if self.detector not in ("auto", "mesh", "haar"):
-            raise UserInputError(f"{name('detector')} must be auto, mesh or haar (got {self.detector!r}).")
-        for field in ("head_motion", "mouth_scale", "expression_scale"):
-            value = getattr(self, field)
-            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-            if not ok or not 0 <= value <= MAX_MOTION_SCALE:
-                raise UserInputError(f"{name(field)} must be a number from 0 to {MAX_MOTION_SCALE:g} (got {value!r}).")
-        if self.blink_from_video and self.pose_video is None:
-            raise UserInputError(f"{name('blink_from_video')} needs {name('pose_video')}.")
-        if self.timeline is not None:
-            from floatalk.editing.timeline import Timeline
-
-            Timeline.coerce(self.timeline)  # a bad file or object fails here, in one sentence
-        if self.pose_video is not None:
-            from floatalk.io.image import require_file
-
-            require_file(self.pose_video, "video")
+    def _mark_checked(self) -> GenerateOptions:
+        object.__setattr__(self, "_checked", True)
         return self
 
+    def validate(self, as_flags: bool = False) -> GenerateOptions:
+        """A checked copy (names of choices lower-cased, a timeline file or object parsed into a
+        Timeline), or a one-sentence OptionError naming the option: every field checked against
+        its own type, choices and range (`check_value`), then the rules that tie two fields.
+
+        as_flags: name the options as command-line flags (`--nfe`) instead of fields (`nfe`)."""
+        if self.checked:
+            return self
+        try:
+            values = {
+                f.name: check_value(GenerateOptions, f.name, getattr(self, f.name))
+                for f in option_fields(GenerateOptions)
+            }
+            if values["blink_from_video"] and values["pose_video"] is None:
+                raise OptionError("blink_from_video", "needs {pose_video}.", ("pose_video",))
+        except OptionError as exc:
+            if as_flags:
+                raise exc.as_flags() from None
+            raise
+        return GenerateOptions(**values)._mark_checked()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> GenerateOptions:
+        """Checked options from a mapping of field names to values (unknown names refused)."""
+        return GenerateOptions().replace(**values).validate()
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as JSON values (a timeline as its object), for a job store."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if isinstance(self.timeline, Timeline):
+            values["timeline"] = self.timeline.to_dict()
+        return values
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> GenerateOptions:
+        """Options written by `to_json` of checked options, trusted as they are (not checked again)."""
+        fields = dict(values)
+        if fields.get("timeline") is not None:
+            fields["timeline"] = Timeline.from_json(fields["timeline"])
+        return cls(**fields)._mark_checked()
+
     def image_settings(self) -> dict[str, Any]:
-        """The keyword arguments of `floatalk.pipeline.prepare_image` these options set."""
+        """The keyword arguments of `floatalk.engine.prepare_image` these options set."""
         return {"crop": self.crop, "crop_scale": self.crop_scale, "detector": self.detector, "face": self.face}
 
     @property
@@ -268,14 +397,11 @@ class GenerateOptions:
 
     @property
     def forced_emotion(self) -> str | None:
-        """The emotion name to force, or None to predict it from the speech."""
-        emotion = "auto" if self.emotion is None else self.emotion.strip().lower()
-        return None if emotion == "auto" else emotion
+        """The emotion name to force, or None to predict it from the speech (checked options)."""
+        return None if self.emotion in (None, "auto") else self.emotion
 
     def replace(self, **changes: Any) -> GenerateOptions:
-        """A copy with some fields changed; an unknown name is a one-sentence UserInputError."""
-        from floatalk.errors import UserInputError
-
+        """A copy with some fields changed (not checked); an unknown name is a one-sentence UserInputError."""
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:

@@ -2,9 +2,11 @@
 
     python tests/golden/record_generation.py
 
-Writes tests/golden/generation.json: hashes of the frames and motion the bundled model makes
-for a fixed synthetic portrait and speech, through `FloatPipeline.__call__` and through the
-command line (decoded mp4 frames), which tests/test_golden_generation.py compares against.
+Adds this machine's record to tests/golden/generation.json: hashes of the frames and motion the
+bundled model makes for a fixed synthetic portrait and speech, through `FloatPipeline.__call__`
+and through the command line (decoded mp4 frames), which tests/test_golden_generation.py
+compares against. Run it on a kind of machine with no record yet, with the code as it was
+before the change under test (e.g. a `git worktree` of the last commit). `--machine` names it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ def digest(array) -> str:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Record this machine's golden generation values.")
+    parser.add_argument("--machine", required=True, help="what kind of machine this is (CPU model, features)")
+    args = parser.parse_args()
     values = generation_case()
-    GOLDEN.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    values["machine"] = args.machine
+    data = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {"records": []}
+    data["records"].append(values)
+    GOLDEN.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(json.dumps(values, indent=2))

@@ -127,7 +127,7 @@ def parse_options(
     allow_paths: whether `timeline` and `pose_video` may name files (relative ones are taken
     from `base_dir`); without it a timeline must be an inline object and a pose video is refused
     (a server must never read paths its clients choose)."""
-    from floatalk.editing.timeline import Timeline
+    from floatalk.timeline import Timeline
 
     if mapping is None:
         mapping = {}

@@ -130,7 +130,7 @@ def timeline_from_rows(table: Any, transition: float | None = None) -> dict[str,
 
     A row that cannot be a segment is a UserInputError naming its row (counted from 1), e.g. a
     missing start, a word where a number belongs, an unknown emotion, segments that overlap."""
-    from floatalk.editing.timeline import Timeline
+    from floatalk.timeline import Timeline
 
     segments: list[dict[str, Any]] = []
     row_numbers: list[int] = []

@@ -114,7 +114,7 @@ def check_audio(path: Path, limits: Limits, timeline: dict[str, Any] | None = No
     if not math.isfinite(seconds) or seconds <= 0:
         raise UploadError(400, "The 'audio' upload contains no sound.")
     if isinstance(timeline, dict):  # only an inline object: never a path a client chose
-        from floatalk.editing.timeline import Timeline
+        from floatalk.timeline import Timeline
 
         try:
             Timeline.coerce(timeline).check_duration(seconds)

@@ -86,14 +86,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.assets import is_bundled, resolve_model
-    from floatalk.editing.timeline import Timeline
     from floatalk.io.video import check_output_path
     from floatalk.render import check_fps
 
-    options = from_args(GenerateOptions, args)
-    if options.timeline is not None:  # read once; the pipeline keeps the parsed Timeline
-        options = options.replace(timeline=Timeline.coerce(options.timeline))
-    options = options.validate(as_flags=True)
+    options = from_args(GenerateOptions, args).validate(as_flags=True)  # a timeline file is read here, once
     try:
         check_fps(args.fps)
     except UserInputError:

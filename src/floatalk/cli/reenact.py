@@ -1,6 +1,6 @@
 """`floatalk reenact`: a photo moves as the face in a driving video does (its motion, its sound).
 
-A thin layer over `floatalk.editing.reenact.reenact_video`; only light modules load at the top.
+A thin layer over `floatalk.render.reenact_video`; only light modules load at the top.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.out)
     checkpoint = resolve_model(args.checkpoint)
 
-    from floatalk.editing.reenact import reenact_video
     from floatalk.pipeline import FloatPipeline
     from floatalk.progress import ProgressBar
+    from floatalk.render import reenact_video
 
     with ProgressBar(None, "frame", {"frames": "decoding"}, "frames", args.quiet, "loading") as bar:
         pipe = FloatPipeline.from_pretrained(checkpoint)

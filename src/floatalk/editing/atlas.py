@@ -4,7 +4,7 @@ FLOAT's motion latent is r = Q lambda with Q an orthonormal basis (D x M) learne
 auto-encoder; nothing labels which coefficient moves the head, the mouth or the brows, and in
 practice most move several things. The atlas measures it. For a portrait, the decoder renders
 lambda_src - step e_k and lambda_src + step e_k for each coordinate k, and the change between
-the two frames is measured the way a video's motion is (`floatalk.evaluation.motion`): dense
+the two frames is measured the way a video's motion is (`floatalk.face_motion`): dense
 optical flow over the face crop, whose best similarity transform gives the head's effects
 (translation x / y, scale, roll) and whose remainder, averaged over regions of the crop, gives
 the local ones (mouth opening and width, each brow's height, each eye's opening).
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from floatalk.errors import UserInputError
-from floatalk.evaluation.motion import EFFECTS, face_effects
+from floatalk.face_motion import EFFECTS, face_effects
 from floatalk.fileio import atomic_write
 
 if TYPE_CHECKING:
-    from floatalk.pipeline import FloatPipeline, SourceImage
+    from floatalk.engine import FloatEngine, SourceImage
 
 __all__ = ["EFFECTS", "GROUPS", "MotionAtlas", "atlas_for", "cache_dir", "measure_atlas"]
 
@@ -97,7 +97,7 @@ class MotionAtlas:
         return atlas
 
 
-def weights_digest(pipe: FloatPipeline) -> str:
+def weights_digest(pipe: FloatEngine) -> str:
     """A short digest of the motion auto-encoder's weights (the atlas depends on nothing else)."""
     h = hashlib.sha256()
     for name, tensor in sorted(pipe.model.motion_autoencoder.state_dict().items()):
@@ -106,7 +106,7 @@ def weights_digest(pipe: FloatPipeline) -> str:
     return h.hexdigest()[:16]
 
 
-def measure_atlas(pipe: FloatPipeline, source: SourceImage, step: float = 1.0, portrait: str = "") -> MotionAtlas:
+def measure_atlas(pipe: FloatEngine, source: SourceImage, step: float = 1.0, portrait: str = "") -> MotionAtlas:
     """Measure the atlas on an encoded portrait: for each coefficient k, decode lambda_src -+ step e_k
     and measure the second frame's effects against the first (2 M decodes)."""
     import torch
@@ -140,7 +140,7 @@ def cache_dir() -> Path:
     return Path(root) / "atlas"
 
 
-def atlas_for(pipe: FloatPipeline, source: SourceImage) -> MotionAtlas:
+def atlas_for(pipe: FloatEngine, source: SourceImage) -> MotionAtlas:
     """The atlas of this checkpoint measured on this portrait, from the cache or measured now
     (2 M decodes) and cached, keyed by digests of the motion auto-encoder's weights and of the
     portrait's pixels. Measuring on the portrait being animated matters: on the bundled model,

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from floatalk.editing.atlas import GROUPS, MotionAtlas
+from floatalk.editing.atlas import GROUPS, MotionAtlas, atlas_for
 
 if TYPE_CHECKING:
-    from floatalk.pipeline import FloatPipeline, SourceImage
+    from floatalk.engine import FloatEngine, SourceImage
 
 __all__ = ["EASE_PERCENTILE", "TRACK_STEP", "BoundaryEase", "EffectEditor", "MotionControls", "MotionEdit"]
 
@@ -88,11 +88,9 @@ class EffectEditor:
         self.lam_source = lam_source.detach().double().cpu().reshape(-1)  # (M,)
 
     @classmethod
-    def for_portrait(cls, pipe: FloatPipeline, source: SourceImage) -> EffectEditor:
+    def for_portrait(cls, pipe: FloatEngine, source: SourceImage) -> EffectEditor:
         """The editor of an encoded portrait: this checkpoint's atlas measured on it (cached,
         `floatalk.editing.atlas.atlas_for`), the decoder's basis Q and the portrait's lambda."""
-        from floatalk.editing.atlas import atlas_for
-
         return cls(atlas_for(pipe, source), pipe.model.motion_autoencoder.dec.direction.basis(), source.lam)
 
     def coefficients(self, motion: Tensor) -> np.ndarray:

@@ -44,10 +44,10 @@ from floatalk.config import (
     Wav2Vec2Settings,
 )
 from floatalk.convert import to_tensor
+from floatalk.engine import normalize_audio
 from floatalk.errors import UserInputError
 from floatalk.fileio import atomic_path
 from floatalk.models.float_model import FloatModel
-from floatalk.pipeline import normalize_audio
 from floatalk.training import distributed as D
 from floatalk.training.configs import FIRST_FRAMES, FMTLosses, FMTTrainConfig
 from floatalk.training.data import Clip, read_manifest

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,37 @@ def _number(value: Any, where: str, low: float = 0.0, high: float = MAX_SCALE) -
     return float(value)
 
 
+def _segment(item: Any, where: str) -> Segment:
+    """One segment of a timeline object, checked; `where` names it in errors ('segments[2]')."""
+    names = {f.name for f in fields(Segment)}
+    if not isinstance(item, dict):
+        raise UserInputError(f"Timeline {where} must be an object with 'start' and 'end'.")
+    extra = sorted(set(item) - names)
+    if extra:
+        raise UserInputError(
+            f"Timeline {where} has an unknown field '{extra[0]}'; fields are: {', '.join(sorted(names))}."
+        )
+    for key in ("start", "end"):
+        if key not in item:
+            raise UserInputError(f"Timeline {where} needs '{key}' (seconds).")
+    start = _number(item["start"], f"{where}.start", 0.0, 1e6)
+    end = _number(item["end"], f"{where}.end", 0.0, 1e6)
+    if end <= start:
+        raise UserInputError(f"Timeline {where} ends ({end:g} s) before it starts ({start:g} s).")
+    emotion = item.get("emotion")
+    if emotion is not None:
+        if not isinstance(emotion, str) or emotion.strip().lower() not in ("auto", *EMOTIONS):
+            raise UserInputError(
+                f"Timeline {where}.emotion {emotion!r} is not 'auto' or one of: {', '.join(EMOTIONS)}."
+            )
+        emotion = emotion.strip().lower()
+    values = {key: _number(item[key], f"{where}.{key}") for key in SCALES if item.get(key) is not None}
+    blink = item.get("blink")
+    if blink is not None and not isinstance(blink, bool):
+        raise UserInputError(f"Timeline {where}.blink must be true or false, got {blink!r}.")
+    return Segment(start, end, emotion, blink=blink, **values)
+
+
 @dataclass(frozen=True)
 class Timeline:
     """Segments in time order that do not overlap, and the transition length in seconds."""
@@ -98,46 +129,23 @@ class Timeline:
         if not isinstance(items, list) or not items:
             raise UserInputError(f"The {source} needs a non-empty 'segments' list.")
         transition = _number(data.get("transition", 0.4), "'transition'", 0.0, 10.0)
-        names = {f.name for f in fields(Segment)}
-        segments = []
-        for i, item in enumerate(items):
-            where = f"segments[{i}]"
-            if not isinstance(item, dict):
-                raise UserInputError(f"Timeline {where} must be an object with 'start' and 'end'.")
-            extra = sorted(set(item) - names)
-            if extra:
-                raise UserInputError(
-                    f"Timeline {where} has an unknown field '{extra[0]}'; fields are: {', '.join(sorted(names))}."
-                )
-            for key in ("start", "end"):
-                if key not in item:
-                    raise UserInputError(f"Timeline {where} needs '{key}' (seconds).")
-            start = _number(item["start"], f"{where}.start", 0.0, 1e6)
-            end = _number(item["end"], f"{where}.end", 0.0, 1e6)
-            if end <= start:
-                raise UserInputError(f"Timeline {where} ends ({end:g} s) before it starts ({start:g} s).")
-            emotion = item.get("emotion")
-            if emotion is not None:
-                if not isinstance(emotion, str) or emotion.strip().lower() not in ("auto", *EMOTIONS):
-                    raise UserInputError(
-                        f"Timeline {where}.emotion {emotion!r} is not 'auto' or one of: {', '.join(EMOTIONS)}."
-                    )
-                emotion = emotion.strip().lower()
-            values: dict[str, Any] = {}
-            for key in SCALES:
-                if item.get(key) is not None:
-                    values[key] = _number(item[key], f"{where}.{key}")
-            blink = item.get("blink")
-            if blink is not None and not isinstance(blink, bool):
-                raise UserInputError(f"Timeline {where}.blink must be true or false, got {blink!r}.")
-            segments.append(Segment(start, end, emotion, blink=blink, **values))
-        segments.sort(key=lambda s: s.start)
+        segments = sorted((_segment(item, f"segments[{i}]") for i, item in enumerate(items)), key=lambda s: s.start)
         for a, b in zip(segments, segments[1:]):
             if b.start < a.end - 1e-9:
                 raise UserInputError(
                     f"Timeline segments overlap: one ends at {a.end:g} s after the next starts at {b.start:g} s."
                 )
         return cls(tuple(segments), transition)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The timeline as the object `from_dict` reads (settings a segment leaves out omitted)."""
+        segments = [{k: v for k, v in asdict(seg).items() if v is not None} for seg in self.segments]
+        return {"transition": self.transition, "segments": segments}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Timeline:
+        """A timeline written by `to_dict` of a checked one, rebuilt as it is (not checked again)."""
+        return cls(tuple(Segment(**seg) for seg in data["segments"]), data["transition"])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Timeline:
