@@ -52,3 +52,36 @@ def test_evaluation_does_not_import_synth():
         if name == "floatalk.synth" or name.startswith("floatalk.synth.")
     }
     assert not offenders, f"floatalk.evaluation imports the synthetic world: {offenders}"
+
+
+def _imports_under(folder: Path, files: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """module file -> the modules it imports, for the files of `folder` (all of them without `files`)."""
+    paths = sorted(folder.rglob("*.py")) if files is None else [folder / name for name in files]
+    return {
+        str(path.relative_to(PACKAGE.parent)): imported_modules(
+            path.read_text(), ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+        )
+        for path in paths
+    }
+
+
+def _offenders(imports: dict[str, list[str]], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {
+        path: sorted({n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden)})
+        for path, names in imports.items()
+    }
+    return {path: names for path, names in found.items() if names}
+
+
+def test_the_apps_layers_point_one_way():
+    apps = PACKAGE / "apps"
+    # the page's values, files and queue actions need no web framework (only its layout does)
+    plain_ui = _imports_under(apps / "ui", ("convert.py", "staging.py", "actions.py"))
+    assert not _offenders(plain_ui, ("gradio", "fastapi", "starlette"))
+    # the queue, batch runs and job options know nothing of the web apps above them
+    below = {**_imports_under(apps / "queue"), **_imports_under(apps / "batch")}
+    below |= _imports_under(apps, ("jobs.py", "uploads.py", "ray_runner.py"))
+    web = ("floatalk.apps.server", "floatalk.apps.ui", "gradio", "fastapi", "starlette")
+    assert not _offenders(below, web)
+    # the API does not know the page (the command line mounts one beside the other)
+    assert not _offenders(_imports_under(apps / "server"), ("floatalk.apps.ui", "gradio"))
