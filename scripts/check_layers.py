@@ -55,9 +55,10 @@ def _package_of(module: str, path: Path) -> str:
 
 
 def imported_names(source: str, package: str) -> list[str]:
-    """Absolute dotted names a module imports, and `module.name` for each name it takes from a
-    module (which may itself be a module: `from floatalk import synth`). Function-local and
-    TYPE_CHECKING imports included. `package`: where relative imports start."""
+    """Absolute dotted names a module imports: `a.b` for `import a.b`, and `a.b` for each name b
+    it takes with `from a import b` (b may be a module: `from floatalk import synth`, or a name
+    defined in a). Function-local and TYPE_CHECKING imports included. `package`: where relative
+    imports start."""
     names = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -66,7 +67,7 @@ def imported_names(source: str, package: str) -> list[str]:
             parts = package.split(".")
             base = ".".join(parts[: len(parts) - node.level + 1]) if node.level else ""
             module = ".".join(p for p in (base, node.module or "") if p)
-            names.append(module)
+            # `from a import b` depends on a.b when that is a module, else on a: the graph resolves it
             names += [f"{module}.{alias.name}" for alias in node.names]
     return names
 

@@ -32,7 +32,7 @@ def test_imported_names_resolves_relative_function_local_and_type_checking_impor
         "    from ..synth.speech import VOWELS\n"
     )
     names = layers.imported_names(source, "floatalk.evaluation")
-    expected = {"numpy", "floatalk.evaluation.lipsync", "floatalk.synth", "floatalk.synth.speech"}
+    expected = {"numpy", "floatalk.evaluation.lipsync.pearson", "floatalk.synth", "floatalk.synth.speech.VOWELS"}
     assert expected | {"floatalk.pipeline.FloatPipeline"} <= set(names)
 
 
@@ -82,3 +82,38 @@ def test_engine_imports_nothing_above_it():
     graph = layers.import_graph()
     bad = {m: [t for t in ts if t.startswith(above)] for m, ts in graph.items() if m.startswith("floatalk.engine")}
     assert not {m: ts for m, ts in bad.items() if ts}
+
+
+def _imports_under(folder: Path, files: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """module file -> the names it imports, for the files of `folder` (all of them without `files`)."""
+    package = ROOT / "src"
+    paths = sorted(folder.rglob("*.py")) if files is None else [folder / name for name in files]
+    found = {}
+    for path in paths:
+        parts = path.relative_to(package).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        where = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        found[str(path.relative_to(package))] = layers.imported_names(path.read_text(), where)
+    return found
+
+
+def _offenders(imports: dict[str, list[str]], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {
+        path: sorted({n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden)})
+        for path, names in imports.items()
+    }
+    return {path: names for path, names in found.items() if names}
+
+
+def test_the_apps_layers_point_one_way():
+    apps = ROOT / "src" / "floatalk" / "apps"
+    # the page's values, files and queue actions need no web framework (only its layout does)
+    plain_ui = _imports_under(apps / "ui", ("convert.py", "staging.py", "actions.py"))
+    assert not _offenders(plain_ui, ("gradio", "fastapi", "starlette"))
+    # the queue, batch runs and job options know nothing of the web apps above them
+    below = {**_imports_under(apps / "queue"), **_imports_under(apps / "batch")}
+    below |= _imports_under(apps, ("jobs.py", "uploads.py", "ray_runner.py"))
+    web = ("floatalk.apps.server", "floatalk.apps.ui", "gradio", "fastapi", "starlette")
+    assert not _offenders(below, web)
+    # the API does not know the page (the command line mounts one beside the other)
+    assert not _offenders(_imports_under(apps / "server"), ("floatalk.apps.ui", "gradio"))

@@ -151,6 +151,18 @@ def test_the_page_refuses_what_the_api_would_refuse(tmp_path, example) -> None:
     assert submit_files(queue, example.image, example.audio, {}, Limits()).state == "queued"
 
 
+def test_the_page_reads_a_submitted_photo_into_pixels_once(tmp_path, example, monkeypatch) -> None:
+    import floatalk.io.image as image_io
+    from floatalk.apps.uploads import Limits
+
+    reads: list[object] = []
+    read = image_io._read_image_file
+    monkeypatch.setattr(image_io, "_read_image_file", lambda path: reads.append(path) or read(path))
+    queue = JobQueue(tmp_path / "data")
+    assert submit_files(queue, example.image, example.audio, {}, Limits()).state == "queued"
+    assert len(reads) == 1  # the upload check's decode; the worker reads the stored file when it runs
+
+
 def test_the_page_sends_a_head_motion_video_beside_its_options(tmp_path, example) -> None:
     from floatalk.apps.uploads import Limits
     from floatalk.io.video import VideoWriter

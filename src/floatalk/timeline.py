@@ -25,12 +25,13 @@ import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Segment", "Timeline", "FrameSettings"]
 
@@ -203,6 +204,8 @@ class Timeline:
         defaults: the values outside segments (emotion name or 'auto', e_cfg_scale, head_motion,
         mouth_scale, expression_scale, blink); auto: (K,) the emotion predicted from the speech.
         """
+        import numpy as np  # here, not at the top: parsing options stays light (`floatalk ui --help`)
+
         times = (np.arange(T) + 0.5) / fps
         which = np.full(T, -1)
         for i, seg in enumerate(self.segments):
@@ -239,6 +242,8 @@ class Timeline:
     def _near(self, changes: np.ndarray, fps: float) -> np.ndarray:
         """(T,) bool: the frames a change between frames b - 1 and b reaches through the moving
         average (b - (w - w // 2) .. b + w // 2 for a width of w frames), widened by BOUNDARY_MARGIN."""
+        import numpy as np  # here, not at the top: parsing options stays light (`floatalk ui --help`)
+
         width = max(1, int(round(self.transition * fps)))
         before, after = width - width // 2 + BOUNDARY_MARGIN, width // 2 + BOUNDARY_MARGIN
         near = np.zeros(len(changes), bool)
@@ -248,6 +253,8 @@ class Timeline:
 
     def _smooth(self, values: np.ndarray, fps: float) -> np.ndarray:
         """Moving average over `transition` seconds (edges held), along the first axis."""
+        import numpy as np  # here, not at the top: parsing options stays light (`floatalk ui --help`)
+
         width = int(round(self.transition * fps))
         if width < 2 or np.all(values == values[:1]):
             return values  # a constant stays exactly constant (1.0 must stay 1.0: no edit)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -24,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floatalk.apps.batch import BatchEntry, Outcome, remove_partials, run_entry
-from floatalk.errors import UserInputError
+from floatalk.apps.batch import BatchEntry, Outcome, Runner, remove_partials, run_entry
+from floatalk.errors import UserInputError, one_line
 
 if TYPE_CHECKING:
     from floatalk.progress import Progress
@@ -158,7 +157,7 @@ def ray_runner(
     checkpoint: str = "bundled",
     device: str = "cpu",
     progress: Progress | None = None,
-) -> Callable[[list[BatchEntry], Path, Callable[[Outcome], None]], None]:
+) -> Runner:
     """A floatalk.apps.batch runner that renders the entries on the Ray cluster at `address`
     ('local': a cluster on 127.0.0.1 started for the run). actors: how many (default one per
     GPU with device 'cuda', per CPU with 'cpu'); progress: told when Ray starts and how many actors run.
@@ -206,7 +205,7 @@ def _dispatch(
             try:
                 outcome = ray.get(ready[0])
             except ray.exceptions.RayActorError as exc:
-                cause = _first_line(exc)
+                cause = one_line(exc, first_line=True)
                 finished(Outcome(entry.line, entry.name, "failed", f"The Ray worker running it died ({cause})."))
                 workers.remove(worker)
                 if not workers:  # nothing left to run the rest on
@@ -227,10 +226,3 @@ def _dispatch(
             if (out_dir / entry.name).exists():  # it finished as the interrupt came (outputs are atomic)
                 finished(Outcome(entry.line, entry.name, "done"))
         raise
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, without terminal colour codes."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__).rstrip(".")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image", "check_video"]
+__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image", "check_uploads", "check_video"]
 
 _IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
@@ -140,3 +141,20 @@ def check_video(path: Path) -> str:
     except (UserInputError, StopIteration, av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         raise bad from None
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".video"
+
+
+def check_uploads(
+    image: Path, audio: Path, limits: Limits, options: Mapping[str, Any], pose_video: Path | None = None
+) -> dict[str, str]:
+    """Check a job's files before it is queued, as the API and the web page both do: the image
+    (`check_image`), the recording with an inline timeline of `options` against its length
+    (`check_audio`) and the pose video, if any (`check_video`), in that order. Returns each
+    file's suffix for storage by part name ("image", "audio" and "pose_video" when given)."""
+    timeline = options.get("timeline")
+    suffixes = {
+        "image": check_image(image, limits),
+        "audio": check_audio(audio, limits, timeline if isinstance(timeline, dict) else None),
+    }
+    if pose_video is not None:
+        suffixes["pose_video"] = check_video(pose_video)
+    return suffixes

@@ -1,5 +1,5 @@
-"""A durable job queue for the apps: jobs live in an SQLite database (WAL) beside their files in
-one data folder, so an accepted job survives a crash of the process that accepted it.
+"""The job store: jobs live in an SQLite database (WAL) beside their files in one data folder,
+so an accepted job survives a crash of the process that accepted it.
 
 Layout of the data folder:
 
@@ -7,20 +7,17 @@ Layout of the data folder:
     jobs/<id>/             the job's inputs (image.*, audio.*) and, once done, video.mp4
     .workers.lock          held (flock) by the one `Workers` that runs this folder's jobs
 
-A job is claimed in one transaction (queued -> running), so no two workers run it. When a
-`Workers` starts, jobs left `running` by a process that died are put back in the queue and run
-again from the start (at most `MAX_ATTEMPTS` times, then they fail with a reason). Videos are
-written atomically and `JobQueue.video` returns one only for a job in state `done`, so a
-half-written file is never handed out.
-
-Nothing heavy is imported at the top: torch and the model are loaded by `Workers.start`.
+A job is claimed in one transaction (queued -> running), so no two workers run it. Jobs left
+`running` by a process that died are put back in the queue by `JobQueue.recover` and run again
+from the start (at most `MAX_ATTEMPTS` times, then they fail with a reason). Videos are written
+atomically and `JobQueue.video` returns one only for a job in state `done`, so a half-written
+file is never handed out. The threads that run the jobs are `floatalk.apps.queue.workers`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -30,33 +27,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floatalk.apps.jobs import check_client_options
+from floatalk.apps.queue.records import COLUMNS, FINAL_STATES, STATES, JobRecord, record_from_row
 from floatalk.errors import UserInputError
 
-__all__ = [
-    "FINAL_STATES",
-    "MAX_ATTEMPTS",
-    "STATES",
-    "JobQueue",
-    "JobRecord",
-    "QueueFullError",
-    "Workers",
-    "JobProgress",
-]
+__all__ = ["MAX_ATTEMPTS", "POSE_VIDEO", "JobQueue", "QueueFullError", "data_dir_default"]
 
-log = logging.getLogger("floatalk.queue")
-
-STATES = ("queued", "running", "done", "failed", "cancelled")
-FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 MAX_ATTEMPTS = 3
 """How many times a job is started before it fails as 'interrupted' (a job that kills its server every time)."""
-
-# How much of a whole job each progress stage of run_job is (motion and frames interleave when
-# the pipeline streams window by window, so each stage's share is counted on its own).
-_STAGE_WEIGHTS = {"emotion": 0.05, "audio": 0.05, "motion": 0.3, "frames": 0.6}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -79,23 +60,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 """
 
-_COLUMNS = "id, state, stage, progress, error, created, started, finished, updated, options, cancel_requested"
-
-
-class JobProgress:
-    """A job's progress 0..1 from run_job's reports (stage, done, total): the weighted sum of each
-    stage's own fraction, so it never goes back when stages interleave."""
-
-    def __init__(self) -> None:
-        self.fractions: dict[str, float] = {}
-
-    def update(self, stage: str, done: int, total: int) -> float:
-        """Take one report; returns the job's progress so far."""
-        if stage in _STAGE_WEIGHTS:
-            part = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
-            self.fractions[stage] = max(part, self.fractions.get(stage, 0.0))
-        return min(1.0, sum(_STAGE_WEIGHTS[s] * f for s, f in self.fractions.items()))
-
 
 class QueueFullError(Exception):
     """The queue holds its maximum of waiting jobs; try again after `retry_after` seconds."""
@@ -103,61 +67,6 @@ class QueueFullError(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One job as stored: its state, progress through the stages and, when it failed, why."""
-
-    id: str
-    state: str  # 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
-    stage: str | None
-    progress: float  # 0..1 over the whole job
-    error: str | None
-    created: float
-    started: float | None
-    finished: float | None
-    options: dict = field(default_factory=dict)
-    updated: float = 0.0
-    cancel_requested: bool = False
-
-    @property
-    def final(self) -> bool:
-        """Whether the job has ended (done, failed or cancelled)."""
-        return self.state in FINAL_STATES
-
-    def to_json(self) -> dict:
-        """The record as a JSON-ready dict (times are Unix seconds)."""
-        return {
-            "id": self.id,
-            "state": self.state,
-            "stage": self.stage,
-            "progress": round(self.progress, 4),
-            "error": self.error,
-            "created": self.created,
-            "started": self.started,
-            "finished": self.finished,
-            "updated": self.updated,
-            "options": self.options,
-            "cancel_requested": self.cancel_requested,
-        }
-
-
-def _record(row: sqlite3.Row | tuple) -> JobRecord:
-    (id_, state, stage, progress, error, created, started, finished, updated, options, cancel) = tuple(row)
-    return JobRecord(
-        id=id_,
-        state=state,
-        stage=stage,
-        progress=float(progress),
-        error=error,
-        created=created,
-        started=started,
-        finished=finished,
-        options=json.loads(options),
-        updated=updated,
-        cancel_requested=bool(cancel),
-    )
 
 
 POSE_VIDEO = "pose_video"
@@ -233,8 +142,6 @@ class JobQueue:
         (and a `pose_video` file, the job's --pose-video) are moved into the job's folder. The
         options themselves never name files. Raises QueueFullError when max_queued jobs wait
         already (the files are then left where they were)."""
-        from floatalk.apps.jobs import check_client_options
-
         options = dict(options or {})
         check_client_options(options, pose_video=pose_video is not None)
         image, audio = Path(image), Path(audio)
@@ -302,17 +209,17 @@ class JobQueue:
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None for an unknown id."""
-        row = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
-        return _record(row) if row else None
+        row = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
+        return record_from_row(row) if row else None
 
     def list(self, offset: int = 0, limit: int = 20) -> tuple[list[JobRecord], int]:
         """A page of jobs, newest first, and how many jobs there are in all."""
         db = self._db()
         rows = db.execute(
-            f"SELECT {_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (max(0, limit), max(0, offset))
+            f"SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (max(0, limit), max(0, offset))
         ).fetchall()
         (total,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
-        return [_record(r) for r in rows], total
+        return [record_from_row(r) for r in rows], total
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
@@ -454,131 +361,6 @@ class JobQueue:
         """Wake everyone waiting on this queue."""
         with self._changed:
             self._changed.notify_all()
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception as one sentence for a job's record."""
-    text = " ".join(str(exc).split())
-    if isinstance(exc, UserInputError):
-        return text or "The job's inputs could not be used."
-    name = type(exc).__name__
-    return f"Internal error ({name}: {text})." if text else f"Internal error ({name})."
-
-
-class Workers:
-    """Threads that run the queue's jobs with `run_job`, each with its own copy of the model
-    (loaded once, when it starts). One `Workers` per data folder at a time (a lock file says so)."""
-
-    def __init__(self, queue: JobQueue, checkpoint: str = "bundled", count: int = 1, device: str = "cpu") -> None:
-        if count < 1:
-            raise UserInputError(f"There must be at least 1 worker (got {count}).")
-        self.queue = queue
-        self.checkpoint = checkpoint
-        self.count = count
-        self.device = device
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._lock_file: Any = None
-        self.ready = threading.Event()  # set once every worker has loaded its model
-        self._loaded = 0
-        self._loaded_lock = threading.Lock()
-        self.load_error: str | None = None
-
-    def start(self) -> None:
-        """Take the folder's lock, put jobs a crash left running back in the queue, start the threads."""
-        import fcntl
-
-        lock = open(self.queue.data_dir / ".workers.lock", "a")  # noqa: SIM115 - held until stop()
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise UserInputError(
-                f"The data folder {self.queue.data_dir} is already in use by another floatalk server."
-            ) from None
-        self._lock_file = lock
-        requeued = self.queue.recover()
-        if requeued:
-            log.warning("re-queued %d job(s) that were running when the server stopped", len(requeued))
-        self._stopping.clear()
-        for n in range(self.count):
-            thread = threading.Thread(target=self._run, name=f"floatalk-worker-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop the threads: a running job is stopped within one window and queued again."""
-        self._stopping.set()
-        self.queue.wake()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads = []
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
-
-    def _load(self):
-        from floatalk.pipeline import FloatPipeline
-
-        pipe = FloatPipeline.from_pretrained(self.checkpoint, device=self.device)
-        with self._loaded_lock:
-            self._loaded += 1
-            if self._loaded == self.count:
-                self.ready.set()
-        return pipe
-
-    def _run(self) -> None:
-        try:
-            pipe = self._load()
-        except Exception as exc:  # noqa: BLE001 - a worker that cannot load stays out; the server says why
-            self.load_error = _one_line(exc)
-            log.error("a worker could not load the model: %s", self.load_error)
-            return
-        while not self._stopping.is_set():
-            try:
-                record = self.queue.claim()
-                if record is None:
-                    self.queue.wait_for_work(1.0)
-                    continue
-                self._run_one(pipe, record)
-            except Exception:  # noqa: BLE001 - e.g. the database busy for too long: keep the worker alive
-                log.exception("the worker hit an error outside a job; it goes on in 1 s")
-                self._stopping.wait(1.0)
-
-    def _run_one(self, pipe: Any, record: JobRecord) -> None:
-        from floatalk.apps.jobs import CancelledError, parse_options, run_job
-
-        job_id = record.id
-        last = [0.0, ""]
-        overall = JobProgress()
-
-        def progress(stage: str, done: int, total: int) -> None:
-            fraction = overall.update(stage, done, total)
-            now = time.monotonic()
-            if stage != last[1] or now - last[0] > 0.2 or done >= total:
-                last[0], last[1] = now, stage
-                self.queue.report(job_id, stage, fraction)
-
-        def cancelled() -> bool:
-            return self._stopping.is_set() or self.queue.cancel_requested(job_id)
-
-        try:
-            image, audio, video = self.queue.paths(job_id)
-            # the stored options name files only inside the job's folder (a pose video, set by submit)
-            job = parse_options(record.options, base_dir=image.parent, allow_paths=True)
-            run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
-        except CancelledError:
-            if self.queue.cancel_requested(job_id):
-                self.queue.finish(job_id, "cancelled")
-            else:  # the server is stopping: the job runs again on the next start
-                self.queue.requeue(job_id)
-            return
-        except Exception as exc:  # noqa: BLE001 - a job's error fails that job only
-            if not isinstance(exc, UserInputError):
-                log.exception("job %s failed", job_id)
-            self.queue.finish(job_id, "failed", _one_line(exc))
-            return
-        self.queue.finish(job_id, "done")
 
 
 def data_dir_default() -> Path:

@@ -1,0 +1,15 @@
+"""The HTTP API of `floatalk serve` (FastAPI): jobs are submitted as multipart uploads, queued
+durably (floatalk.apps.queue), followed by polling or server-sent events, and their videos
+downloaded once done. Every error answer is {"error": "<one sentence>"}.
+
+The parts: `app` (`create_app`), `state` (what the handlers share, through FastAPI's dependency
+injection), `site`, `submit` and `job_routes` (the routes, on APIRouters), `multipart` (the
+streaming upload), `auth` (the token) and `answers` (the JSON answers and error handlers).
+FastAPI and python-multipart are imported with this package, so only `floatalk serve` and the
+web page's tests import it.
+"""
+
+from floatalk.apps.server.app import create_app
+from floatalk.apps.server.state import API_PREFIX
+
+__all__ = ["API_PREFIX", "create_app"]

@@ -1,0 +1,56 @@
+"""The API's app: `create_app` puts the server's state on a FastAPI app, answers every error in
+one sentence, guards it with the token and includes the routers."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from floatalk import __version__
+from floatalk.apps.queue import JobQueue, Workers
+from floatalk.apps.server import job_routes, site, submit
+from floatalk.apps.server.answers import add_error_handlers
+from floatalk.apps.server.auth import TokenGate
+from floatalk.apps.server.state import API_PREFIX, DOCS_PATH, ServerState
+from floatalk.apps.uploads import Limits
+
+__all__ = ["create_app"]
+
+
+def _incoming(data_dir: Path) -> Path:
+    """The data folder's `incoming/`, emptied of uploads a crash cut short."""
+    incoming = data_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    for stale in incoming.iterdir():
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+    return incoming
+
+
+def create_app(
+    queue: JobQueue,
+    workers: Workers | None = None,
+    *,
+    limits: Limits | None = None,
+    token: str | None = None,
+    page_prefix: str | None = None,
+) -> FastAPI:
+    """The API over `queue` (whose jobs `workers` run); with `token`, every endpoint except
+    /v1/health wants `Authorization: Bearer <token>`. page_prefix: where the web page will be
+    mounted (`floatalk.apps.ui.mount_ui`): with a token, a browser there is asked for it (HTTP
+    Basic, the token as password), and / leads to the page."""
+    app = FastAPI(
+        docs_url=DOCS_PATH,
+        title="floatalk",
+        version=__version__,
+        description="Talking-portrait videos from one photo and a speech recording, as queued jobs.",
+    )
+    limits = limits or Limits()
+    app.state.floatalk = ServerState(queue, workers, limits, token, _incoming(queue.data_dir), page_prefix)
+    add_error_handlers(app)
+    if token:
+        app.add_middleware(TokenGate, token=token, open_paths=(f"{API_PREFIX}/health",), page_prefix=page_prefix)
+    if page_prefix is not None:
+        app.include_router(site.front_router)
+    for router in (site.health_router, submit.router, job_routes.router):
+        app.include_router(router)
+    return app

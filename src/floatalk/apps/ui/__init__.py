@@ -1,0 +1,32 @@
+"""The web page (Gradio): a photo and a recording in, a talking video out, through the job queue
+the HTTP API uses.
+
+The page puts every job into the same `floatalk.apps.queue.JobQueue` as the API, with the same
+options mapping (`floatalk.apps.jobs.parse_options` keys), then follows the job's record until
+it is done and shows the video, or the job's error in one sentence. The motion controls are
+generate's flags; the timeline table becomes the `{"segments": [...]}` object of docs/MOTION.md.
+
+The parts: `convert` (the page's values as options, in plain functions without Gradio),
+`staging` (the page's files), `actions` (queueing, following and cancelling a job) and
+`layout` (the Gradio page, `build_ui` and `mount_ui`). Gradio is imported only when a page is
+built, after analytics are switched off.
+"""
+
+from floatalk.apps.ui.actions import cancel_job, follow_job, submit_files
+from floatalk.apps.ui.convert import TIMELINE_COLUMNS, describe, options_from_controls, page_words, timeline_from_rows
+from floatalk.apps.ui.layout import build_ui, mount_ui
+from floatalk.apps.ui.staging import stage_inputs
+
+__all__ = [
+    "TIMELINE_COLUMNS",
+    "build_ui",
+    "cancel_job",
+    "describe",
+    "follow_job",
+    "mount_ui",
+    "options_from_controls",
+    "page_words",
+    "stage_inputs",
+    "submit_files",
+    "timeline_from_rows",
+]

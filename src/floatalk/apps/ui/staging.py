@@ -1,0 +1,91 @@
+"""The page's files: uploads copied into a staging folder before they are queued (the queue moves
+what it is given; Gradio keeps its own), finished videos placed where the page serves them, and
+the one-click example's files written in the background.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from floatalk.apps.examples import write_example
+from floatalk.errors import UserInputError
+
+__all__ = ["example_files", "publish_video", "stage_inputs", "staging_folder"]
+
+
+def stage_inputs(
+    image: str | os.PathLike,
+    audio: str | os.PathLike,
+    folder: str | os.PathLike,
+    pose_video: str | os.PathLike | None = None,
+) -> tuple[Path, Path, Path | None]:
+    """Copy the page's uploaded files into `folder` (queue.submit moves what it is given, and the
+    uploads belong to Gradio's cache): the image, the audio and the head-motion video (None when
+    there is none). Names keep their suffixes, which tell the readers the format."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def copy(kind: str, source: str | os.PathLike) -> Path:
+        source = Path(source)
+        if not source.is_file():
+            raise UserInputError(f"The uploaded {kind} file is gone; please add it again.")
+        target = folder / f"{kind}{source.suffix.lower()}"
+        shutil.copyfile(source, target)
+        return target
+
+    image_copy, audio_copy = copy("image", image), copy("audio", audio)
+    return image_copy, audio_copy, None if pose_video is None else copy("video", pose_video)
+
+
+@contextlib.contextmanager
+def staging_folder() -> Iterator[Path]:
+    """A new temporary folder for one submission's copies, removed afterwards with what is left in it."""
+    folder = Path(tempfile.mkdtemp(prefix="floatalk-ui-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish_video(video: Path, folder: Path, job_id: str, keep_s: float = 86400.0) -> str:
+    """Place the finished video where the page serves it from (a hard link when the file system
+    allows, else a copy); links older than `keep_s` seconds are removed on the way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > keep_s:
+                old.unlink()
+    target = folder / f"{job_id}{video.suffix}"
+    target.unlink(missing_ok=True)
+    try:
+        os.link(video, target)
+    except OSError:
+        shutil.copyfile(video, target)
+    return str(target)
+
+
+def example_files(folder: Path, seconds: float) -> concurrent.futures.Future[tuple[Path, Path]]:
+    """The example's (portrait, speech) in `folder`: at once when they are there, else written in
+    the background (rendering the synthetic clip takes seconds), so the page starts without waiting."""
+    portrait, speech = folder / "portrait.png", folder / "speech.wav"
+    if portrait.is_file() and speech.is_file():
+        done: concurrent.futures.Future[tuple[Path, Path]] = concurrent.futures.Future()
+        done.set_result((portrait, speech))
+        return done
+
+    def write() -> tuple[Path, Path]:
+        written = write_example(folder, seconds=seconds)
+        return written.image, written.audio
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floatalk-example")
+    future = pool.submit(write)
+    pool.shutdown(wait=False)
+    return future
