@@ -82,7 +82,7 @@ def test_csv_cells_take_the_type_of_their_option(inputs: Path) -> None:
     assert (g.seed, g.a_cfg_scale, g.crop, g.blink, g.emotion) == (3, 2.5, False, False, "sad")
     assert one.job.fps == 25  # the empty cell is absent: the default
     assert two.error is None and two.name == "face-3.mp4" and two.job.generate.crop is True and two.job.fps == 30
-    assert bad_seed.line == 5 and "'seed' must be a whole number (got 'x')" in bad_seed.error
+    assert bad_seed.line == 5 and "'seed' must be a whole number from 0 to 4294967295 (got 'x')" in bad_seed.error
     assert bad_bool.line == 6 and "'crop' must be true or false (got 'maybe')" in bad_bool.error
 
 
@@ -94,7 +94,7 @@ def test_csv_cells_take_the_type_of_their_option(inputs: Path) -> None:
         ('{"audio": "media/talk.wav"}', "has no 'image'"),
         ('{"image": "media/nobody.png", "audio": "media/talk.wav"}', "does not exist"),
         ('{"image": "media/face.png", "audio": "media/talk.wav", "colour": 1}', "Unknown option 'colour'"),
-        ('{"image": "media/face.png", "audio": "media/talk.wav", "nfe": 1}', "nfe must be"),
+        ('{"image": "media/face.png", "audio": "media/talk.wav", "nfe": 1}', "Option 'nfe' must be a whole number from 2 to 200"),
         ('{"image": "media/face.png", "audio": "media/talk.wav", "name": "../up"}', "plain file name"),
         ('{"image": "media/face.png", "audio": "media/talk.wav", "pose_video": "none.mp4"}', "none.mp4"),
     ],

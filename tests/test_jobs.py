@@ -27,9 +27,13 @@ def test_options_by_flag_name_with_dashes_or_underscores() -> None:
         ({"seed": "x"}, "'seed' must be a whole number"),
         ({"seed": 1.5}, "'seed' must be a whole number"),
         ({"blink": "no"}, "'blink' must be true or false"),
-        ({"emotion": "grumpy"}, "emotion must be"),
-        ({"head_motion": -1}, "head_motion must be"),
-        ({"fps": 0}, "frame rate"),
+        ({"emotion": "grumpy"}, "Option 'emotion' must be one of auto, angry"),
+        ({"head_motion": -1}, "Option 'head_motion' must be a number from 0 to 10 (got -1)"),
+        ({"fps": 0}, "Option 'fps' must be a whole number from 1 to 120 (got 0)"),
+        ({"nfe": 10**6}, "Option 'nfe' must be a whole number from 2 to 200"),
+        ({"seed": 10**20}, "Option 'seed' must be a whole number from 0 to"),
+        ({"a_cfg_scale": 1e308}, "Option 'a_cfg_scale' must be a number from 0 to 20"),
+        ({"blink_from_video": True}, "Option 'blink_from_video' needs a pose video"),
         ({"timeline": "/etc/passwd"}, "not a file path"),
         ({"pose_video": "../x.mp4"}, "file paths are not accepted"),
         ({"timeline": {"segments": [{"start": 0, "end": 1, "emotion": "meh"}]}}, "segments[0].emotion"),
@@ -83,15 +87,15 @@ def test_a_job_renders_the_example(bundled_pipe, tmp_path, example) -> None:
 
 
 def test_client_options_never_name_files_and_blinks_need_a_pose_video_file() -> None:
-    from floatalk.apps.jobs import check_client_options
-
-    check_client_options({"blink_from_video": True}, pose_video=True)  # the video comes as a file
-    check_client_options({"no-blink-from-video": False}, pose_video=True)  # the same, spelt as the off flag
+    job = parse_options({"blink_from_video": True}, pose_video=True)  # the video comes as a file
+    assert job.generate.blink_from_video and job.generate.pose_video is None and job.generate.checked
+    job = parse_options({"no-blink-from-video": False}, pose_video=True)  # the same, spelt as the off flag
+    assert job.generate.blink_from_video
     with pytest.raises(UserInputError, match="needs a pose video"):
-        check_client_options({"blink-from-video": True})
+        parse_options({"blink-from-video": True})
     with pytest.raises(UserInputError, match="must be true or false"):
-        check_client_options({"blink_from_video": "yes"}, pose_video=True)
+        parse_options({"blink_from_video": "yes"}, pose_video=True)
     with pytest.raises(UserInputError, match="file paths are not accepted"):
-        check_client_options({"pose_video": "/etc/hosts"}, pose_video=True)
+        parse_options({"pose_video": "/etc/hosts"}, pose_video=True)
     with pytest.raises(UserInputError, match="not a file path"):
-        check_client_options({"timeline": "t.json"})
+        parse_options({"timeline": "t.json"})

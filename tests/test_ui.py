@@ -87,7 +87,7 @@ def test_controls_become_the_apis_options() -> None:
         crop=False,
         timeline=[["0", "1", "happy", "", "", "", "", ""]],
     )
-    assert options == {
+    assert options.given == {
         "emotion": "sad",
         "head_motion": 0.5,
         "mouth_scale": 1.2,
@@ -99,19 +99,20 @@ def test_controls_become_the_apis_options() -> None:
         "seed": 7.0,
         "timeline": {"segments": [{"start": 0.0, "end": 1.0, "emotion": "happy"}]},
     }
-    job = parse_options(options)  # what the queue and the API read
+    job = parse_options(options.given)  # what the API reads from the same mapping
+    assert job == options and options.generate.checked
     assert job.generate.seed == 7 and job.generate.blink is False and job.generate.timeline.segments[0].end == 1.0
-    assert "seed" not in options_from_controls(seed=None) and "timeline" not in options_from_controls()
-    ramp = options_from_controls(timeline=[["0", "1", "sad", "", "", "", "", ""]], transition=0.2)["timeline"]
+    assert "seed" not in options_from_controls(seed=None).given and "timeline" not in options_from_controls().given
+    ramp = options_from_controls(timeline=[["0", "1", "sad", "", "", "", "", ""]], transition=0.2).given["timeline"]
     assert ramp["transition"] == 0.2 and parse_options({"timeline": ramp}).generate.timeline.transition == 0.2
-    assert "transition" not in options_from_controls(timeline=[["0", "1", "", "", "", "", "", ""]])["timeline"]
+    assert "transition" not in options_from_controls(timeline=[["0", "1", "", "", "", "", "", ""]]).given["timeline"]
 
 
 def test_a_bad_control_value_is_one_sentence() -> None:
-    with pytest.raises(UserInputError, match="seed' must be a whole number") as err:
+    with pytest.raises(UserInputError, match="^'Seed' must be a whole number") as err:
         options_from_controls(seed=1.5)
     assert "\n" not in str(err.value)
-    with pytest.raises(UserInputError, match="head_motion must be a number from 0 to 10"):
+    with pytest.raises(UserInputError, match="^'Head motion' must be a number from 0 to 10"):
         options_from_controls(head_motion=12)
     with pytest.raises(UserInputError, match="'transition' must be between 0 and 10"):
         options_from_controls(timeline=[["0", "1", "", "", "", "", "", ""]], transition=11)
@@ -175,7 +176,7 @@ def test_the_page_sends_a_head_motion_video_beside_its_options(tmp_path, example
     with pytest.raises(UserInputError, match="Blinks from the video need a head-motion video"):
         options_from_controls(blink_from_video=True)
     options = options_from_controls(crop=False, blink_from_video=True, pose_video=True)
-    assert options["blink_from_video"] is True
+    assert options.given["blink_from_video"] is True and options.generate.blink_from_video
     queue = JobQueue(tmp_path / "data")
     with pytest.raises(UserInputError, match="^The head-motion video is not a video") as err:
         submit_files(queue, example.image, example.audio, options, Limits(), pose_video=example.image)

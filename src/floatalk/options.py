@@ -233,8 +233,10 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
 
 MAX_MOTION_SCALE = MAX_SCALE
 MAX_NFE = 200
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**32 - 1
 MAX_CFG_SCALE = 20.0
+MAX_FPS = 120
+"""The highest output frame rate (`floatalk generate --fps`, a job's `fps`)."""
 
 
 def _pose_video(value: Any) -> str:
@@ -344,12 +346,14 @@ class GenerateOptions:
         object.__setattr__(self, "_checked", True)
         return self
 
-    def validate(self, as_flags: bool = False) -> GenerateOptions:
+    def validate(self, as_flags: bool = False, video_apart: bool = False) -> GenerateOptions:
         """A checked copy (names of choices lower-cased, a timeline file or object parsed into a
         Timeline), or a one-sentence OptionError naming the option: every field checked against
         its own type, choices and range (`check_value`), then the rules that tie two fields.
 
-        as_flags: name the options as command-line flags (`--nfe`) instead of fields (`nfe`)."""
+        as_flags: name the options as command-line flags (`--nfe`) instead of fields (`nfe`);
+        video_apart: the pose video comes apart from the options (a file beside them in an upload,
+        whose path is set before the job runs), so blink_from_video needs no pose_video here."""
         if self.checked:
             return self
         try:
@@ -357,7 +361,7 @@ class GenerateOptions:
                 f.name: check_value(GenerateOptions, f.name, getattr(self, f.name))
                 for f in option_fields(GenerateOptions)
             }
-            if values["blink_from_video"] and values["pose_video"] is None:
+            if values["blink_from_video"] and values["pose_video"] is None and not video_apart:
                 raise OptionError("blink_from_video", "needs {pose_video}.", ("pose_video",))
         except OptionError as exc:
             if as_flags:

@@ -15,67 +15,66 @@ This module imports nothing heavy at the top, so parsers and servers start fast.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floatalk.errors import UserInputError
-from floatalk.options import GenerateOptions, option_fields
+from floatalk.errors import OptionError, UserInputError
+from floatalk.options import MAX_FPS, GenerateOptions, check_value, field_kinds, option, option_fields
 
 if TYPE_CHECKING:
     from floatalk.pipeline import FloatPipeline
     from floatalk.progress import Progress
     from floatalk.render import RenderReport
 
-__all__ = [
-    "JOB_KEYS",
-    "CancelledError",
-    "JobOptions",
-    "check_client_options",
-    "option_field",
-    "parse_options",
-    "run_job",
-]
+__all__ = ["JOB_KEYS", "CancelledError", "JobOptions", "as_job", "option_field", "parse_options", "run_job"]
 
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
-    """Everything a job sets: the generation options and the two render settings of `generate`."""
+    """Everything a job sets, checked: the generation options and the two render settings of
+    `generate`, with the mapping the caller gave (`given`, what a job's record shows)."""
 
-    generate: GenerateOptions = dataclasses.field(default_factory=GenerateOptions)
-    paste_back: bool = False
-    fps: int = 25
+    generate: GenerateOptions = option(GenerateOptions(), "generation options", cli=False)
+    paste_back: bool = option(False, "composite each generated square back into the full photo")
+    fps: int = option(25, "output frame rate", low=1, high=MAX_FPS)
+    given: dict = dataclasses.field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The checked options as JSON values, for the job store (`from_json` reads them back)."""
+        return {"generate": self.generate.to_json(), "paste_back": self.paste_back, "fps": self.fps}
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any], base_dir: str | Path | None = None) -> JobOptions:
+        """Options written by `to_json`, trusted as they are (they were checked before they were
+        stored); a pose video named inside the job's folder is taken from `base_dir`."""
+        generate = dict(values["generate"])
+        if generate.get("pose_video") is not None and base_dir is not None:
+            generate["pose_video"] = str(Path(base_dir) / generate["pose_video"])
+        return cls(GenerateOptions.from_json(generate), values["paste_back"], values["fps"])
 
 
 _PATH_KEYS = ("timeline", "pose_video")
-_RENDER_KEYS = {"paste_back": bool, "fps": int}
-JOB_KEYS: tuple[str, ...] = tuple(f.name for f in option_fields(GenerateOptions)) + tuple(_RENDER_KEYS)
+_RENDER_KEYS = ("paste_back", "fps")
+JOB_KEYS: tuple[str, ...] = tuple(f.name for f in option_fields(GenerateOptions)) + _RENDER_KEYS
 """Every key a job's options may hold (underscored spelling)."""
 
 
-@functools.cache
-def _kinds() -> dict[str, tuple[type, bool]]:
-    """field name -> (its type without None, whether None is allowed)."""
-    hints = typing.get_type_hints(GenerateOptions)
-    kinds: dict[str, tuple[type, bool]] = {}
-    for f in option_fields(GenerateOptions):
-        hint = hints[f.name]
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        kinds[f.name] = (args[0] if args else hint, type(None) in typing.get_args(hint))
-    for name, kind in _RENDER_KEYS.items():
-        kinds[name] = (kind, False)
-    return kinds
+def _owner(key: str) -> type:
+    """The options dataclass a job key belongs to."""
+    return JobOptions if key in _RENDER_KEYS else GenerateOptions
+
+
+def _kind(key: str) -> type | None:
+    """The type a job key's value takes, or None for a key that is no option."""
+    return field_kinds(_owner(key))[key][0] if key in JOB_KEYS else None
 
 
 def _option_key(raw_key: Any, value: Any) -> tuple[str, Any]:
     """(field name, value) of one given option: dashes and underscores alike, leading dashes
     dropped, `no_X` of an on/off option X read as X with the opposite JSON boolean."""
-    kinds = _kinds()
     key = str(raw_key).strip().lstrip("-").replace("-", "_")
-    if key.startswith("no_") and key[3:] in kinds and kinds[key[3:]][0] is bool:
+    if key.startswith("no_") and _kind(key[3:]) is bool:
         key, value = key[3:], (not value) if isinstance(value, bool) else value
     return key, value
 
@@ -84,35 +83,7 @@ def option_field(raw_key: Any) -> tuple[str, type | None]:
     """(field name, the type its value takes) of an option named as `parse_options` reads names
     (`"no-blink"` -> ("blink", bool)); the type is None for a name that is no option."""
     key, _ = _option_key(raw_key, None)
-    kind = _kinds().get(key)
-    return key, kind[0] if kind else None
-
-
-def _coerce(key: str, value: Any, kind: type, nullable: bool) -> Any:
-    """A JSON value as the field's type, or a one-sentence UserInputError naming the option."""
-    if value is None:
-        if nullable:
-            return None
-        raise UserInputError(f"Option '{key}' cannot be null.")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserInputError(f"Option '{key}' must be true or false (got {value!r}).")
-    if kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserInputError(f"Option '{key}' must be a whole number (got {value!r}).")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise UserInputError(f"Option '{key}' must be a finite number (got {value!r}).")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise UserInputError(f"Option '{key}' must be text (got {value!r}).")
-        return value
-    return value
+    return key, _kind(key)
 
 
 def parse_options(
@@ -120,42 +91,51 @@ def parse_options(
     *,
     base_dir: str | Path | None = None,
     allow_paths: bool = False,
+    pose_video: bool = False,
 ) -> JobOptions:
-    """A job's options from a mapping keyed by generate's flag names; checked (UserInputError,
-    one sentence naming the option) before any model is loaded.
+    """A job's checked options from a mapping keyed by generate's flag names, before any model is
+    loaded: the one place an app's options are read (UserInputError, one sentence naming the
+    option as the caller named it: `Option 'nfe'`).
 
     allow_paths: whether `timeline` and `pose_video` may name files (relative ones are taken
-    from `base_dir`); without it a timeline must be an inline object and a pose video is refused
-    (a server must never read paths its clients choose)."""
-    from floatalk.timeline import Timeline
-
+    from `base_dir`, the batch command); without it a timeline must be an inline object and a
+    pose video is refused (a server must never read paths its clients choose). pose_video: a
+    client sends a pose video file beside the options, so `blink_from_video` may be set."""
     if mapping is None:
         mapping = {}
     if not isinstance(mapping, Mapping):
         kind = type(mapping).__name__
         raise UserInputError(f"The options must be an object of option names and values (got {kind}).")
-    kinds = _kinds()
     values: dict[str, Any] = {}
     for raw_key, raw_value in mapping.items():
         key, value = _option_key(raw_key, raw_value)
-        if key not in kinds:
-            raise UserInputError(f"Unknown option '{raw_key}'; the options are: {', '.join(sorted(kinds))}.")
+        if key not in JOB_KEYS:
+            raise UserInputError(f"Unknown option '{raw_key}'; the options are: {', '.join(sorted(JOB_KEYS))}.")
         if key in values:
             raise UserInputError(f"Option '{key}' is given twice.")
         if key in _PATH_KEYS and value is not None:
-            values[key] = _path_value(key, value, base_dir, allow_paths)
-            continue
-        kind, nullable = kinds[key]
-        values[key] = _coerce(key, value, kind, nullable)
-    render = {k: values.pop(k) for k in list(values) if k in _RENDER_KEYS}
-    if isinstance(values.get("timeline"), (dict, str, Path)):
-        values["timeline"] = Timeline.coerce(values["timeline"])
-    generate = GenerateOptions(**values).validate()
-    if "fps" in render:
-        from floatalk.render import check_fps
+            value = _path_value(key, value, base_dir, allow_paths)
+        values[key] = value
+    try:
+        return _checked(values, allow_paths, pose_video, dict(mapping))
+    except OptionError as exc:
+        raise UserInputError(exc.named(f"Option '{exc.field}'", lambda name: f"'{name}'")) from None
 
-        render["fps"] = check_fps(render["fps"])
-    return JobOptions(generate=generate, **render)
+
+def as_job(options: JobOptions | Mapping[str, Any] | None, *, pose_video: bool = False) -> JobOptions:
+    """`options` as they are when already checked, else a client's mapping read once by
+    `parse_options` (no paths; `pose_video`: a pose video file comes beside the options)."""
+    return options if isinstance(options, JobOptions) else parse_options(options, pose_video=pose_video)
+
+
+def _checked(values: dict[str, Any], allow_paths: bool, video_apart: bool, given: dict[str, Any]) -> JobOptions:
+    """JobOptions from values keyed by field name, every one checked (OptionError).
+    video_apart: a client sends the pose video as a file beside the options."""
+    render = {k: check_value(JobOptions, k, values.pop(k)) for k in _RENDER_KEYS if k in values}
+    if not allow_paths and not video_apart and values.get("blink_from_video") is True:
+        raise OptionError("blink_from_video", "needs a pose video (the file part 'pose_video').")
+    generate = GenerateOptions().replace(**values).validate(video_apart=video_apart and not allow_paths)
+    return JobOptions(generate=generate, **render, given=given)
 
 
 def _path_value(key: str, value: Any, base_dir: str | Path | None, allow_paths: bool) -> Any:
@@ -171,24 +151,6 @@ def _path_value(key: str, value: Any, base_dir: str | Path | None, allow_paths: 
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     return str(path)
-
-
-def check_client_options(mapping: Mapping[str, Any] | None, *, pose_video: bool = False) -> None:
-    """Check options sent by a client that may not name files (the API, the web page): as
-    `parse_options` with `allow_paths=False`, except that `blink_from_video` is accepted when the
-    client sends a pose video file beside the options (`pose_video=True`). UserInputError, one
-    sentence, otherwise."""
-    if not isinstance(mapping, Mapping):
-        parse_options(mapping)  # its one sentence for what is not an object (None is no options)
-        return
-    blink = [k for k in mapping if _option_key(k, mapping[k])[0] == "blink_from_video"]
-    value = _option_key(blink[0], mapping[blink[0]])[1] if len(blink) == 1 else False
-    if not isinstance(value, bool):
-        raise UserInputError(f"Option 'blink_from_video' must be true or false (got {value!r}).")
-    # twice-given blink_from_video is left to parse_options, which says so
-    parse_options({k: v for k, v in mapping.items() if len(blink) > 1 or k not in blink})
-    if value and not pose_video:
-        raise UserInputError("Option 'blink_from_video' needs a pose video (the file part 'pose_video').")
 
 
 class CancelledError(Exception):

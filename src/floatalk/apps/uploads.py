@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from floatalk.apps.jobs import JobOptions
+    from floatalk.timeline import Timeline
 
 __all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image", "check_uploads", "check_video"]
 
@@ -85,10 +88,10 @@ def check_image(path: Path, limits: Limits) -> str:
     return _IMAGE_SUFFIXES.get(fmt, ".img")
 
 
-def check_audio(path: Path, limits: Limits, timeline: dict[str, Any] | None = None) -> str:
+def check_audio(path: Path, limits: Limits, timeline: Timeline | None = None) -> str:
     """Check that `path` holds sound floatalk can read and no longer than the duration limit
-    (counted while decoding, once, so a header cannot lie about it), and that a job's `timeline`
-    (its options' object, or None) starts within it; returns a suffix for storage."""
+    (counted while decoding, once, so a header cannot lie about it), and that a job's checked
+    `timeline` (or None) starts within it; returns a suffix for storage."""
     import av
 
     from floatalk.errors import UserInputError
@@ -114,11 +117,9 @@ def check_audio(path: Path, limits: Limits, timeline: dict[str, Any] | None = No
         raise bad from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise UploadError(400, "The 'audio' upload contains no sound.")
-    if isinstance(timeline, dict):  # only an inline object: never a path a client chose
-        from floatalk.timeline import Timeline
-
+    if timeline is not None:
         try:
-            Timeline.coerce(timeline).check_duration(seconds)
+            timeline.check_duration(seconds)
         except UserInputError as exc:
             raise UploadError(400, str(exc)) from None
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".audio"
@@ -144,16 +145,15 @@ def check_video(path: Path) -> str:
 
 
 def check_uploads(
-    image: Path, audio: Path, limits: Limits, options: Mapping[str, Any], pose_video: Path | None = None
+    image: Path, audio: Path, limits: Limits, job: JobOptions, pose_video: Path | None = None
 ) -> dict[str, str]:
     """Check a job's files before it is queued, as the API and the web page both do: the image
-    (`check_image`), the recording with an inline timeline of `options` against its length
-    (`check_audio`) and the pose video, if any (`check_video`), in that order. Returns each
-    file's suffix for storage by part name ("image", "audio" and "pose_video" when given)."""
-    timeline = options.get("timeline")
+    (`check_image`), the recording with the job's timeline against its length (`check_audio`)
+    and the pose video, if any (`check_video`), in that order. Returns each file's suffix for
+    storage by part name ("image", "audio" and "pose_video" when given)."""
     suffixes = {
         "image": check_image(image, limits),
-        "audio": check_audio(audio, limits, timeline if isinstance(timeline, dict) else None),
+        "audio": check_audio(audio, limits, job.generate.timeline),
     }
     if pose_video is not None:
         suffixes["pose_video"] = check_video(pose_video)

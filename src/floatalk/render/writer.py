@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from floatalk.errors import UserInputError
+from floatalk.options import MAX_FPS
 
 if TYPE_CHECKING:
     from floatalk.io.face import PasteBack
 
 __all__ = ["MAX_FPS", "check_fps", "frame_picks", "write_video"]
 
-MAX_FPS = 120
 
 
 def check_fps(fps: Any) -> int:

@@ -26,11 +26,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from floatalk.apps.jobs import check_client_options
+from floatalk.apps.jobs import JobOptions, as_job, parse_options
 from floatalk.apps.queue.records import COLUMNS, FINAL_STATES, STATES, JobRecord, record_from_row
 from floatalk.errors import UserInputError
 
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     updated REAL NOT NULL,
     options TEXT NOT NULL,
+    checked TEXT,
     image TEXT NOT NULL,
     audio TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -92,7 +93,10 @@ class JobQueue:
         self.db_path = self.data_dir / "queue.sqlite3"
         self._local = threading.local()
         self._changed = threading.Condition()
-        self._db().executescript(_SCHEMA)
+        db = self._db()
+        db.executescript(_SCHEMA)
+        if "checked" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
+            db.execute("ALTER TABLE jobs ADD COLUMN checked TEXT")  # a data folder of an earlier version
 
     # -- database plumbing ---------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -136,14 +140,22 @@ class JobQueue:
 
     # -- the contract ----------------------------------------------------------------------
     def submit(
-        self, image: Path, audio: Path, options: dict | None = None, *, pose_video: Path | None = None
+        self,
+        image: Path,
+        audio: Path,
+        options: JobOptions | Mapping[str, Any] | None = None,
+        *,
+        pose_video: Path | None = None,
     ) -> JobRecord:
-        """Queue a job: its options are checked first (UserInputError), then `image` and `audio`
-        (and a `pose_video` file, the job's --pose-video) are moved into the job's folder. The
-        options themselves never name files. Raises QueueFullError when max_queued jobs wait
-        already (the files are then left where they were)."""
-        options = dict(options or {})
-        check_client_options(options, pose_video=pose_video is not None)
+        """Queue a job: `options` are checked options (`floatalk.apps.jobs.parse_options`, read once
+        where the request entered) or a mapping read here (UserInputError); then `image` and
+        `audio` (and a `pose_video` file, the job's --pose-video) are moved into the job's folder.
+        The store keeps what the caller gave (the record's `options`) and the checked options,
+        which the worker reads back as they are. The options themselves never name files. Raises
+        QueueFullError when max_queued jobs wait already (the files are then left where they were)."""
+        job = as_job(options, pose_video=pose_video is not None)
+        given = dict(job.given)
+        checked = job.to_json()
         image, audio = Path(image), Path(audio)
         files = [(image, "image"), (audio, "audio")]
         if pose_video is not None:
@@ -153,9 +165,10 @@ class JobQueue:
             if not path.is_file():
                 raise UserInputError(f"The {what} file {path} does not exist.")
         if pose_video is not None:
-            options["pose_video"] = POSE_VIDEO + _suffix(pose_video)  # a name inside the job's folder
+            given["pose_video"] = POSE_VIDEO + _suffix(pose_video)  # a name inside the job's folder
+            checked["generate"]["pose_video"] = given["pose_video"]
         try:
-            stored = json.dumps(options)
+            stored = json.dumps(given)
         except (TypeError, ValueError) as exc:
             raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
         job_id = uuid.uuid4().hex
@@ -174,17 +187,17 @@ class JobQueue:
                 shutil.move(image, folder / image_name)
                 shutil.move(audio, folder / audio_name)
                 if pose_video is not None:
-                    shutil.move(pose_video, folder / options["pose_video"])
+                    shutil.move(pose_video, folder / given["pose_video"])
                 db.execute(
-                    "INSERT INTO jobs (id, state, progress, created, updated, options, image, audio) "
-                    "VALUES (?, 'queued', 0, ?, ?, ?, ?, ?)",
-                    (job_id, now, now, stored, image_name, audio_name),
+                    "INSERT INTO jobs (id, state, progress, created, updated, options, checked, image, audio) "
+                    "VALUES (?, 'queued', 0, ?, ?, ?, ?, ?, ?)",
+                    (job_id, now, now, stored, json.dumps(checked), image_name, audio_name),
                 )
             except BaseException:
                 # Put the caller's files back and leave no folder behind.
                 moved = [(image_name, image), (audio_name, audio)]
                 if pose_video is not None:
-                    moved.append((options["pose_video"], pose_video))
+                    moved.append((given["pose_video"], pose_video))
                 for name, original in moved:
                     if (folder / name).exists() and not original.exists():
                         shutil.move(folder / name, original)
@@ -266,6 +279,18 @@ class JobQueue:
                 self._changed.wait(min(left, 0.25))
 
     # -- used by Workers -------------------------------------------------------------------
+    def job_options(self, job_id: str) -> JobOptions:
+        """A job's checked options as the store keeps them, read back without checking them again
+        (a pose video is named inside the job's folder). A job stored by an earlier version, with
+        only the options its client gave, has them read as a batch line would be."""
+        row = self._db().execute("SELECT options, checked FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UserInputError(f"Job {job_id} is no longer in the queue.")
+        folder = self.jobs_dir / job_id
+        if row[1] is None:
+            return parse_options(json.loads(row[0]), base_dir=folder, allow_paths=True)
+        return JobOptions.from_json(json.loads(row[1]), base_dir=folder)
+
     def paths(self, job_id: str) -> tuple[Path, Path, Path]:
         """(image, audio, video) paths of a job."""
         row = self._db().execute("SELECT image, audio FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -137,8 +137,7 @@ class Workers:
 
         try:
             image, audio, video = self.queue.paths(job_id)
-            # the stored options name files only inside the job's folder (a pose video, set by submit)
-            job = jobs.parse_options(record.options, base_dir=image.parent, allow_paths=True)
+            job = self.queue.job_options(job_id)  # checked when the job was submitted: read back as stored
             jobs.run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
         except jobs.CancelledError:
             if self.queue.cancel_requested(job_id):

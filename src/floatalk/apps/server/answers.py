@@ -4,6 +4,7 @@ address of its video once it is done.
 """
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,9 +30,21 @@ def queue_full(exc: QueueFullError, headers: dict[str, str] | None = None) -> JS
     return error(503, str(exc), {"Retry-After": str(exc.retry_after), **(headers or {})})
 
 
+def api_words(message: str) -> str:
+    """A sentence in the API's words: a flag of `floatalk generate` it names (`pass --no-crop`,
+    `pass --detector haar`) named as the options JSON sets it (`send "crop": false`)."""
+    message = re.sub(r"pass --no-([a-z][a-z-]*)", lambda m: f'send "{m[1].replace("-", "_")}": false', message)
+    return re.sub(
+        r"pass --([a-z][a-z-]*) ([A-Za-z0-9_.]+)", lambda m: f'send "{m[1].replace("-", "_")}": "{m[2]}"', message
+    )
+
+
 def job_json(record: JobRecord) -> dict[str, Any]:
-    """A job as the API shows it: its record and, once done, where its video is."""
+    """A job as the API shows it: its record (its error in the API's words) and, once done,
+    where its video is."""
     body = record.to_json()
+    if record.error:
+        body["error"] = api_words(record.error)
     body["video"] = f"{API_PREFIX}/jobs/{record.id}/video" if record.state == "done" else None
     return body
 

@@ -6,14 +6,13 @@ client's upload is cut off instead of being read (and thrown away) by the server
 
 import json
 from functools import partial
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from floatalk.apps.jobs import check_client_options
+from floatalk.apps.jobs import JobOptions, parse_options
 from floatalk.apps.queue import QueueFullError
 from floatalk.apps.server.answers import error, job_json, queue_full
 from floatalk.apps.server.multipart import Upload, boundary, too_large
@@ -54,10 +53,10 @@ _UPLOAD_SCHEMA = {
 _CUT = {"Connection": "close"}
 
 
-def options_part(raw: bytes, pose_video: bool = False) -> dict[str, Any]:
-    """The options part as a checked mapping ({} when empty); 400 in one sentence otherwise."""
+def options_part(raw: bytes, pose_video: bool = False) -> JobOptions:
+    """The options part read once into checked options (none given when empty); 400 in one sentence otherwise."""
     if not raw.strip():
-        return {}
+        return parse_options({}, pose_video=pose_video)
     try:
         options = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -65,10 +64,9 @@ def options_part(raw: bytes, pose_video: bool = False) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise UploadError(400, "The options part must be a JSON object of option names and values.")
     try:
-        check_client_options(options, pose_video=pose_video)
+        return parse_options(options, pose_video=pose_video)
     except UserInputError as exc:
         raise UploadError(400, one_line(exc)) from None
-    return options
 
 
 def _boundary_of(request: Request, limits: Limits) -> bytes:

@@ -5,10 +5,11 @@ checks uploads), follow a job to its video or its error, cancel a job.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from floatalk.apps.jobs import JobOptions, as_job
 from floatalk.apps.queue import FINAL_STATES, JobQueue, JobRecord
 from floatalk.apps.ui.convert import describe, page_words
 from floatalk.apps.ui.staging import stage_inputs, staging_folder
@@ -22,11 +23,12 @@ def submit_files(
     queue: JobQueue,
     image: str | os.PathLike | None,
     audio: str | os.PathLike | None,
-    options: dict[str, Any],
+    options: JobOptions | Mapping[str, Any] | None,
     limits: Limits | None = None,
     pose_video: str | os.PathLike | None = None,
 ) -> JobRecord:
-    """Queue a job for the page's files: copies are submitted (queue.submit moves what it is
+    """Queue a job for the page's files and its options (checked ones from `options_from_controls`,
+    or a mapping read here): copies are submitted (queue.submit moves what it is
     given; the originals stay in Gradio's cache). pose_video: a video whose head motion the face
     follows (generate's --pose-video), or None. A missing file, or with `limits` a file the API
     would refuse (not an image, a recording or a video, too many pixels, too long), is a
@@ -35,14 +37,15 @@ def submit_files(
         raise UserInputError("Add a portrait photo first (upload one, take one with the webcam, or use the example).")
     if not audio:
         raise UserInputError("Add a speech recording first (upload one, record one, or use the example).")
+    job = as_job(options, pose_video=bool(pose_video))
     with staging_folder() as folder:
         staged_image, staged_audio, staged_video = stage_inputs(image, audio, folder, pose_video or None)
         if limits is not None:
             try:
-                check_uploads(staged_image, staged_audio, limits, options or {}, staged_video)
+                check_uploads(staged_image, staged_audio, limits, job, staged_video)
             except UploadError as exc:
                 raise UserInputError(page_words(str(exc))) from None
-        return queue.submit(staged_image, staged_audio, options, pose_video=staged_video)
+        return queue.submit(staged_image, staged_audio, job, pose_video=staged_video)
 
 
 def follow_job(

@@ -11,14 +11,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from floatalk.apps.jobs import check_client_options
+from floatalk.apps.jobs import JobOptions, parse_options
 from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
 
 if TYPE_CHECKING:
     from floatalk.apps.queue import JobRecord
 
-__all__ = ["TIMELINE_COLUMNS", "describe", "options_from_controls", "page_words", "timeline_from_rows"]
+__all__ = ["LABELS", "TIMELINE_COLUMNS", "describe", "options_from_controls", "page_words", "timeline_from_rows"]
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "start",
@@ -157,9 +157,10 @@ def options_from_controls(
     transition: float | None = None,
     blink_from_video: bool = False,
     pose_video: bool = False,
-) -> dict[str, Any]:
-    """The job options (the API's keys, `floatalk.apps.jobs.parse_options`) that the page's
-    controls set; checked here, so a bad value is one UserInputError before anything is queued.
+) -> JobOptions:
+    """The job options that the page's controls set, read once (`floatalk.apps.jobs.parse_options`,
+    the API's keys, kept as `given`), so a bad value is one UserInputError in the page's words
+    before anything is queued.
 
     seed: None (an empty box) keeps generate's default; timeline: the table's rows; transition:
     the timeline's ramp between segments in seconds (None: the timeline's default, 0.4);
@@ -183,10 +184,9 @@ def options_from_controls(
     if blink_from_video:
         options["blink_from_video"] = True
     try:
-        check_client_options(options, pose_video=pose_video)
+        return parse_options(options, pose_video=pose_video)
     except UserInputError as exc:
         raise UserInputError(page_words(str(exc))) from None
-    return options
 
 
 _STAGE_LABELS = {
@@ -228,8 +228,26 @@ _FLAG_WORDS = (
 """How an error names a command-line flag or an API field, and what the page calls it instead."""
 
 
+LABELS = {
+    "emotion": "Emotion",
+    "crop": "Crop to the face",
+    "head_motion": "Head motion",
+    "mouth_scale": "Mouth",
+    "expression_scale": "Expression",
+    "blink": "Blink",
+    "pose_video": "Head-motion video",
+    "blink_from_video": "Blinks from the video",
+    "a_cfg_scale": "Audio guidance",
+    "e_cfg_scale": "Emotion guidance",
+    "seed": "Seed",
+    "timeline": "Timeline",
+}
+"""The page's label of each option it sets (the layout's controls are made with these)."""
+
+
 def page_words(message: str) -> str:
-    """An error sentence in the page's words (a control's name where it names a flag or a field)."""
+    """An error sentence in the page's words: a control's label where it names a flag or an
+    option (`Option 'head_motion'` -> `'Head motion'`)."""
     for flag, words in _FLAG_WORDS:
         message = message.replace(flag, words)
-    return message
+    return re.sub(r"Option '(\w+)'", lambda m: f"'{LABELS.get(m.group(1), m.group(1))}'", message)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from floatalk.apps.examples import EXAMPLE_OPTIONS
 from floatalk.apps.queue import JobQueue, JobRecord, QueueFullError
 from floatalk.apps.ui.actions import cancel_job, follow_job, submit_files
-from floatalk.apps.ui.convert import TIMELINE_COLUMNS, describe, options_from_controls, page_words
+from floatalk.apps.ui.convert import LABELS, TIMELINE_COLUMNS, describe, options_from_controls, page_words
 from floatalk.apps.ui.staging import example_files, publish_video
 from floatalk.apps.uploads import Limits
 from floatalk.config import EMOTIONS
@@ -124,7 +124,7 @@ def _files_and_buttons(gr: Any) -> dict[str, Any]:
 
 def _motion_controls(gr: Any, defaults: GenerateOptions) -> dict[str, Any]:
     """The emotion, the face crop and the motion's intensities and blinks."""
-    slider_max = min(3.0, MAX_MOTION_SCALE)
+    slider_max = MAX_MOTION_SCALE
 
     def intensity(value: float, label: str, info: str) -> Any:
         """A motion intensity's slider (0 to slider_max, 1 as generated)."""
@@ -134,25 +134,27 @@ def _motion_controls(gr: Any, defaults: GenerateOptions) -> dict[str, Any]:
         emotion = gr.Dropdown(
             ["auto", *EMOTIONS],
             value=defaults.emotion,
-            label="Emotion",
+            label=LABELS["emotion"],
             info="auto predicts it from the speech; a name redirects the face",
             elem_id="emotion",
         )
         crop = gr.Checkbox(
             value=defaults.crop,
-            label="Crop to the face",
+            label=LABELS["crop"],
             info="off animates the whole photo (letterboxed to a square)",
             elem_id="crop",
         )
     with gr.Accordion("Motion", open=True):
         head_motion = intensity(
-            defaults.head_motion, "Head motion", "0 holds the photo's pose, 1 as generated, above 1 amplified"
+            defaults.head_motion, LABELS["head_motion"], "0 holds the photo's pose, 1 as generated, above 1 amplified"
         )
-        mouth_scale = intensity(defaults.mouth_scale, "Mouth", "lip motion: 0 closes the mouth, above 1 exaggerates")
+        mouth_scale = intensity(
+            defaults.mouth_scale, LABELS["mouth_scale"], "lip motion: 0 closes the mouth, above 1 exaggerates"
+        )
         expression_scale = intensity(
-            defaults.expression_scale, "Expression", "brows and eyes: 0 holds the photo's expression"
+            defaults.expression_scale, LABELS["expression_scale"], "brows and eyes: 0 holds the photo's expression"
         )
-        blink = gr.Checkbox(value=defaults.blink, label="Blink", info="off holds the eyes' openness")
+        blink = gr.Checkbox(value=defaults.blink, label=LABELS["blink"], info="off holds the eyes' openness")
     return {
         "emotion": emotion,
         "crop": crop,
@@ -170,10 +172,12 @@ def _pose_video_controls(gr: Any) -> dict[str, Any]:
             "The head moves as in this video (of anyone; upload one or record one with the webcam) "
             "while the lips and the expression follow the speech."
         )
-        pose_video = gr.Video(label="Head-motion video", sources=["upload", "webcam"], height=200, elem_id="pose_video")
+        pose_video = gr.Video(
+            label=LABELS["pose_video"], sources=["upload", "webcam"], height=200, elem_id="pose_video"
+        )
         blink_from_video = gr.Checkbox(
             value=False,
-            label="Blinks from the video",
+            label=LABELS["blink_from_video"],
             info="the eyes blink when the video's do, instead of as generated",
             elem_id="blink_from_video",
         )
@@ -188,13 +192,18 @@ def _guidance_controls(gr: Any, defaults: GenerateOptions) -> dict[str, Any]:
             5,
             value=defaults.a_cfg_scale,
             step=0.1,
-            label="Audio guidance",
+            label=LABELS["a_cfg_scale"],
             info="higher follows the speech more strongly",
         )
         e_cfg_scale = gr.Slider(
-            0, 5, value=defaults.e_cfg_scale, step=0.1, label="Emotion guidance", info="higher exaggerates the emotion"
+            0,
+            5,
+            value=defaults.e_cfg_scale,
+            step=0.1,
+            label=LABELS["e_cfg_scale"],
+            info="higher exaggerates the emotion",
         )
-        seed = gr.Number(value=defaults.seed, precision=0, label="Seed", info="same seed, same video")
+        seed = gr.Number(value=defaults.seed, precision=0, label=LABELS["seed"], info="same seed, same video")
     return {"a_cfg_scale": a_cfg_scale, "e_cfg_scale": e_cfg_scale, "seed": seed}
 
 
@@ -211,7 +220,7 @@ def _timeline_controls(gr: Any) -> dict[str, Any]:
             datatype="str",
             type="array",
             interactive=True,
-            label="Timeline",
+            label=LABELS["timeline"],
             column_widths=["80px"] * len(TIMELINE_COLUMNS),
             elem_id="timeline",
         )
