@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FPS", "check_fps", "frame_picks", "write_video"]
 
 
-
 def check_fps(fps: Any) -> int:
     """An output frame rate as an int in 1..MAX_FPS, or a one-sentence UserInputError."""
     if isinstance(fps, float) and fps.is_integer():
