@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from floatalk.config import FloatConfig
+    from floatalk.models import FloatModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -73,19 +79,60 @@ def release_pipe(release_dir: Path):
     return FloatPipeline.from_pretrained(release_dir)
 
 
-@pytest.fixture()
-def tiny_model():
+def _random_tiny_model(cfg: FloatConfig | None = None) -> FloatModel:
     from floatalk.config import FloatConfig
     from floatalk.models import FloatModel
 
     torch.manual_seed(0)
-    model = FloatModel(FloatConfig.tiny()).eval()
+    model = FloatModel(cfg or FloatConfig.tiny()).eval()
     # adaLN-Zero makes a fresh FMT output zeros; give it random weights so tests see real signal.
     with torch.no_grad():
         for p in model.fmt.parameters():
             if p.requires_grad:
                 p.copy_(torch.randn_like(p) * 0.05)
     return model
+
+
+@pytest.fixture(scope="session")
+def make_tiny_model() -> Callable[..., FloatModel]:
+    """The one recipe for a small model with random weights: make_tiny_model(cfg=None) gives a
+    FloatModel of `cfg` (FloatConfig.tiny(), 32 px, when None) in eval mode, the same weights on
+    every call (drawn after torch.manual_seed(0)), its FMT's included."""
+    return _random_tiny_model
+
+
+@pytest.fixture()
+def tiny_model(make_tiny_model) -> FloatModel:
+    """A fresh FloatConfig.tiny() model with random weights (the caller may change it)."""
+    return make_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(make_tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved as a floatalk model folder (for --checkpoint and from_pretrained)."""
+    from floatalk.checkpoint import save_pretrained
+
+    return save_pretrained(make_tiny_model(), tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(make_tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the bundled demo model: the "tiny" training preset (64 px, log-mel audio),
+    random weights, stored in float16 as the bundle is. Same wiring, seconds instead of a minute."""
+    from floatalk.checkpoint import save_pretrained
+    from floatalk.training.presets import preset
+
+    folder = tmp_path_factory.mktemp("tiny_bundle") / "demo_model"
+    return save_pretrained(make_tiny_model(preset("tiny")), folder, dtype=torch.float16)
+
+
+@pytest.fixture()
+def tiny_bundle(tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """floatalk.assets.DEMO_MODEL pointed at `tiny_bundle_dir` for one test."""
+    import floatalk.assets as assets
+
+    monkeypatch.setattr(assets, "DEMO_MODEL", tiny_bundle_dir)
+    return tiny_bundle_dir
 
 
 @pytest.fixture(scope="session")

@@ -10,26 +10,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from floatalk.cli.main import main
 from floatalk.io.video import probe_video, read_video_frames
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    from floatalk.checkpoint import save_pretrained
-    from floatalk.config import FloatConfig
-    from floatalk.models import FloatModel
-
-    torch.manual_seed(0)
-    model = FloatModel(FloatConfig.tiny(size=32))
-    with torch.no_grad():
-        for p in model.fmt.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn_like(p) * 0.05)
-    return save_pretrained(model, tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -6,36 +6,22 @@ wiring (fp16 loading, defaults, errors) quickly; tests/test_bundled_model.py run
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from floatalk.cli.main import main
 from floatalk.io.video import probe_video
 
 
-@pytest.fixture()
-def bundled(tmp_path, monkeypatch):
-    import floatalk.assets as assets
-    from floatalk.checkpoint import save_pretrained
-    from floatalk.models import FloatModel
-    from floatalk.training.presets import preset
-
-    torch.manual_seed(0)
-    folder = save_pretrained(FloatModel(preset("tiny")), tmp_path / "demo_model", dtype=torch.float16)
-    monkeypatch.setattr(assets, "DEMO_MODEL", folder)
-    return folder
-
-
-def test_fp16_bundle_loads(bundled):
+def test_fp16_bundle_loads(tiny_bundle):
     from floatalk import FloatPipeline
     from floatalk.assets import demo_model_path
 
-    assert demo_model_path() == bundled
-    pipe = FloatPipeline.from_pretrained(bundled)
+    assert demo_model_path() == tiny_bundle
+    pipe = FloatPipeline.from_pretrained(tiny_bundle)
     assert all(p.dtype == torch.float32 for p in pipe.model.parameters())
 
 
-def test_generate_defaults_to_the_bundled_model(bundled, tmp_path, parity_dir):
+def test_generate_defaults_to_the_bundled_model(tiny_bundle, tmp_path, parity_dir):
     out = tmp_path / "x.mp4"
     code = main(
         [
@@ -73,7 +59,7 @@ def test_no_model_at_all_is_a_clear_error(tmp_path, monkeypatch, parity_dir, cap
     assert code == 2 and "--checkpoint" in capsys.readouterr().err
 
 
-def test_demo_command_writes_a_video(bundled, tmp_path):
+def test_demo_command_writes_a_video(tiny_bundle, tmp_path):
     out = tmp_path / "demo.mp4"
     assert main(["demo", "--out", str(out), "--seconds", "2", "--side-by-side", "--quiet"]) == 0
     info = probe_video(out)

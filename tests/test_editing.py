@@ -15,18 +15,10 @@ from floatalk.errors import UserInputError
 
 
 @pytest.fixture(scope="module")
-def pipe():
+def pipe(make_tiny_model):
     from floatalk import FloatPipeline
-    from floatalk.config import FloatConfig
-    from floatalk.models import FloatModel
 
-    torch.manual_seed(0)
-    model = FloatModel(FloatConfig.tiny())
-    with torch.no_grad():
-        for p in model.fmt.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn_like(p) * 0.05)
-    return FloatPipeline(model)
+    return FloatPipeline(make_tiny_model())
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +86,7 @@ def test_an_edit_keeps_the_off_span_motion_in_the_share_of_the_smallest_intensit
     assert np.abs(off_part(tracked)).max() < 1e-5
 
 
-def test_per_frame_controls_and_a_reference_head(pipe):
+def test_per_frame_controls_and_a_reference_head():
     rng = np.random.default_rng(1)
     editor, q = _editor(rng)
     motion = (torch.randn(20, q.shape[1], dtype=torch.float64) @ q.T).float()

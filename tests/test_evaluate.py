@@ -241,22 +241,45 @@ def test_evaluate_report_with_every_offline_metric(world: Path, tmp_path: Path, 
         evaluate(gen, weights=tmp_path, metrics=["lse"])
 
 
+def _keeps_scale(net: torch.nn.Module) -> torch.nn.Module:
+    """Random weights whose activations keep their size through the network's depth (He init).
+    PyTorch's default init shrinks them about 1e-8-fold over Inception's or I3D's depth: all
+    features are then nearly equal and every Frechet distance rounds to 0."""
+    for module in net.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net
+
+
 @pytest.mark.slow
 def test_learned_metrics_run_end_to_end_on_files_of_the_published_schema(world: Path, tmp_path: Path) -> None:
     weights = tmp_path / "weights"
     weights.mkdir()
     torch.manual_seed(0)
-    for metric, net in (("fid", fid.FIDInception), ("fvd", fvd.I3D), ("lse", syncnet.SyncNet)):
-        torch.save(net().state_dict(), weights / WEIGHT_FILES[metric][0])
+    for metric, net in (("fid", fid.FIDInception), ("fvd", fvd.I3D)):
+        torch.save(_keeps_scale(net()).state_dict(), weights / WEIGHT_FILES[metric][0])
+    torch.save(syncnet.SyncNet().state_dict(), weights / WEIGHT_FILES["lse"][0])
     torch.save(arcface.IResNet().state_dict(), weights / WEIGHT_FILES["csim_arcface"][0])
-    gen = tmp_path / "gen"
+    gen, other = tmp_path / "gen", tmp_path / "other"
     gen.mkdir()
+    other.mkdir()
     _degrade(world / "clip_00000.mp4", gen / "clip_00000.mp4", frames=32)  # two 16-frame clips for FVD
+    _degrade(world / "clip_00003.mp4", other / "clip_00000.mp4", frames=32)  # another face, same name
     metrics = ["fid", "fvd", "lse", "csim_arcface"]
     report = evaluate(gen, world, weights=weights, metrics=metrics, fid_frames=3, csim_frames=2)
     assert not report["errors"], report["errors"]
-    assert report["mean"]["fid"] >= 0 and report["mean"]["fvd"] >= 0
     for row in report["videos"].values():
         assert np.isfinite(row["lse_d"]) and np.isfinite(row["lse_c"]) and -15 <= row["lse_offset"] <= 15
-        assert -1 <= row["csim_arcface"] <= 1
     assert set(METRICS) == set(OFFLINE_METRICS) | {"fid", "fvd", "lse", "csim_arcface"}
+    # FID: the set against itself is 0 (to rounding), the blurred copy against its reference more,
+    # another face against it more again; FVD (whose random I3D ranks blur above a new face): the
+    # set against itself 0, the blurred copy more. Random weights fix no scale, but a degenerate
+    # network (every feature alike, or exploding) would leave the 0.1 .. 1e4 range.
+    kw = {"weights": weights, "fid_frames": 3, "csim_frames": 2}
+    same = evaluate(gen, gen, metrics=["fid", "fvd"], **kw)["mean"]
+    far = evaluate(other, world, metrics=["fid", "csim_arcface"], **kw)["mean"]
+    near = report["mean"]
+    for metric in ("fid", "fvd"):
+        assert 0.1 < near[metric] < 1e4 and abs(same[metric]) <= 1e-3 * near[metric], (metric, same, near)
+    assert near["fid"] < far["fid"] < 1e4, (near, far)
+    assert -1 <= far["csim_arcface"] < near["csim_arcface"] <= 1, (near, far)

@@ -411,7 +411,7 @@ def test_detect_face_maps_back_from_downscaled_copy(portrait: np.ndarray) -> Non
     np.testing.assert_allclose(np.array(big_face), 3 * np.array(small_face), atol=12)
 
 
-def test_no_face_raises(portrait: np.ndarray) -> None:
+def test_no_face_raises() -> None:
     blank = np.full((200, 300, 3), 127, np.uint8)
     assert detect_face(blank) is None
     with pytest.raises(UserInputError, match="No face found"):

@@ -60,7 +60,7 @@ def test_meter_agrees_with_the_hidden_ground_truth(world, decoded):
     assert np.mean(r) >= 0.9
 
 
-def test_shifted_or_foreign_audio_scores_low(decoded, scores):
+def test_shifted_or_foreign_audio_scores_low(decoded):
     shifted, foreign = [], []
     for i, (frames, audio) in enumerate(decoded):
         late = np.concatenate([np.zeros(SHIFT, np.float32), audio[:-SHIFT]])

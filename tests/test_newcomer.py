@@ -19,25 +19,6 @@ from floatalk.io.video import probe_video
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    from floatalk.checkpoint import save_pretrained
-    from floatalk.models import FloatModel
-    from floatalk.training.presets import preset
-
-    torch.manual_seed(0)
-    return save_pretrained(FloatModel(preset("tiny")), tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture()
-def bundled(tiny_dir, monkeypatch):
-    """The tiny model stands in for the bundled one (same wiring, seconds instead of a minute)."""
-    import floatalk.assets as assets
-
-    monkeypatch.setattr(assets, "DEMO_MODEL", tiny_dir)
-    return tiny_dir
-
-
-@pytest.fixture(scope="module")
 def photo(parity_dir) -> Path:
     return parity_dir / "inputs_a" / "image.png"  # a real face
 
@@ -57,7 +38,7 @@ def generate(*args: object) -> int:
     return main(["generate", *map(str, args)])
 
 
-def test_bundled_model_on_a_photo_says_so_and_reports_what_it_did(bundled, photo, speech, tmp_path, capsys):
+def test_bundled_model_on_a_photo_says_so_and_reports_what_it_did(tiny_bundle, photo, speech, tmp_path, capsys):
     out = tmp_path / "talk.mp4"
     assert generate("--image", photo, "--audio", speech, "--out", out, "--nfe", 3) == 0
     err = capsys.readouterr().err
@@ -73,14 +54,14 @@ def test_bundled_model_on_a_photo_says_so_and_reports_what_it_did(bundled, photo
     assert f"{info['n_frames']} frames at 25 fps" in wrote and "64x64" in wrote and " s" in wrote
 
 
-def test_forced_emotion_is_reported_as_forced(bundled, photo, speech, tmp_path, capsys):
+def test_forced_emotion_is_reported_as_forced(tiny_bundle, photo, speech, tmp_path, capsys):
     assert (
         generate("--image", photo, "--audio", speech, "--out", tmp_path / "a.mp4", "--emotion", "Sad", "--nfe", 2) == 0
     )
     assert "emotion: sad (forced)" in capsys.readouterr().err
 
 
-def test_emotion_from_a_timeline_is_reported_as_the_timeline_s(bundled, photo, speech, tmp_path, capsys):
+def test_emotion_from_a_timeline_is_reported_as_the_timeline_s(tiny_bundle, photo, speech, tmp_path, capsys):
     timeline = tmp_path / "timeline.json"
     timeline.write_text(
         '{"segments": [{"start": 0, "end": 0.2, "emotion": "happy"}, {"start": 0.2, "end": 9, "emotion": "sad"}]}'
@@ -91,7 +72,7 @@ def test_emotion_from_a_timeline_is_reported_as_the_timeline_s(bundled, photo, s
     assert "set by the timeline" in emotion and "sad" in emotion and "happy" in emotion
 
 
-def test_quiet_prints_only_the_note(bundled, photo, speech, tmp_path, capsys):
+def test_quiet_prints_only_the_note(tiny_bundle, photo, speech, tmp_path, capsys):
     assert generate("--image", photo, "--audio", speech, "--out", tmp_path / "a.mp4", "--nfe", 2, "--quiet") == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bundled demo model" in err[0]
@@ -210,7 +191,7 @@ def pipe(tiny_dir):
     return FloatPipeline.from_pretrained(tiny_dir)
 
 
-def test_bundled_by_name(bundled):
+def test_bundled_by_name(tiny_bundle):
     from floatalk import FloatPipeline
 
     pipe = FloatPipeline.from_pretrained("bundled")

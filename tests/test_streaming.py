@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from floatalk.config import FloatConfig
-from floatalk.models import FloatModel
 from floatalk.models.audio_encoder import conv_features, first_layer_norm_stats, interpolation_positions
 from floatalk.models.layers import Blur
-from floatalk.models.motion_ae import MotionAutoEncoder, channels_last_features
+from floatalk.models.motion_ae import channels_last_features
 from floatalk.pipeline import FloatPipeline, LongAudio, NormalizedWave, normalize_audio
 from floatalk.sampling.sampler import SamplerSettings, sample_motion
 
@@ -45,9 +43,8 @@ def test_fast_blur_equals_blur():
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_batched_decoder_matches_release_decoder(batch):
-    torch.manual_seed(0)
-    ae = MotionAutoEncoder(FloatConfig.tiny(size=32).motion_ae).eval()
+def test_batched_decoder_matches_release_decoder(batch, tiny_model):
+    ae = tiny_model.motion_autoencoder
     with torch.inference_mode():
         s_r, _, feats = ae.encode(torch.rand(1, 3, 32, 32) * 2 - 1)
         styles = s_r + torch.randn(batch, s_r.shape[1]) * 0.1
@@ -59,9 +56,8 @@ def test_batched_decoder_matches_release_decoder(batch):
     torch.testing.assert_close(plain_layout, fast, atol=1e-5, rtol=0)
 
 
-def test_bfloat16_decoder_is_close_and_float32_below_keeps_scales_exact():
-    torch.manual_seed(0)
-    ae = MotionAutoEncoder(FloatConfig.tiny(size=32).motion_ae).eval()
+def test_bfloat16_decoder_is_close_and_float32_below_keeps_scales_exact(tiny_model):
+    ae = tiny_model.motion_autoencoder
     with torch.inference_mode():
         s_r, _, feats = ae.encode(torch.rand(1, 3, 32, 32) * 2 - 1)
         feats = channels_last_features(feats)
@@ -86,10 +82,9 @@ def test_reader_is_the_release_normalization_and_padding():
     torch.testing.assert_close(chunked(0, len(wave))[0], norm, atol=2e-6, rtol=0)
 
 
-def test_windowed_conv_features_follow_the_whole_clip_time_mapping():
+def test_windowed_conv_features_follow_the_whole_clip_time_mapping(tiny_model):
     """Group-norm statistics of the whole clip, conv frames by position, align_corners=True mapping."""
-    torch.manual_seed(0)
-    enc = FloatModel(FloatConfig.tiny()).audio_encoder
+    enc = tiny_model.audio_encoder
     w2v = enc.wav2vec2
     wave = speech_like(2.0)
     T = 50
@@ -108,33 +103,33 @@ def test_windowed_conv_features_follow_the_whole_clip_time_mapping():
         torch.testing.assert_close(mine, ref[:, :, 5:30], atol=1e-6, rtol=0)
 
 
-def test_windowed_audio_features_match_the_whole_clip(image):
+def test_windowed_audio_features_match_the_whole_clip(tiny_model):
     """Full context: equal to rounding. Limited context: within the bound documented for the tiny model."""
-    torch.manual_seed(0)
-    model = FloatModel(FloatConfig.tiny())
     wave = speech_like(2.5)
-    whole = FloatPipeline(model).encode_audio(wave)  # 63 frames, one pass
-    full = FloatPipeline(model, long_audio=LongAudio(max_whole_frames=10, core=16, context=1000)).encode_audio(wave)
+
+    def features(**long_audio) -> torch.Tensor:
+        return FloatPipeline(tiny_model, long_audio=LongAudio(**long_audio)).encode_audio(wave)
+
+    whole = features()  # 63 frames, one pass
+    full = features(max_whole_frames=10, core=16, context=1000)
     torch.testing.assert_close(full, whole, atol=1e-5, rtol=0)
-    near = FloatPipeline(model, long_audio=LongAudio(max_whole_frames=10, core=16, context=16)).encode_audio(wave)
+    near = features(max_whole_frames=10, core=16, context=16)
     diff = (near - whole).abs()
     assert near.shape == whole.shape
     assert diff.max() < 2e-2 and diff.mean() < 2e-3
     assert diff.max() > 0  # the windowed path really ran
 
 
-def test_segmented_emotion_matches_the_whole_clip():
-    torch.manual_seed(0)
-    model = FloatModel(FloatConfig.tiny())
+def test_segmented_emotion_matches_the_whole_clip(tiny_model):
     wave = speech_like(2.0)
-    whole = FloatPipeline(model).encode_emotion(wave)
-    one = FloatPipeline(model, long_audio=LongAudio(emotion_segment=10_000)).encode_emotion(wave)
+    whole = FloatPipeline(tiny_model).encode_emotion(wave)
+    one = FloatPipeline(tiny_model, long_audio=LongAudio(emotion_segment=10_000)).encode_emotion(wave)
     assert torch.equal(one, whole)
-    enc = model.emotion_encoder
+    enc = tiny_model.emotion_encoder
     reader = NormalizedWave(wave, torch.device("cpu"), exact_samples=len(wave))
     with torch.inference_mode():
         single = enc.segmented(reader, len(wave), max_frames=10_000)
-        parts = FloatPipeline(model, long_audio=LongAudio(emotion_segment=40)).encode_emotion(wave)
+        parts = FloatPipeline(tiny_model, long_audio=LongAudio(emotion_segment=40)).encode_emotion(wave)
     torch.testing.assert_close(single, whole, atol=1e-5, rtol=0)
     torch.testing.assert_close(parts.sum(-1), torch.ones(1, 1))
     assert (parts - whole).abs().max() < 0.05

@@ -137,7 +137,7 @@ def test_cli_help_documents_every_flag(capsys):
         assert flag in text
 
 
-def test_cli_writes_a_world(tmp_path, capsys):
+def test_cli_writes_a_world(tmp_path):
     out = tmp_path / "cli"
     assert main(["synth-data", "--out", str(out), "--clips", "2", "--seconds", "0.6", "--size", "48", "--quiet"]) == 0
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 2

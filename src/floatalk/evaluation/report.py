@@ -159,73 +159,126 @@ def _video_metrics(
     csim_frames: int = CSIM_FRAMES,
 ) -> dict[str, float]:
     """The per-video numbers of `metrics` for one generated video."""
-    import torch
-
-    from floatalk.evaluation import face_track as ft
-
     row: dict[str, float] = {"frames": len(gen.frames)}
     if ref is not None:
-        if abs(ref.fps - gen.fps) > 0.01:
-            raise UserInputError(f"'{gen.path.name}' is at {gen.fps:g} fps but its reference at {ref.fps:g} fps.")
-        row["frames_compared"] = min(len(gen.frames), len(ref.frames))
-    n = int(row.get("frames_compared", len(gen.frames)))
+        row["frames_compared"] = _frames_compared(gen, ref)
     wave = _speech(name, gen, ref, sound) if any(m in metrics for m in NEEDS_AUDIO) else None
     if "lipsync" in metrics:
-        sync = ft.score_lipsync_mesh(gen.track, wave, fps=gen.fps)
-        row |= {
-            "sync_r": sync["correlation"],
-            "sync_r_best": sync["correlation_best"],
-            "sync_offset": sync["best_offset"],
-            "sync_confidence": sync["confidence"],
-        }
+        row |= _lipsync(gen, wave)
+    row |= _face_motion(gen, metrics)
+    if ref is not None:
+        row |= _against_reference(gen, ref, int(row["frames_compared"]), metrics, learned, csim_frames)
+    if "lse" in metrics:
+        row |= _lse(gen, wave, learned)
+    return row
+
+
+def _frames_compared(gen: _Video, ref: _Video) -> int:
+    """Frames compared one to one from the start; UserInputError if the frame rates differ."""
+    if abs(ref.fps - gen.fps) > 0.01:
+        raise UserInputError(f"'{gen.path.name}' is at {gen.fps:g} fps but its reference at {ref.fps:g} fps.")
+    return min(len(gen.frames), len(ref.frames))
+
+
+def _spread(n_frames: int, count: int) -> np.ndarray:
+    """Up to `count` frame indices spread evenly over n_frames, first and last included."""
+    return np.unique(np.linspace(0, n_frames - 1, min(count, n_frames)).round().astype(int))
+
+
+def _lipsync(gen: _Video, wave: np.ndarray) -> dict[str, float]:
+    """The landmark meter's numbers for the video against its speech."""
+    from floatalk.evaluation.face_track import score_lipsync_mesh
+
+    sync = score_lipsync_mesh(gen.track, wave, fps=gen.fps)
+    return {
+        "sync_r": sync["correlation"],
+        "sync_r_best": sync["correlation_best"],
+        "sync_offset": sync["best_offset"],
+        "sync_confidence": sync["confidence"],
+    }
+
+
+def _face_motion(gen: _Video, metrics: list[str]) -> dict[str, float]:
+    """Head motion and blink rate of the generated face alone."""
+    from floatalk.evaluation import face_track as ft
+
+    row: dict[str, float] = {}
     if "head_motion" in metrics:
         row |= ft.head_motion(gen.track.filled(), gen.fps)
     if "blink" in metrics:
         blinks = ft.count_blinks(ft.eye_openness(gen.track.filled()), gen.fps)
         row["blinks_per_min"] = blinks * 60.0 * gen.fps / len(gen.frames)
-    if ref is not None and "lmd" in metrics:
-        ours, theirs = gen.track.filled()[:n], ref.track.filled()[:n]
-        row |= ft.landmark_distance(ours, gen.frames.shape[1:3], theirs, ref.frames.shape[1:3])
-    if ref is not None and ("psnr" in metrics or "ssim" in metrics):
-        from floatalk.evaluation.quality import psnr, ssim
-
-        ref_frames = _resize_to(ref.frames[:n], gen.frames.shape[1:3])
-        if "psnr" in metrics:
-            row["psnr"] = psnr(gen.frames[:n], ref_frames)
-        if "ssim" in metrics:
-            row["ssim"] = ssim(gen.frames[:n], ref_frames)
-    picks = np.unique(np.linspace(0, n - 1, min(csim_frames, n)).round().astype(int))
-    if ref is not None and "csim" in metrics:
-        from floatalk.evaluation.identity import FaceEmbedder, csim
-
-        embed = FaceEmbedder()
-        target = embed.embed(ref.frames[0], _box(ref.track.filled()[0]))
-        pts = gen.track.filled()
-        row["csim"] = float(np.mean([csim(embed.embed(gen.frames[i], _box(pts[i])), target) for i in picks]))
-    if ref is not None and "csim_arcface" in metrics:
-        from floatalk.evaluation.arcface import align_arcface, embed_faces
-        from floatalk.evaluation.identity import csim
-
-        net = learned.get("csim_arcface")
-        pts = gen.track.filled()
-        faces = np.stack([align_arcface(gen.frames[i], pts[i]) for i in picks])
-        target = embed_faces(net, align_arcface(ref.frames[0], ref.track.filled()[0])[None])[0]
-        row["csim_arcface"] = float(np.mean([csim(e, target) for e in embed_faces(net, faces)]))
-    if "lse" in metrics:
-        from scipy.signal import medfilt
-
-        from floatalk.evaluation.syncnet import lse_scores, syncnet_crop
-
-        pts = gen.track.filled()
-        boxes = np.array([_box(p) for p in pts])
-        boxes = np.stack([medfilt(boxes[:, k], 5) for k in range(4)], axis=1) if len(boxes) >= 5 else boxes
-        crops = np.stack([syncnet_crop(f, tuple(b)) for f, b in zip(gen.frames, boxes)])
-        try:
-            with torch.inference_mode():
-                row |= lse_scores(learned.get("lse"), crops, wave)
-        except ValueError as exc:
-            raise UserInputError(f"'{gen.path.name}': {exc}.") from None
     return row
+
+
+def _against_reference(
+    gen: _Video, ref: _Video, n: int, metrics: list[str], learned: _Learned, csim_frames: int
+) -> dict[str, float]:
+    """The numbers of `metrics` that compare the first n frames with the reference's."""
+    from floatalk.evaluation.face_track import landmark_distance
+
+    row: dict[str, float] = {}
+    if "lmd" in metrics:
+        ours, theirs = gen.track.filled()[:n], ref.track.filled()[:n]
+        row |= landmark_distance(ours, gen.frames.shape[1:3], theirs, ref.frames.shape[1:3])
+    if "psnr" in metrics or "ssim" in metrics:
+        row |= _pixel_quality(gen.frames[:n], _resize_to(ref.frames[:n], gen.frames.shape[1:3]), metrics)
+    picks = _spread(n, csim_frames)
+    if "csim" in metrics:
+        row["csim"] = _csim(gen, ref, picks)
+    if "csim_arcface" in metrics:
+        row["csim_arcface"] = _csim_arcface(gen, ref, picks, learned.get("csim_arcface"))
+    return row
+
+
+def _pixel_quality(frames: np.ndarray, ref_frames: np.ndarray, metrics: list[str]) -> dict[str, float]:
+    """PSNR and/or SSIM of (T, H, W, 3) frames against reference frames of the same size."""
+    from floatalk.evaluation.quality import psnr, ssim
+
+    row: dict[str, float] = {}
+    if "psnr" in metrics:
+        row["psnr"] = psnr(frames, ref_frames)
+    if "ssim" in metrics:
+        row["ssim"] = ssim(frames, ref_frames)
+    return row
+
+
+def _csim(gen: _Video, ref: _Video, picks: np.ndarray) -> float:
+    """Mean dlib-embedding cosine similarity of the picked frames' faces to the reference's first face."""
+    from floatalk.evaluation.identity import FaceEmbedder, csim
+
+    embed = FaceEmbedder()
+    target = embed.embed(ref.frames[0], _box(ref.track.filled()[0]))
+    pts = gen.track.filled()
+    return float(np.mean([csim(embed.embed(gen.frames[i], _box(pts[i])), target) for i in picks]))
+
+
+def _csim_arcface(gen: _Video, ref: _Video, picks: np.ndarray, net) -> float:
+    """As `_csim`, with ArcFace embeddings of aligned faces."""
+    from floatalk.evaluation.arcface import align_arcface, embed_faces
+    from floatalk.evaluation.identity import csim
+
+    pts = gen.track.filled()
+    faces = np.stack([align_arcface(gen.frames[i], pts[i]) for i in picks])
+    target = embed_faces(net, align_arcface(ref.frames[0], ref.track.filled()[0])[None])[0]
+    return float(np.mean([csim(e, target) for e in embed_faces(net, faces)]))
+
+
+def _lse(gen: _Video, wave: np.ndarray, learned: _Learned) -> dict[str, float]:
+    """SyncNet's LSE numbers on mouth crops of face boxes smoothed over 5 frames."""
+    import torch
+    from scipy.signal import medfilt
+
+    from floatalk.evaluation.syncnet import lse_scores, syncnet_crop
+
+    boxes = np.array([_box(p) for p in gen.track.filled()])
+    boxes = np.stack([medfilt(boxes[:, k], 5) for k in range(4)], axis=1) if len(boxes) >= 5 else boxes
+    crops = np.stack([syncnet_crop(f, tuple(b)) for f, b in zip(gen.frames, boxes)])
+    try:
+        with torch.inference_mode():
+            return lse_scores(learned.get("lse"), crops, wave)
+    except ValueError as exc:
+        raise UserInputError(f"'{gen.path.name}': {exc}.") from None
 
 
 def _box(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -244,7 +297,7 @@ def _fid(learned: _Learned, gens: list[np.ndarray], refs: list[np.ndarray], per_
     def features(videos: list[np.ndarray]) -> np.ndarray:
         out = []
         for frames in videos:
-            picks = np.unique(np.linspace(0, len(frames) - 1, min(per_video, len(frames))).round().astype(int))
+            picks = _spread(len(frames), per_video)
             with torch.inference_mode():
                 for start in range(0, len(picks), 16):
                     batch = torch.from_numpy(frames[picks[start : start + 16]]).float().permute(0, 3, 1, 2) / 255.0
@@ -321,40 +374,14 @@ def evaluate(
     for metric in chosen:  # a missing or wrong weight file fails now, in one sentence, not after an hour
         if metric in WEIGHT_METRICS:
             learned.get(metric)
-    rows: dict[str, dict[str, float]] = {}
-    errors: dict[str, str] = {}
-    set_gen, set_ref = [], []
-    progress("videos", 0, len(gen_files))
-    for i, (name, path) in enumerate(gen_files.items()):
-        try:
-            gen = _read(path)
-            ref = None
-            if reference is not None:
-                if name not in ref_files:
-                    raise UserInputError(f"No reference video named '{name}' (any extension) for '{path.name}'.")
-                ref = _read(ref_files[name])
-            scores = _video_metrics(name, gen, ref, sound, chosen, learned, csim_frames)
-            rows[name] = {k: _round(v) for k, v in scores.items()}
-            if ref is not None and ("fid" in chosen or "fvd" in chosen):
-                n = int(rows[name]["frames_compared"])
-                set_gen.append(gen.frames[:n])
-                set_ref.append(_resize_to(ref.frames[:n], gen.frames.shape[1:3]))
-        except UserInputError as exc:
-            errors[name] = str(exc)
-        progress("videos", i + 1, len(gen_files))
-    keys = list(dict.fromkeys(k for row in rows.values() for k in row))
-    mean = {k: _mean([r[k] for r in rows.values() if k in r]) for k in keys}
-    for metric, fn, count in (("fid", _fid, fid_frames), ("fvd", _fvd, fvd_clips)):
-        if metric in chosen and set_gen:
-            try:
-                mean[metric] = _round(fn(learned, set_gen, set_ref, count))
-            except UserInputError as exc:
-                errors[metric] = str(exc)
+    refs = None if reference is None else ref_files
+    scores = _score_videos(gen_files, refs, sound, chosen, learned, csim_frames, progress)
+    numbers, set_errors = _set_metrics(learned, chosen, scores, fid_frames, fvd_clips)
     return {
         "metrics": chosen,
-        "videos": rows,
-        "mean": mean,
-        "errors": errors,
+        "videos": scores.rows,
+        "mean": scores.mean() | numbers,
+        "errors": scores.errors | set_errors,
         "inputs": {
             "generated": os.fspath(generated),
             "reference": None if reference is None else os.fspath(reference),
@@ -362,6 +389,73 @@ def evaluate(
             "weights": weights,
         },
     }
+
+
+@dataclass
+class _Scores:
+    """What the pass over the videos collects: each video's rounded numbers or its error, and the
+    frames (cut to the frames compared, the reference resized) that FID and FVD compare as sets."""
+
+    rows: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    set_gen: list[np.ndarray] = field(default_factory=list)
+    set_ref: list[np.ndarray] = field(default_factory=list)
+
+    def mean(self) -> dict[str, float | None]:
+        """Each number's mean over the videos that have it, in the order the numbers first appear."""
+        keys = list(dict.fromkeys(k for row in self.rows.values() for k in row))
+        return {k: _mean([r[k] for r in self.rows.values() if k in r]) for k in keys}
+
+
+def _score_videos(
+    gen_files: dict[str, Path],
+    ref_files: dict[str, Path] | None,
+    sound: dict[str, Path],
+    metrics: list[str],
+    learned: _Learned,
+    csim_frames: int,
+    progress: Progress,
+) -> _Scores:
+    """Score each generated video against its reference (none when ref_files is None); a
+    UserInputError becomes that video's error and the others are still scored."""
+    scores = _Scores()
+    keep_frames = ref_files is not None and ("fid" in metrics or "fvd" in metrics)
+    progress("videos", 0, len(gen_files))
+    for i, (name, path) in enumerate(gen_files.items()):
+        try:
+            gen = _read(path)
+            ref = None if ref_files is None else _read(_reference_path(name, path, ref_files))
+            row = _video_metrics(name, gen, ref, sound, metrics, learned, csim_frames)
+            scores.rows[name] = {k: _round(v) for k, v in row.items()}
+            if keep_frames:
+                n = int(row["frames_compared"])
+                scores.set_gen.append(gen.frames[:n])
+                scores.set_ref.append(_resize_to(ref.frames[:n], gen.frames.shape[1:3]))
+        except UserInputError as exc:
+            scores.errors[name] = str(exc)
+        progress("videos", i + 1, len(gen_files))
+    return scores
+
+
+def _reference_path(name: str, path: Path, ref_files: dict[str, Path]) -> Path:
+    if name not in ref_files:
+        raise UserInputError(f"No reference video named '{name}' (any extension) for '{path.name}'.")
+    return ref_files[name]
+
+
+def _set_metrics(
+    learned: _Learned, metrics: list[str], scores: _Scores, fid_frames: int, fvd_clips: int
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """({"fid": .., "fvd": ..}, {metric: error sentence}) over all the kept frames, for those asked."""
+    numbers: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for metric, fn, count in (("fid", _fid, fid_frames), ("fvd", _fvd, fvd_clips)):
+        if metric in metrics and scores.set_gen:
+            try:
+                numbers[metric] = _round(fn(learned, scores.set_gen, scores.set_ref, count))
+            except UserInputError as exc:
+                errors[metric] = str(exc)
+    return numbers, errors
 
 
 def _round(value: float) -> float | None:

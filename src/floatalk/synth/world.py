@@ -47,7 +47,7 @@ from floatalk.synth.face import (
     render_frame,
     supersampling,
 )
-from floatalk.synth.speech import PROSODY, SAMPLE_RATE, plan_speech, synthesize
+from floatalk.synth.speech import PROSODY, SAMPLE_RATE, Speech, SpeechPlan, plan_speech, synthesize
 from floatalk.units import FPS
 
 __all__ = [
@@ -176,6 +176,38 @@ def _blinks(rng: np.random.Generator, n_frames: int) -> np.ndarray:
     return blink
 
 
+@dataclass(frozen=True)
+class _FaceTrack:
+    """A clip's face before drawing: per frame (T,) mouth, blink and head pose, and the expression
+    it eases into (`weight`, 0 = neutral .. 1 = `expr`)."""
+
+    opening: np.ndarray  # jaw opening 0..1, the emotion's resting opening included
+    rounding: np.ndarray
+    blink: np.ndarray
+    tx: np.ndarray
+    ty: np.ndarray
+    rot: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray
+    expr: dict[str, float]  # the emotion's expression at the clip's strength
+    strength: float
+    rest: float  # the emotion's resting jaw opening
+
+    def state(self, k: int) -> FaceState:
+        """The face of frame k."""
+        w = float(self.weight[k])
+        return FaceState(
+            opening=float(self.opening[k]),
+            rounding=float(self.rounding[k]),
+            blink=float(self.blink[k]),
+            tx=float(self.tx[k]),
+            ty=float(self.ty[k]),
+            rot=float(self.rot[k]),
+            scale=float(self.scale[k]),
+            **(self.expr if w == 1 else _blend_neutral(self.expr, w)),
+        )
+
+
 def make_clip(spec: ClipSpec) -> Clip:
     """Render one clip in memory (deterministic in the spec)."""
     if spec.emotion not in PROSODY:
@@ -183,9 +215,19 @@ def make_clip(spec: ClipSpec) -> Clip:
     identity = Identity.sample(spec.identity)
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x5EC]))
     n_frames = max(1, int(round(spec.seconds * FPS)))
-    seconds = n_frames / FPS
-    plan = plan_speech(rng, seconds, spec.emotion, identity.f0)
+    plan = plan_speech(rng, n_frames / FPS, spec.emotion, identity.f0)
     speech = synthesize(plan, rng)
+    track = _face_track(spec, speech, n_frames)
+    frames, drawn = _draw(identity, track, spec.size)
+    # The wav is PCM16: keep exactly the samples it will hold.
+    pcm = np.clip(np.rint(speech.audio * 32767.0), -32768, 32767).astype(np.int16)
+    audio = pcm.astype(np.float32) / np.float32(32768.0)
+    return Clip(spec=spec, frames=frames, audio=audio, truth=_truth(spec, identity, plan, track, drawn))
+
+
+def _face_track(spec: ClipSpec, speech: Speech, n_frames: int) -> _FaceTrack:
+    """The mouth follows the speech's articulators; head wander, blinks and the expression's strength
+    are drawn from the clip seed's motion stream."""
     weight = expression_weight(n_frames, spec.onset)
     rest = _REST_OPENING.get(spec.emotion, 0.0)
     opening = np.clip(frame_means(jaw_lag(speech.jaw_target), n_frames, FPS) + rest * weight, 0.0, 1.0)
@@ -203,35 +245,51 @@ def make_clip(spec: ClipSpec) -> Clip:
     expr = {
         k: (v - 1.0) * strength + 1.0 if k == "eye_open" else v * strength for k, v in EXPRESSIONS[spec.emotion].items()
     }
+    return _FaceTrack(opening, rounding, blink, tx, ty, rot, scale, weight, expr, strength, rest)
 
-    background = render_background(identity, spec.size * supersampling(spec.size))
-    frames = np.empty((n_frames, spec.size, spec.size, 3), dtype=np.uint8)
+
+def _draw(identity: Identity, track: _FaceTrack, size: int) -> tuple[np.ndarray, dict[str, list]]:
+    """(T, S, S, 3) uint8 frames, and per frame the truth of what was drawn: `expression_frames`,
+    `face_box` and `landmarks` (see the module docstring)."""
+    background = render_background(identity, size * supersampling(size))
+    n_frames = len(track.opening)
+    frames = np.empty((n_frames, size, size, 3), dtype=np.uint8)
     boxes, departures, points = [], [], []
     neutral = EXPRESSIONS["neutral"]
     for k in range(n_frames):
-        state = FaceState(
-            opening=float(opening[k]),
-            rounding=float(rounding[k]),
-            blink=float(blink[k]),
-            tx=float(tx[k]),
-            ty=float(ty[k]),
-            rot=float(rot[k]),
-            scale=float(scale[k]),
-            **(expr if weight[k] == 1 else _blend_neutral(expr, float(weight[k]))),
-        )
-        frames[k] = render_frame(identity, state, background, spec.size)
+        state = track.state(k)
+        frames[k] = render_frame(identity, state, background, size)
         departures.append([round(getattr(state, key) - neutral[key], 5) for key in EXPRESSION_KEYS])
-        boxes.append([round(v, 2) for v in face_box(state, spec.size)])
-        points.append(np.round(landmarks(identity, state, spec.size), 3).tolist())
+        boxes.append([round(v, 2) for v in face_box(state, size)])
+        points.append(np.round(landmarks(identity, state, size), 3).tolist())
+    return frames, {"expression_frames": departures, "face_box": boxes, "landmarks": points}
 
-    # The wav is PCM16: keep exactly the samples it will hold.
-    pcm = np.clip(np.rint(speech.audio * 32767.0), -32768, 32767).astype(np.int16)
-    audio = pcm.astype(np.float32) / np.float32(32768.0)
 
-    def r(values: np.ndarray, digits: int = 5) -> list[float]:
-        return [round(float(v), digits) for v in values]
+_UNITS = {
+    "mouth_open": "jaw/lip opening, 0 closed .. 1 widest (the mean over the frame's 40 ms)",
+    "lip_round": "lip rounding 0..1",
+    "blink": "0 eyes open .. 1 closed",
+    "head_tx": "head translation right, fraction of the frame side",
+    "head_ty": "head translation down, fraction of the frame side",
+    "head_rot": "head roll in degrees, counter-clockwise on screen",
+    "head_scale": "head scale, 1 = face box 0.624 of the frame side",
+    "face_box": "[x, y, w, h] in pixels of this frame size",
+    "expression": "face units (face half-width = 1): brows up, inner brow ends down, mouth corners up, "
+    "eye-height multiplier, upper-lip raise",
+    "expression_frames": "per frame, [brow_raise, brow_tilt, corner, eye_open, lip_raise] minus neutral",
+    "landmarks": "per frame, [x, y] pixels of each point in landmark_names (pixel i spans [i, i + 1])",
+}
+"""What each field of a clip's truth means (its ``units``)."""
 
-    truth = {
+
+def _rounded(values: np.ndarray, digits: int = 5) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+def _truth(spec: ClipSpec, identity: Identity, plan: SpeechPlan, track: _FaceTrack, drawn: dict[str, list]) -> dict:
+    """The clip's NAME.json (see the module docstring)."""
+    n_frames = len(track.opening)
+    return {
         "format": FORMAT,
         "name": spec.name,
         "index": spec.index,
@@ -244,37 +302,24 @@ def make_clip(spec: ClipSpec) -> Clip:
         "expression_scale": spec.expression_scale,
         "fps": FPS,
         "sample_rate": SAMPLE_RATE,
-        "seconds": seconds,
+        "seconds": n_frames / FPS,
         "n_frames": n_frames,
         "size": spec.size,
-        "units": {
-            "mouth_open": "jaw/lip opening, 0 closed .. 1 widest (the mean over the frame's 40 ms)",
-            "lip_round": "lip rounding 0..1",
-            "blink": "0 eyes open .. 1 closed",
-            "head_tx": "head translation right, fraction of the frame side",
-            "head_ty": "head translation down, fraction of the frame side",
-            "head_rot": "head roll in degrees, counter-clockwise on screen",
-            "head_scale": "head scale, 1 = face box 0.624 of the frame side",
-            "face_box": "[x, y, w, h] in pixels of this frame size",
-            "expression": "face units (face half-width = 1): brows up, inner brow ends down, mouth corners up, "
-            "eye-height multiplier, upper-lip raise",
-            "expression_frames": "per frame, [brow_raise, brow_tilt, corner, eye_open, lip_raise] minus neutral",
-            "landmarks": "per frame, [x, y] pixels of each point in landmark_names (pixel i spans [i, i + 1])",
-        },
-        "expression": {k: round(v, 5) for k, v in expr.items()}
-        | {"strength": round(strength, 5), "rest_opening": rest},
+        "units": dict(_UNITS),
+        "expression": {k: round(v, 5) for k, v in track.expr.items()}
+        | {"strength": round(track.strength, 5), "rest_opening": track.rest},
         "voice": {"f0": round(identity.f0, 3), **asdict(PROSODY[spec.emotion])},
-        "expression_frames": departures,
-        "mouth_open": r(opening),
-        "lip_round": r(rounding),
-        "blink": r(blink),
-        "head_tx": r(tx),
-        "head_ty": r(ty),
-        "head_rot": r(rot, 4),
-        "head_scale": r(scale),
-        "face_box": boxes,
+        "expression_frames": drawn["expression_frames"],
+        "mouth_open": _rounded(track.opening),
+        "lip_round": _rounded(track.rounding),
+        "blink": _rounded(track.blink),
+        "head_tx": _rounded(track.tx),
+        "head_ty": _rounded(track.ty),
+        "head_rot": _rounded(track.rot, 4),
+        "head_scale": _rounded(track.scale),
+        "face_box": drawn["face_box"],
         "landmark_names": list(LANDMARK_NAMES),
-        "landmarks": points,
+        "landmarks": drawn["landmarks"],
         "syllables": [
             {
                 "consonant": s.consonant,
@@ -287,7 +332,6 @@ def make_clip(spec: ClipSpec) -> Clip:
             for s in plan.syllables
         ],
     }
-    return Clip(spec=spec, frames=frames, audio=audio, truth=truth)
 
 
 def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,10 @@ from floatalk.config import EMOTIONS
 from floatalk.errors import UserInputError
 from floatalk.fileio import atomic_path, atomic_write
 from floatalk.units import FPS, SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from floatalk.io.clip_faces import ClipFaces
+    from floatalk.io.face import CropBox
 
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 MANIFEST = "manifest.json"
@@ -143,12 +147,17 @@ def _decode_rgb(video: Path) -> tuple[list[np.ndarray], list[float]]:
     return frames, times
 
 
+def _sidecar_face_boxes(side: dict[str, Any]) -> Any:
+    """The sidecar's per-frame face boxes, at the top level or under "frames" (unchecked)."""
+    return side.get("face_box") or (side.get("frames") or {}).get("face_box")
+
+
 def stable_crop_box(frames: list[np.ndarray], side: dict[str, Any], scale: float = 1.6):
     """One CropBox for the clip: median of per-frame 1.6x Haar face crops (about 5 detections per second)."""
     from floatalk.io.face import CropBox, detect_face, face_crop_box
 
     step = max(1, len(frames) // max(1, math.ceil(len(frames) / 5)))
-    given = side.get("face_box") or (side.get("frames") or {}).get("face_box")  # top level or per-frame truth
+    given = _sidecar_face_boxes(side)  # the truth, where the detector finds no face
     given = given if isinstance(given, list) else []
     boxes = []
     for i in range(0, len(frames), step):
@@ -178,67 +187,111 @@ def preprocess_video(
     mesh; "mesh" always the mesh."""
     import soundfile as sf
 
-    from floatalk.io.audio import load_audio
-    from floatalk.io.clip_faces import clip_faces, to_crop_coordinates
-    from floatalk.io.face import crop_image
+    from floatalk.io.clip_faces import clip_faces
 
     side = _sidecar(video)
-    try:
-        audio = load_audio(video, SAMPLE_RATE)
-    except UserInputError as exc:
-        raise ClipError(str(exc).rstrip(".")) from None
+    audio = _load_audio(video)
     frames, times = _decode_rgb(video)
-    duration = min(times[-1] + (times[-1] - times[0]) / max(1, len(times) - 1), len(audio) / SAMPLE_RATE)
-    T = int(math.floor(duration * FPS + 1e-6))
-    if T < 2:
-        raise ClipError("shorter than two frames")
-    # Resample to 25 fps: for each output time, the latest source frame shown at that time.
-    times_arr = np.asarray(times)
-    picks = np.clip(np.searchsorted(times_arr, np.arange(T) / FPS + 1e-6, side="right") - 1, 0, len(frames) - 1)
+    picks = _resample(times, len(audio) / SAMPLE_RATE)
     faces = clip_faces([frames[j] for j in picks]) if detector != "haar" or landmarks == "mesh" else None
-    truth_boxes = bool(side.get("face_box") or (side.get("frames") or {}).get("face_box"))
-    use_mesh = detector == "mesh" or (detector == "auto" and not truth_boxes)
-    box = faces.box if use_mesh and faces is not None and faces.box is not None else stable_crop_box(frames, side)
+    box = _crop_box(frames, side, faces, detector)
     # meta.json is written last: a clip folder without it is unfinished and is made again.
     shutil.rmtree(clip_dir, ignore_errors=True)
     clip_dir.mkdir(parents=True)
-    with atomic_path(clip_dir / "frames.npy", ".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(T, size, size, 3))
-        for i, j in enumerate(picks):
-            out[i] = crop_image(frames[j], box, size)
-        out.flush()
-        del out
-    clip_audio = audio[: T * (SAMPLE_RATE // FPS)]
+    _write_crops(clip_dir / "frames.npy", frames, picks, box, size)
+    clip_audio = audio[: len(picks) * (SAMPLE_RATE // FPS)]
     atomic_write(clip_dir / "audio.wav", lambda p: sf.write(p, clip_audio, SAMPLE_RATE, subtype="PCM_16"), ".wav")
-    expression = side.get("expression_frames")
-    if isinstance(expression, list) and len(expression) == len(frames):
-        rows = np.asarray(expression, dtype=np.float32)
-        rows = rows[picks] if rows.ndim == 2 else rows[picks, None]
-        atomic_write(clip_dir / "expression.npy", lambda p: np.save(p, rows), ".npy")
-    mesh = None
-    if faces is not None and faces.box is not None:
-        mesh = to_crop_coordinates(faces.points, box).astype(np.float32)
-        atomic_write(clip_dir / "mesh.npy", lambda p: np.save(p, mesh), ".npy")
-    points = side.get("landmarks")
-    if mesh is not None and (landmarks == "mesh" or not (isinstance(points, list) and len(points) == len(frames))):
-        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, mesh), ".npy")
-    elif isinstance(points, list) and len(points) == len(frames):
-        # Frame pixels (pixel i spans [i, i + 1]) -> the crop's [-1, 1] (crop_image maps the box edges
-        # to the crop's edges).
-        marks = (np.asarray(points, dtype=np.float64) - (box.x0, box.y0)) / box.size * 2.0 - 1.0
-        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, marks[picks].astype(np.float32)), ".npy")
+    _write_expression(clip_dir, side, picks, len(frames))
+    _write_face_points(clip_dir, side, picks, len(frames), faces, box, landmarks)
     emotion = side.get("emotion")
     meta = {
         "name": clip_dir.name,
         "identity": identity,
         "emotion": emotion if emotion in EMOTIONS else None,
-        "frames": T,
+        "frames": len(picks),
         "source": str(video),
         "crop_box": [box.x0, box.y0, box.size],
         "mesh_found": None if faces is None else round(float(faces.found.mean()), 4),
     }
     atomic_write(clip_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return meta
+
+
+def _load_audio(video: Path) -> np.ndarray:
+    """(N,) float32 speech of the video at 16 kHz; ClipError if it has none."""
+    from floatalk.io.audio import load_audio
+
+    try:
+        return load_audio(video, SAMPLE_RATE)
+    except UserInputError as exc:
+        raise ClipError(str(exc).rstrip(".")) from None
+
+
+def _resample(times: list[float], audio_seconds: float) -> np.ndarray:
+    """(T,) source frame index of each 25 fps output frame over the span that both the frames
+    (times in s) and the audio cover: the latest source frame shown at that time."""
+    duration = min(times[-1] + (times[-1] - times[0]) / max(1, len(times) - 1), audio_seconds)
+    T = int(math.floor(duration * FPS + 1e-6))
+    if T < 2:
+        raise ClipError("shorter than two frames")
+    times_arr = np.asarray(times)
+    return np.clip(np.searchsorted(times_arr, np.arange(T) / FPS + 1e-6, side="right") - 1, 0, len(times) - 1)
+
+
+def _crop_box(frames: list[np.ndarray], side: dict[str, Any], faces: ClipFaces | None, detector: str) -> CropBox:
+    """The clip's CropBox by the rule of `detector` (see `preprocess_video`); faces: the clip's
+    face mesh track, or None when it was not tracked."""
+    use_mesh = detector == "mesh" or (detector == "auto" and not _sidecar_face_boxes(side))
+    return faces.box if use_mesh and faces is not None and faces.box is not None else stable_crop_box(frames, side)
+
+
+def _write_crops(path: Path, frames: list[np.ndarray], picks: np.ndarray, box: CropBox, size: int) -> None:
+    """frames.npy: (T, size, size, 3) uint8 crops of the picked frames, written frame by frame."""
+    from floatalk.io.face import crop_image
+
+    with atomic_path(path, ".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(picks), size, size, 3))
+        for i, j in enumerate(picks):
+            out[i] = crop_image(frames[j], box, size)
+        out.flush()
+        del out
+
+
+def _write_expression(clip_dir: Path, side: dict[str, Any], picks: np.ndarray, n_source: int) -> None:
+    """expression.npy (T, K), where the sidecar gives one row per each of the n_source frames."""
+    expression = side.get("expression_frames")
+    if isinstance(expression, list) and len(expression) == n_source:
+        rows = np.asarray(expression, dtype=np.float32)
+        rows = rows[picks] if rows.ndim == 2 else rows[picks, None]
+        atomic_write(clip_dir / "expression.npy", lambda p: np.save(p, rows), ".npy")
+
+
+def _write_face_points(
+    clip_dir: Path,
+    side: dict[str, Any],
+    picks: np.ndarray,
+    n_source: int,
+    faces: ClipFaces | None,
+    box: CropBox,
+    landmarks: str,
+) -> None:
+    """mesh.npy where the mesh was found, and landmarks.npy: the sidecar's landmarks (one row per
+    each of the n_source frames) unless landmarks="mesh" or there are none, else the mesh."""
+    from floatalk.io.clip_faces import to_crop_coordinates
+
+    mesh = None
+    if faces is not None and faces.box is not None:
+        mesh = to_crop_coordinates(faces.points, box).astype(np.float32)
+        atomic_write(clip_dir / "mesh.npy", lambda p: np.save(p, mesh), ".npy")
+    points = side.get("landmarks")
+    given = isinstance(points, list) and len(points) == n_source
+    if mesh is not None and (landmarks == "mesh" or not given):
+        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, mesh), ".npy")
+    elif given:
+        # Frame pixels (pixel i spans [i, i + 1]) -> the crop's [-1, 1] (crop_image maps the box edges
+        # to the crop's edges).
+        marks = (np.asarray(points, dtype=np.float64) - (box.x0, box.y0)) / box.size * 2.0 - 1.0
+        atomic_write(clip_dir / "landmarks.npy", lambda p: np.save(p, marks[picks].astype(np.float32)), ".npy")
 
 
 def find_videos(folder: Path) -> list[Path]:
