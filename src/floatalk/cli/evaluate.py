@@ -7,7 +7,7 @@ import sys
 
 METRIC_NAMES = ("lipsync", "lmd", "csim", "head_motion", "blink", "psnr", "ssim", "fid", "fvd", "lse", "csim_arcface")
 # The same names as floatalk.evaluation.report.METRICS (kept here so that --help imports nothing heavy;
-# tests/test_evaluate.py checks they agree).
+# tests/evaluation/test_report.py checks they agree).
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("FLOATALK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("FLOATALK_CHROMEDRIVER", "/usr/bin/chromedriver")
 START_DEADLINE_S = 120.0

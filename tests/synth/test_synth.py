@@ -16,7 +16,7 @@ from floatalk.io.video import probe_video, read_video_frames
 from floatalk.synth import ClipSpec, generate_world, make_clip, make_contact_sheet
 from floatalk.synth.speech import PROSODY, VOWELS, frame_means, openness, voice_envelope
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PER_FRAME = ("mouth_open", "lip_round", "blink", "head_tx", "head_ty", "head_rot", "head_scale", "face_box")
 
 

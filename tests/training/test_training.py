@@ -98,7 +98,7 @@ def test_preprocess_is_resumable(data, tmp_path):
 @pytest.fixture(scope="module")
 def stage1(data, tmp_path_factory) -> Path:
     """A 40-step stage-1 run (its tests are slow: the fast tier's stage-1 and stage-2 runs are the
-    golden ones, tests/test_golden_training.py)."""
+    golden ones, tests/training/test_golden_training.py)."""
     run = tmp_path_factory.mktemp("runs") / "mae"
     assert (
         main(

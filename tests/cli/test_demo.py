@@ -1,7 +1,7 @@
 """The bundled-model wiring: `generate` without --checkpoint and `floatalk demo` use floatalk.assets.
 
 These tests point the bundle location at a tiny model saved in a temporary folder: they check the
-wiring (fp16 loading, defaults, errors) quickly; tests/test_bundled_model.py runs the real bundle.
+wiring (fp16 loading, defaults, errors) quickly; tests/assets/test_bundled_model.py runs the real bundle.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ sources, near pairs, EMA, the adversarial term from step 1 and R1 at step 16) at
 (--channel-base 256) to stay cheap; stage 2 trains on stage 1's export. R1 shows in the weights
 only: log.csv keeps the columns of its first row. To re-record after an intended change of the
 numbers, or to add a kind of machine (its CPU's kernels round differently), with the code as it was:
-FLOATALK_RECORD_GOLDEN=1 FLOATALK_GOLDEN_MACHINE='CPU model, features' pytest tests/test_golden_training.py.
+FLOATALK_RECORD_GOLDEN=1 FLOATALK_GOLDEN_MACHINE='CPU model, features' pytest tests/training/test_golden_training.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from floatalk.cli.main import main
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 RECORD = os.environ.get("FLOATALK_RECORD_GOLDEN") == "1"
 
 # Stage 1 with every optional loss on; --channel-base 256 keeps it cheap.
@@ -89,7 +89,7 @@ def train(args: list[str], data: Path, out: Path, steps: int, *extra: str) -> Pa
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """Four 3 s clips of the synthetic world (seed 3, as tests/test_training.py's), preprocessed at 64 px.
+    """Four 3 s clips of the synthetic world (seed 3, as tests/training/test_training.py's), preprocessed at 64 px.
 
     They are written losslessly (crf 0): x264's lossy encoding of the same frames was seen to vary
     between runs of `floatalk synth-data`, while decoded lossless frames cannot."""

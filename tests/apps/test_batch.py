@@ -18,7 +18,7 @@ from floatalk.apps.batch import REPORT_NAME, BatchEntry, Outcome, read_jobs, run
 from floatalk.cli.main import main
 from floatalk.errors import UserInputError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120.0
 
 
