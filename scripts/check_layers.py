@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("meters", ("evaluation",)),
     ("engine", ("engine",)),
     ("editing", ("editing",)),
-    ("pipeline", ("pipeline",)),
+    ("pipeline", ("pipeline", "live")),
     ("render", ("render", "synth")),
     ("training", ("training",)),
     ("apps", ("apps",)),
