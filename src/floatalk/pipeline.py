@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from floatalk.config import EMOTIONS
+from floatalk.editing.controls import EffectEditor
 from floatalk.editing.plan import plan_conditions
 from floatalk.engine import (
     AudioInput,
@@ -34,6 +35,7 @@ from floatalk.engine import (
     reuse_freed_memory,
 )
 from floatalk.errors import UserInputError
+from floatalk.live import DEFAULT_CHUNK_MS, DEFAULT_LOOKAHEAD_MS, LiveSession
 from floatalk.options import GenerateOptions
 from floatalk.progress import Progress, no_progress
 
@@ -168,3 +170,32 @@ class FloatPipeline(FloatEngine):
             audio=conditions.wave,
             fps=self.fps,
         )
+
+    def live(
+        self,
+        image: ImageInput | PreparedImage,
+        options: GenerateOptions | None = None,
+        *,
+        chunk_ms: float = DEFAULT_CHUNK_MS,
+        lookahead_ms: float | None = DEFAULT_LOOKAHEAD_MS,
+        generator: torch.Generator | None = None,
+        **overrides: Any,
+    ) -> LiveSession:
+        """Open a live session on `image` (floatalk.live): push audio as it arrives, get frames.
+
+        options / overrides as in `__call__` (a timeline or a pose video cannot be used live).
+        chunk_ms: audio per step, 1 to 2000 (rounded to whole frames, at least one); lookahead_ms:
+        audio heard past a frame before it is made, 0 to 2000, or None to make every frame at
+        `close` (the offline result). The photo is encoded and its motion atlas measured (or read
+        from the cache) here, before any audio."""
+        opts = self.options(options, **overrides)
+        self.check_inputs(image, np.zeros(1, np.float32), generator)
+        if opts.timeline is not None or opts.pose_video is not None:
+            raise UserInputError("a live session takes no timeline or pose video; change its controls with update().")
+        if not (isinstance(chunk_ms, (int, float)) and 1 <= chunk_ms <= 2000):
+            raise UserInputError(f"chunk_ms must be a number from 1 to 2000 (got {chunk_ms!r}).")
+        if lookahead_ms is not None and not (isinstance(lookahead_ms, (int, float)) and 0 <= lookahead_ms <= 2000):
+            raise UserInputError(f"lookahead_ms must be a number from 0 to 2000, or None (got {lookahead_ms!r}).")
+        source = self.encode_image(image, **opts.image_settings())
+        editor = EffectEditor.for_portrait(self, source)
+        return LiveSession(self, source, opts, chunk_ms, lookahead_ms, generator, editor)

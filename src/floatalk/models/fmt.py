@@ -182,13 +182,16 @@ class FlowMatchingTransformer(nn.Module):
         t (B,) or (1,) flow time; x (B, L, Dx) noisy latents; wa (B, L, Da) audio features;
         wr (B, Dx) reference motion r_s; we (B, 1, E) emotion; prev_x (B, L', Dx) and
         prev_wa (B, L', Da) context. Returns (B, L' + L, Dx); the first L' rows are context.
+        A window shorter than cfg.window (a live session's) takes the first L' + L positions
+        and the band mask cut to them; a full window is the release's computation.
         """
         x = torch.cat([prev_x, x], dim=1)
         wa = torch.cat([prev_wa, wa], dim=1)
         B, N, _ = x.shape
-        h = self.x_embedder(x) + self.pos_embed.to(x.dtype)
+        h = self.x_embedder(x) + self.pos_embed[:, :N].to(x.dtype)
         cond = torch.cat([wr.unsqueeze(1).expand(B, N, -1), wa, we.expand(B, N, -1)], dim=-1)
         c = self.t_embedder(t).unsqueeze(1) + self.c_embedder(cond)  # (B, N, Dh)
+        mask = self.attn_mask[:N, :N]
         for block in self.blocks:
-            h = block(h, c, self.attn_mask)
+            h = block(h, c, mask)
         return self.decoder(h, c)
