@@ -155,7 +155,7 @@ class LiveSession:
             outputs.append(self._step(n, final, features))
             outputs[-1].compute_s.append(time.perf_counter() - start)
         self._trim()
-        return self._join(outputs)
+        return self.join(outputs)
 
     def _features(self, final: bool) -> tuple[int, Tensor]:
         """(first frame, wa (1, m, Da)): audio features from AUDIO_CONTEXT frames before the
@@ -195,7 +195,8 @@ class LiveSession:
         features_from = max(0, self.committed - self.Lp - AUDIO_CONTEXT) * self.spf
         self.buffer.trim(min(features_from, self.buffer.heard - self.emotion.window))
 
-    def _join(self, outputs: list[LiveOutput]) -> LiveOutput:
+    def join(self, outputs: list[LiveOutput]) -> LiveOutput:
+        """Outputs of several steps as one, in order (an empty output for none)."""
         if not outputs:
             S = self.engine.image_size
             empty = np.zeros((0, S, S, 3), np.uint8)
