@@ -38,9 +38,13 @@ class Limits:
     max_audio_seconds: float = 60.0
     max_image_pixels: int = 4096 * 4096
     max_options_bytes: int = 64 * 1024
+    header_timeout_s: float = 10.0  # a request's headers, from the connection's start or the last answer
+    body_timeout_s: float = 300.0  # a request's whole body, from its start (50 MB at 1.4 Mbit/s)
+    max_uploads: int = 8  # request bodies received at once
 
     def __post_init__(self) -> None:
-        if self.max_upload_bytes < 1 or self.max_audio_seconds <= 0 or self.max_image_pixels < 1:
+        numbers = (self.max_upload_bytes, self.max_audio_seconds, self.max_image_pixels, self.max_uploads)
+        if min(numbers) <= 0 or self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
             raise ValueError("upload limits must be positive")
 
 

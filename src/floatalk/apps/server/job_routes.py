@@ -3,6 +3,7 @@ download its video, cancel it."""
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,13 +20,15 @@ __all__ = ["router"]
 
 router = APIRouter(prefix=API_PREFIX)
 
+_JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as JobQueue.submit makes them
+MAX_OFFSET = 2**63 - 1  # SQLite's largest integer
 _EVENT_POLL_S = 0.2
 _KEEPALIVE_S = 15.0
 
 
 def _known(queue: JobQueue, job_id: str) -> JobRecord:
-    """The job's record; 404 for an unknown id."""
-    record = queue.get(job_id)
+    """The job's record; 404 for an unknown id (one that is not 32 hex digits is not looked up)."""
+    record = queue.get(job_id) if _JOB_ID.fullmatch(job_id) else None
     if record is None:
         raise StarletteHTTPException(404, f"There is no job {job_id!r}.")
     return record
@@ -59,7 +62,9 @@ async def _changes(queue: JobQueue, record: JobRecord, request: Request) -> Asyn
 
 
 @router.get("/jobs", summary="List jobs, newest first")
-async def list_jobs(state: State, offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100)) -> dict:
+async def list_jobs(
+    state: State, offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(20, ge=1, le=100)
+) -> dict:
     """A page of jobs, newest first, and how many there are in all."""
     records, total = state.queue.list(offset, limit)
     return {"jobs": [job_json(r) for r in records], "total": total, "offset": offset, "limit": limit}

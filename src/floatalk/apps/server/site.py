@@ -23,23 +23,31 @@ async def front(state: State) -> RedirectResponse:
 
 @health_router.get("/health", summary="Whether the server is up, and how busy")
 async def health(state: State) -> JSONResponse:
-    """ok, loading (the workers load the model) or error (503: a worker could not load it), and the counts."""
-    counts = state.queue.counts()
+    """ok; loading (the workers load the model); low_disk (503: the data folder's disk is under its
+    reserve, so submissions are refused until space returns); error (503: a worker could not load
+    the model). With the counts of jobs and the disk's free bytes."""
+    queue = state.queue
+    counts = queue.counts()
     status, code = "ok", 200
     body: dict[str, Any] = {}
     workers = state.workers
+    short = queue.space_short()
+    if workers is not None and workers.load_error:
+        status, code, body["error"] = "error", 503, workers.load_error
+    elif short:
+        status, code, body["error"] = "low_disk", 503, short
+    elif workers is not None and not workers.ready.is_set():
+        status = "loading"
     if workers is not None:
-        if workers.load_error:
-            status, code, body["error"] = "error", 503, workers.load_error
-        elif not workers.ready.is_set():
-            status = "loading"
         body["workers"] = workers.count
     body.update(
         status=status,
         version=__version__,
         queued=counts["queued"],
         running=counts["running"],
-        max_queued=state.queue.max_queued,
+        max_queued=queue.max_queued,
+        disk_free_bytes=queue.free_bytes(),
+        min_free_bytes=queue.min_free_bytes,
         auth=bool(state.token),
     )
     return JSONResponse(body, status_code=code)
