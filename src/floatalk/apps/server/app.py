@@ -12,6 +12,7 @@ from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.server import job_routes, site, submit
 from floatalk.apps.server.answers import add_error_handlers
 from floatalk.apps.server.guards import protect
+from floatalk.apps.server.openapi import describe
 from floatalk.apps.server.state import API_PREFIX, DOCS_PATH, ServerState
 from floatalk.apps.uploads import Limits
 
@@ -57,4 +58,5 @@ def create_app(
         app.include_router(site.front_router)
     for router in (site.health_router, submit.router, job_routes.router):
         app.include_router(router)
+    describe(app, token=bool(token), open_paths=open_paths)
     return app

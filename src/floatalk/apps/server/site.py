@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from floatalk import __version__
+from floatalk.apps.server.schemas import Health
 from floatalk.apps.server.state import API_PREFIX, State
 
 __all__ = ["front_router", "health_router"]
@@ -21,7 +22,12 @@ async def front(state: State) -> RedirectResponse:
     return RedirectResponse(str(state.page_prefix).rstrip("/") + "/")
 
 
-@health_router.get("/health", summary="Whether the server is up, and how busy")
+@health_router.get(
+    "/health",
+    summary="Whether the server is up, and how busy",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "status low_disk or error: jobs are not accepted"}},
+)
 async def health(state: State) -> JSONResponse:
     """ok; loading (the workers load the model); low_disk (503: the data folder's disk is under its
     reserve, so submissions are refused until space returns); error (503: a worker could not load

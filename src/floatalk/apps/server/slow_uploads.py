@@ -1,8 +1,12 @@
 """Bounds on request bodies in flight: at most `max_uploads` bodies are received at once (one more
 is refused with 503 and Retry-After before a byte of it is read), and a body must have arrived
-whole within `body_timeout_s` of its request's start (else 408, the connection is closed, and the
-handler sees the client go away, so whatever it wrote for the upload is deleted). A client that
-trickles a body byte by byte holds one slot for at most that long.
+whole within `body_timeout_s` of its request's start (else 408 and the connection is closed). A
+client that trickles a body byte by byte holds one slot for at most that long.
+
+A body cut short (timed out, or its client gone) raises `BodyCutShortError` from the handler's next
+read. It is a python-multipart parse error, so every multipart reader deletes the files it was
+writing, as it does for a malformed body: ours (`Upload.discard`) and Gradio's upload route, which
+keeps its temporary files when it merely sees the client disconnect.
 """
 
 from __future__ import annotations
@@ -12,9 +16,15 @@ import json
 import time
 from typing import Any
 
-__all__ = ["UploadGate"]
+from python_multipart.exceptions import MultipartParseError
+
+__all__ = ["BodyCutShortError", "UploadGate"]
 
 _RETRY_S = 5
+
+
+class BodyCutShortError(MultipartParseError):
+    """The request's body stopped before its end: it took too long, or its client went away."""
 
 
 def _answer(status: int, message: str, extra: tuple[tuple[bytes, bytes], ...] = ()) -> list[dict[str, Any]]:
@@ -58,6 +68,8 @@ class UploadGate:
         upload = _Upload(self, receive, send)
         try:
             await self.app(scope, upload.receive, upload.send)
+        except BodyCutShortError:
+            pass  # answered already (408), or nobody is left to answer
         finally:
             upload.release()
 
@@ -83,7 +95,7 @@ class _Upload:
 
     async def receive(self) -> dict:
         if self.timed_out:
-            return {"type": "http.disconnect"}
+            raise BodyCutShortError("The request body did not arrive in time.")
         if not self.holding:
             return await self._receive()
         try:
@@ -96,8 +108,11 @@ class _Upload:
                 seconds = f"{self.gate.body_timeout_s:g}"
                 for part in _answer(408, f"The request body did not arrive within {seconds} s."):
                     await self._send(part)
-            return {"type": "http.disconnect"}
-        if message["type"] != "http.request" or not message.get("more_body", False):
+            raise BodyCutShortError("The request body did not arrive in time.") from None
+        if message["type"] == "http.disconnect":
+            self.release()
+            raise BodyCutShortError("The client went away before its request body ended.")
+        if not message.get("more_body", False):
             self.release()
         return message
 

@@ -1,7 +1,9 @@
 """POST /v1/jobs: a job submitted as a multipart upload (the files `image` and `audio`, an optional
 `pose_video` and the `options` JSON), checked as it streams in and queued once every check
 passed. An answer given before the body was read to its end closes the connection, so the
-client's upload is cut off instead of being read (and thrown away) by the server.
+client's upload is cut off instead of being read (and thrown away) by the server. A body cut
+short (`slow_uploads.BodyCutShortError`: too slow, or its client gone) leaves the handler by
+that error, after the upload's files were deleted.
 """
 
 import json
@@ -11,12 +13,12 @@ from functools import partial
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from floatalk.apps.jobs import JobOptions, parse_options
 from floatalk.apps.queue import QueueFullError, StorageFullError, is_disk_full
 from floatalk.apps.server.answers import error, job_json, queue_full, storage_full
 from floatalk.apps.server.multipart import Upload, boundary, too_large
+from floatalk.apps.server.schemas import Job, error_responses
 from floatalk.apps.server.state import API_PREFIX, ServerState, State
 from floatalk.apps.uploads import UploadError, check_uploads
 from floatalk.errors import UserInputError, one_line
@@ -132,8 +134,17 @@ def _refusal(request: Request, state: ServerState) -> JSONResponse | None:
     description="multipart/form-data with the files `image` and `audio` and an optional `options` part: a "
     'JSON object of `floatalk generate` options by flag name without dashes, e.g. {"emotion": "happy", '
     '"seed": 3}, and an optional video `pose_video` whose head motion the face follows. Answers 202 with the '
-    "job; 413 over the size limit; 503 with Retry-After when the queue is full.",
+    "job; 413 over the size limit; 503 with Retry-After when the queue is full or too many uploads arrive at "
+    "once; 507 with Retry-After while the disk is short of space.",
     openapi_extra={"requestBody": _UPLOAD_SCHEMA},
+    response_model=Job,
+    responses={
+        202: {
+            "description": "the job, queued",
+            "headers": {"Location": {"description": "the job's address", "schema": {"type": "string"}}},
+        },
+        **error_responses(400, 408, 413, 415, 503, 507),
+    },
 )
 async def submit(request: Request, state: State) -> JSONResponse:
     """Stream the upload in, check its parts (`floatalk.apps.uploads.check_uploads`) and queue the job."""
@@ -161,8 +172,6 @@ async def submit(request: Request, state: State) -> JSONResponse:
         return storage_full(str(exc), None if read_all else _CUT)
     except UserInputError as exc:
         return error(400, one_line(exc))
-    except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
-        return error(400, "The upload was cut short by the client.", _CUT)
     except Exception as exc:  # python-multipart's parse errors, a full disk and the like
         if is_disk_full(exc):
             return storage_full(_NO_ROOM, None if read_all else _CUT)
