@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer
 
+from conftest import LiveServer
 from floatalk.apps.examples import write_example
 from floatalk.apps.hosts import HostRules
 from floatalk.apps.queue import JobQueue
