@@ -58,6 +58,8 @@ def _post(api, options: str | bytes) -> httpx.Response:
         ('{"emotion": ["happy"]}', "Option 'emotion'"),
         ('{"timeline": {"segments": [{"start": 0, "end": 1e300, "head_motion": 1}]}}', "must be between"),
         ("[1, 2]", "must be a JSON object"),
+        ('{"face": 2}', "The photo shows 1 face; option 'face' must name one of them (got 2)."),
+        ('{"face": 2, "detector": "haar"}', "option 'face' must name one of them"),
     ],
 )
 def test_options_that_cannot_work_are_400_at_submission(api, options: str, words: str) -> None:
@@ -84,7 +86,7 @@ def test_every_numeric_options_range_reaches_the_api(api, cls: type, field: data
         if value is not None:
             message = _one_sentence(_post(api, json.dumps({"crop": False, field.name: value})))
             assert f"Option '{field.name}'" in message
-    inside = meta["low"] if meta["low"] is not None else meta["high"]
+    inside = meta["low"] if meta["low"] is not None else meta["high"]  # face 1: the example's one face
     accepted = _post(api, json.dumps({"crop": False, field.name: inside}))
     assert accepted.status_code == 202, accepted.text
     assert httpx.delete(api[0].url(f"/v1/jobs/{accepted.json()['id']}")).status_code == 200
