@@ -304,11 +304,16 @@ class JobQueue:
 
     def retry_later(self, job_id: str, reason: str) -> str:
         """A running job that hit a full disk goes back to the queue, to run again once space
-        returns; one started MAX_ATTEMPTS times fails with `reason` instead. Returns its new state."""
+        returns; one started MAX_ATTEMPTS times fails with `reason` instead, and one whose cancel
+        was asked for ends cancelled. Returns its new state."""
         with self.database.transaction() as db:
-            row = db.execute("SELECT state, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT state, attempts, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row[0] != "running":
                 return row[0] if row else "missing"
+            if row[2]:
+                update(db, job_id, state="cancelled", finished=time.time())
+                self._remove_inputs(job_id)
+                return "cancelled"
             if row[1] >= MAX_ATTEMPTS:
                 update(db, job_id, state="failed", finished=time.time(), error=reason)
                 return "failed"
