@@ -113,12 +113,14 @@ def wait_for(check, what: str, seconds: float = DEADLINE_S):
 
 def test_a_full_disk_strands_no_job_refuses_with_507_and_recovers_without_restart(small_disk, tmp_path) -> None:
     example = write_example(tmp_path / "example", seconds=2.0)
-    proc, url = start(small_disk / "data", tmp_path / "server.log", "--no-ui", "--min-free-mb", "4")
+    long_one = write_example(tmp_path / "long", seconds=6.0)  # renders long enough to be caught running
+    log = tmp_path / "server.log"
+    proc, url = start(small_disk / "data", log, "--no-ui", "--min-free-mb", "4", "--log-level", "info")
     try:
-        first = submit(url, example).json()["id"]
+        first = submit(url, long_one).json()["id"]
         second = submit(url, example).json()["id"]
         wait_for(lambda: states(url)[first] == "running", "the first job to run")
-        filler = fill(small_disk)  # the running job's video finds no room
+        filler = fill(small_disk)  # the running job's video, and then its record, find no room
         health = httpx.get(url + "/v1/health", timeout=30)
         assert health.status_code == 503 and health.json()["status"] == "low_disk"
         assert health.json()["disk_free_bytes"] < 4 * 1024 * 1024 and "disk space" in health.json()["error"]
@@ -126,7 +128,9 @@ def test_a_full_disk_strands_no_job_refuses_with_507_and_recovers_without_restar
         assert refused.status_code == 507 and list(refused.json()) == ["error"]
         assert refused.headers["retry-after"].isdigit() and "disk space" in refused.json()["error"]
         assert len(refused.json()["error"].rstrip(".").split(". ")) == 1  # one sentence
-        time.sleep(4.0)  # the worker meets the full disk and waits; nothing ends up stranded as running
+        # the running job meets the full disk (its video, then its record, find no room): the worker
+        # says so and keeps trying to record it, so the job is not left running with nobody on it
+        wait_for(lambda: f"job {first}" in log.read_text(), "the running job to meet the full disk")
         cancel = httpx.delete(f"{url}/v1/jobs/{second}", timeout=30)
         assert cancel.status_code in (200, 507), cancel.text
         filler.unlink()  # space returns: everything goes on by itself, no restart
@@ -138,6 +142,7 @@ def test_a_full_disk_strands_no_job_refuses_with_507_and_recovers_without_restar
         final = wait_for(lambda: (s := states(url)) and all(s[i] in FINAL for i in ids) and s, "every job to end")
         assert final[first] == "done" and final[ids[2]] == "done"
         assert final[second] == ("cancelled" if cancel.status_code == 200 else "done")
+        assert f"job {first} hit a full disk; it is queued" in log.read_text()  # and it ran again
         assert httpx.get(f"{url}/v1/jobs/{first}/video", timeout=30).content[4:8] == b"ftyp"
     finally:
         stop(proc)
