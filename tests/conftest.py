@@ -149,3 +149,46 @@ def example(tmp_path_factory: pytest.TempPathFactory):
     from floatalk.apps.examples import write_example
 
     return write_example(tmp_path_factory.mktemp("example"), seconds=2.0)
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a thread of the test process: the real HTTP
+    stack (sockets, uvicorn's protocol with floatalk's header timeout, the app's middleware), as
+    `floatalk serve` runs it, without loading a model."""
+
+    def __init__(self, app, header_timeout_s: float = 10.0) -> None:
+        self.app = app
+        self.header_timeout_s = header_timeout_s
+        self.port = 0
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> LiveServer:
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        from floatalk.apps.server import header_timeout_protocol
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        http = header_timeout_protocol(self.header_timeout_s)
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", http=http)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from floatalk.apps.jobs import JobOptions
     from floatalk.timeline import Timeline
 
-__all__ = ["Limits", "UploadError", "check_audio", "check_file_name", "check_image", "check_uploads", "check_video"]
+__all__ = [
+    "Limits",
+    "UploadError",
+    "check_audio",
+    "check_face",
+    "check_file_name",
+    "check_image",
+    "check_uploads",
+    "check_video",
+]
 
 _IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
@@ -38,9 +47,13 @@ class Limits:
     max_audio_seconds: float = 60.0
     max_image_pixels: int = 4096 * 4096
     max_options_bytes: int = 64 * 1024
+    header_timeout_s: float = 10.0  # a request's headers, from the connection's start or the last answer
+    body_timeout_s: float = 300.0  # a request's whole body, from its start (50 MB at 1.4 Mbit/s)
+    max_uploads: int = 8  # request bodies received at once
 
     def __post_init__(self) -> None:
-        if self.max_upload_bytes < 1 or self.max_audio_seconds <= 0 or self.max_image_pixels < 1:
+        numbers = (self.max_upload_bytes, self.max_audio_seconds, self.max_image_pixels, self.max_uploads)
+        if min(numbers) <= 0 or self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
             raise ValueError("upload limits must be positive")
 
 
@@ -144,17 +157,32 @@ def check_video(path: Path) -> str:
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".video"
 
 
+def check_face(path: Path, detector: str, face: int) -> None:
+    """Check that the photo at `path` has face number `face` (counted from the left) for the job's
+    crop to find, so that a job asking for a face the photo lacks is refused now, not failed later."""
+    from floatalk.io.face import detect_faces
+    from floatalk.io.image import load_image
+
+    count = len(detect_faces(load_image(path), detector))
+    if not 1 <= face <= count:
+        found = f"{count} face{'' if count == 1 else 's'}" if count else "no face"
+        raise UploadError(400, f"The photo shows {found}; option 'face' must name one of them (got {face}).")
+
+
 def check_uploads(
     image: Path, audio: Path, limits: Limits, job: JobOptions, pose_video: Path | None = None
 ) -> dict[str, str]:
     """Check a job's files before it is queued, as the API and the web page both do: the image
     (`check_image`), the recording with the job's timeline against its length (`check_audio`)
-    and the pose video, if any (`check_video`), in that order. Returns each file's suffix for
-    storage by part name ("image", "audio" and "pose_video" when given)."""
+    and the pose video, if any (`check_video`), in that order; a face asked for by number must be
+    in the photo (`check_face`). Returns each file's suffix for storage by part name ("image",
+    "audio" and "pose_video" when given)."""
     suffixes = {
         "image": check_image(image, limits),
         "audio": check_audio(audio, limits, job.generate.timeline),
     }
+    if job.generate.crop and job.generate.face is not None:
+        check_face(image, job.generate.detector, job.generate.face)
     if pose_video is not None:
         suffixes["pose_video"] = check_video(pose_video)
     return suffixes

@@ -87,6 +87,45 @@ def add_server_flags(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument(
         "--max-queued", type=int, default=32, help="jobs that may wait; past it submissions get 503 (default 32)"
     )
+    p.add_argument(
+        "--min-free-mb",
+        type=float,
+        default=256.0,
+        help="disk space the data folder keeps free: below it submissions get 507 and workers wait (default 256)",
+    )
+    p.add_argument(
+        "--max-uploads", type=int, default=8, help="request bodies received at once; past it 503 (default 8)"
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a client has to send a request's headers, else 408 (default 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds a client has to send a request's whole body, else 408 (default 300)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name requests may name in Host, e.g. a reverse proxy's public name (repeatable); "
+        "the addresses the server listens on are always allowed",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a site (scheme://host[:port]) whose pages may send jobs and read answers (repeatable; default none: "
+        "browsers may use the API only from the server's own pages)",
+    )
 
 
 def check_server_flags(args: argparse.Namespace) -> None:
@@ -97,6 +136,21 @@ def check_server_flags(args: argparse.Namespace) -> None:
         raise UserInputError(f"--workers must be at least 1 (got {args.workers}).")
     if args.max_upload_mb <= 0 or args.max_audio_seconds <= 0 or args.max_image_pixels < 1 or args.max_queued < 1:
         raise UserInputError("The --max-* limits must be positive.")
+    if args.max_uploads < 1 or args.header_timeout <= 0 or args.body_timeout <= 0 or args.min_free_mb < 0:
+        raise UserInputError(
+            "--max-uploads, --header-timeout and --body-timeout must be positive, --min-free-mb not negative."
+        )
+    host_rules(args, "127.0.0.1")  # a bad --allow-origin is one sentence now
+
+
+def host_rules(args: argparse.Namespace, listen: str):
+    """The Host names and other origins the flags allow (floatalk.apps.hosts.HostRules)."""
+    from floatalk.apps.hosts import HostRules
+
+    try:
+        return HostRules(listen, tuple(args.allowed_host), tuple(args.allow_origin))
+    except ValueError as exc:
+        raise UserInputError(f"--allow-origin takes an origin such as https://app.example ({exc}).") from None
 
 
 def limits_from(args: argparse.Namespace):
@@ -107,6 +161,9 @@ def limits_from(args: argparse.Namespace):
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_audio_seconds=args.max_audio_seconds,
         max_image_pixels=args.max_image_pixels,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_uploads=args.max_uploads,
     )
 
 
@@ -124,7 +181,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    from floatalk.apps.queue import JobQueue, Workers, data_dir_default
+    from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
     from floatalk.checkpoint import read_config
@@ -139,11 +196,12 @@ def run(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     port = sock.getsockname()[1]
     try:
-        queue = JobQueue(data_dir, max_queued=args.max_queued)
+        queue = open_queue(args, data_dir)
         workers = Workers(queue, checkpoint=args.checkpoint, count=args.workers, device=args.device)
         limits = limits_from(args)
         page = UI_PATH if args.ui else None
-        app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page)
+        rules = host_rules(args, args.host)
+        app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page, rules=rules)
         if page is not None:
             from floatalk.apps.ui import mount_ui
 
@@ -152,10 +210,22 @@ def run(args: argparse.Namespace) -> int:
         where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
         data = os.path.abspath(data_dir)
         banner = f"floatalk serve: http://{host}:{port}, data in {data}; {args.workers} worker(s){where}"
-        serve_until_stopped("floatalk serve", app, sock, workers, banner, log_level=args.log_level)
+        serve_until_stopped("floatalk serve", app, sock, workers, banner, limits, log_level=args.log_level)
     finally:
         sock.close()
     return 0
+
+
+def open_queue(args: argparse.Namespace, data_dir):
+    """The data folder's job queue (StorageFullError, one sentence, when the disk has no room to
+    open it); one short of disk space opens degraded, and a line on stderr says so."""
+    from floatalk.apps.queue import JobQueue
+
+    queue = JobQueue(data_dir, max_queued=args.max_queued, min_free_bytes=int(args.min_free_mb * 1024 * 1024))
+    short = queue.space_short()
+    if short:
+        print(f"floatalk {args.command}: warning: {short}", file=sys.stderr, flush=True)
+    return queue
 
 
 def listen(host: str, port: int):
@@ -176,11 +246,13 @@ def listen(host: str, port: int):
     return sock
 
 
-def serve_until_stopped(name: str, app, sock, workers, banner: str, log_level: str = "warning") -> None:
+def serve_until_stopped(name: str, app, sock, workers, banner: str, limits, log_level: str = "warning") -> None:
     """Start the model workers, print `banner` and serve `app` on `sock` (a `listen` socket, closed
     by its owner) until Ctrl-C or SIGTERM; then stop the workers (a running job stops within one
     window and goes back to the queue)."""
     import uvicorn
+
+    from floatalk.apps.server.slow_headers import header_timeout_protocol
 
     def stop(signum: int, frame: object) -> None:
         # uvicorn stops serving on SIGINT/SIGTERM, then raises the signal again once it has
@@ -192,7 +264,8 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, log_level: s
     workers.start()
     try:
         print(banner, file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+        http = header_timeout_protocol(limits.header_timeout_s)
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", http=http)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         workers.stop()

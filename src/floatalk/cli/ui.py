@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from floatalk.cli.serve import UI_PATH, add_server_flags, check_server_flags, limits_from, listen, serve_until_stopped
+from floatalk.cli.serve import (
+    UI_PATH,
+    add_server_flags,
+    check_server_flags,
+    host_rules,
+    limits_from,
+    listen,
+    open_queue,
+    serve_until_stopped,
+)
 
 HOST = "127.0.0.1"
 
@@ -41,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"floatalk ui needs {', '.join(missing)}: pip install 'floatalk[ui]'.")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-    from floatalk.apps.queue import JobQueue, Workers, data_dir_default
+    from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.assets import resolve_model
 
     limits = limits_from(args)
@@ -53,17 +62,19 @@ def run(args: argparse.Namespace) -> int:
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
+    from floatalk.apps.server import protect
     from floatalk.apps.ui import mount_ui
 
     try:
-        queue = JobQueue(data_dir, max_queued=args.max_queued)
+        queue = open_queue(args, data_dir)
         workers = Workers(queue, checkpoint=checkpoint, count=args.workers, device=args.device)
         app = FastAPI(title="floatalk ui", docs_url=None, redoc_url=None, openapi_url=None)
         app.get("/", include_in_schema=False)(lambda: RedirectResponse(f"{UI_PATH}/"))
+        protect(app, limits, host_rules(args, HOST))
         with tempfile.TemporaryDirectory(prefix="floatalk-example-") as example_dir:
             mount_ui(app, queue, UI_PATH, example_dir=example_dir, limits=limits)
             banner = f"floatalk ui: serving http://{HOST}:{port}{UI_PATH}/ (jobs in {data_dir})"
-            serve_until_stopped("floatalk ui", app, sock, workers, banner)
+            serve_until_stopped("floatalk ui", app, sock, workers, banner, limits)
     finally:
         sock.close()
     return 0

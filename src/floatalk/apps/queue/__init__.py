@@ -5,6 +5,7 @@ use the names below.
 Nothing heavy is imported here: torch and the model are loaded by `Workers.start`.
 """
 
+from floatalk.apps.queue.disk import StorageFullError, is_disk_full
 from floatalk.apps.queue.records import FINAL_STATES, STATES, JobRecord
 from floatalk.apps.queue.store import MAX_ATTEMPTS, POSE_VIDEO, JobQueue, QueueFullError, data_dir_default
 from floatalk.apps.queue.workers import JobProgress, Workers
@@ -18,6 +19,8 @@ __all__ = [
     "JobQueue",
     "JobRecord",
     "QueueFullError",
+    "StorageFullError",
     "Workers",
     "data_dir_default",
+    "is_disk_full",
 ]

@@ -16,21 +16,21 @@ file is never handed out. The threads that run the jobs are `floatalk.apps.queue
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import shutil
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from floatalk.apps.jobs import JobOptions, as_job, parse_options
+from floatalk.apps.queue.database import Database, update
+from floatalk.apps.queue.disk import StorageFullError, free_bytes, is_disk_full, megabytes
 from floatalk.apps.queue.records import COLUMNS, FINAL_STATES, STATES, JobRecord, record_from_row
 from floatalk.errors import UserInputError
 
@@ -38,28 +38,6 @@ __all__ = ["MAX_ATTEMPTS", "POSE_VIDEO", "JobQueue", "QueueFullError", "data_dir
 
 MAX_ATTEMPTS = 3
 """How many times a job is started before it fails as 'interrupted' (a job that kills its server every time)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    stage TEXT,
-    progress REAL NOT NULL DEFAULT 0,
-    error TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    updated REAL NOT NULL,
-    options TEXT NOT NULL,
-    checked TEXT,
-    image TEXT NOT NULL,
-    audio TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
-"""
 
 
 class QueueFullError(Exception):
@@ -83,60 +61,41 @@ def _suffix(path: Path) -> str:
 class JobQueue:
     """The jobs of one data folder. Thread-safe; several processes may share the folder (SQLite locks)."""
 
-    def __init__(self, data_dir: str | Path, *, max_queued: int = 32) -> None:
+    def __init__(self, data_dir: str | Path, *, max_queued: int = 32, min_free_bytes: int = 0) -> None:
         if max_queued < 1:
             raise UserInputError(f"The queue must hold at least 1 waiting job (got max_queued={max_queued}).")
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.max_queued = max_queued
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.data_dir / "queue.sqlite3"
-        self._local = threading.local()
-        self._changed = threading.Condition()
-        db = self._db()
-        db.executescript(_SCHEMA)
-        if "checked" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
-            db.execute("ALTER TABLE jobs ADD COLUMN checked TEXT")  # a data folder of an earlier version
-
-    # -- database plumbing ---------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: commits survive a crash of the process
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); waiters are woken after a commit."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        self.min_free_bytes = max(0, int(min_free_bytes))
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise StorageFullError(f"The data folder {self.data_dir} is out of disk space.") from None
             raise
-        db.execute("COMMIT")
-        with self._changed:
-            self._changed.notify_all()
-
-    def _update(self, db: sqlite3.Connection, job_id: str, **values: Any) -> None:
-        sets = ", ".join(f"{k} = ?" for k in values)
-        # `updated` grows strictly with every change, so wait(since=...) never misses one.
-        db.execute(
-            f"UPDATE jobs SET {sets}{', ' if sets else ''}updated = MAX(?, updated + 0.000001) WHERE id = ?",
-            (*values.values(), time.time(), job_id),
-        )
+        self.db_path = self.data_dir / "queue.sqlite3"
+        self.database = Database(self.db_path)
 
     def close(self) -> None:
         """Close this thread's database connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self.database.close()
+
+    # -- the disk ----------------------------------------------------------------------------
+    def free_bytes(self) -> int:
+        """Bytes free on the data folder's disk."""
+        return free_bytes(self.data_dir)
+
+    def space_short(self) -> str | None:
+        """None while the data folder's disk has at least `min_free_bytes` free; else the sentence
+        that says so (new jobs are refused and workers wait until space returns)."""
+        free = self.free_bytes()
+        if free >= self.min_free_bytes and free > 0:
+            return None
+        return (
+            f"The server is short of disk space ({megabytes(free)} free, it keeps {megabytes(self.min_free_bytes)}"
+            " in reserve); new jobs are refused until space returns."
+        )
 
     # -- the contract ----------------------------------------------------------------------
     def submit(
@@ -171,11 +130,14 @@ class JobQueue:
             stored = json.dumps(given)
         except (TypeError, ValueError) as exc:
             raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
+        short = self.space_short()
+        if short:
+            raise StorageFullError(short)
         job_id = uuid.uuid4().hex
         folder = self.jobs_dir / job_id
         image_name, audio_name = "image" + _suffix(image), "audio" + _suffix(audio)
         now = time.time()
-        with self._transaction() as db:
+        with self.database.transaction() as db:
             (waiting,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()
             if waiting >= self.max_queued:
                 retry = self._retry_after(db, waiting)
@@ -207,7 +169,7 @@ class JobQueue:
 
     def retry_after(self) -> int:
         """Seconds a client should wait before submitting again to a full queue."""
-        return self._retry_after(self._db(), self.max_queued)
+        return self._retry_after(self.database.connection(), self.max_queued)
 
     def _retry_after(self, db: sqlite3.Connection, waiting: int) -> int:
         """Seconds until a slot frees up, judged by how long recent jobs took (10 s without history)."""
@@ -222,12 +184,12 @@ class JobQueue:
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None for an unknown id."""
-        row = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
+        row = self.database.connection().execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
         return record_from_row(row) if row else None
 
     def list(self, offset: int = 0, limit: int = 20) -> tuple[list[JobRecord], int]:
         """A page of jobs, newest first, and how many jobs there are in all."""
-        db = self._db()
+        db = self.database.connection()
         rows = db.execute(
             f"SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (max(0, limit), max(0, offset))
         ).fetchall()
@@ -236,7 +198,7 @@ class JobQueue:
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
-        rows = self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        rows = self.database.connection().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         counts = dict.fromkeys(STATES, 0)
         counts.update({state: n for state, n in rows})
         return counts
@@ -244,15 +206,15 @@ class JobQueue:
     def cancel(self, job_id: str) -> JobRecord | None:
         """Cancel a job: a queued one ends at once (its inputs are deleted); a running one is asked
         to stop and ends within one window of motion. A finished job is left as it is."""
-        with self._transaction() as db:
+        with self.database.transaction() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
             if row is None:
                 return None
             if row[0] == "queued":
-                self._update(db, job_id, state="cancelled", finished=time.time(), cancel_requested=1)
+                update(db, job_id, state="cancelled", finished=time.time(), cancel_requested=1)
                 self._remove_inputs(job_id)
             elif row[0] == "running":
-                self._update(db, job_id, cancel_requested=1)
+                update(db, job_id, cancel_requested=1)
         return self.get(job_id)
 
     def video(self, job_id: str) -> Path | None:
@@ -275,15 +237,15 @@ class JobQueue:
             left = deadline - time.monotonic()
             if left <= 0:
                 return record
-            with self._changed:
-                self._changed.wait(min(left, 0.25))
+            with self.database.changed:
+                self.database.changed.wait(min(left, 0.25))
 
     # -- used by Workers -------------------------------------------------------------------
     def job_options(self, job_id: str) -> JobOptions:
         """A job's checked options as the store keeps them, read back without checking them again
         (a pose video is named inside the job's folder). A job stored by an earlier version, with
         only the options its client gave, has them read as a batch line would be."""
-        row = self._db().execute("SELECT options, checked FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.database.connection().execute("SELECT options, checked FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise UserInputError(f"Job {job_id} is no longer in the queue.")
         folder = self.jobs_dir / job_id
@@ -293,7 +255,7 @@ class JobQueue:
 
     def paths(self, job_id: str) -> tuple[Path, Path, Path]:
         """(image, audio, video) paths of a job."""
-        row = self._db().execute("SELECT image, audio FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.database.connection().execute("SELECT image, audio FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(job_id)
         folder = self.jobs_dir / job_id
@@ -301,30 +263,30 @@ class JobQueue:
 
     def claim(self) -> JobRecord | None:
         """Take the oldest queued job and mark it running, in one transaction; None if none waits."""
-        with self._transaction() as db:
+        with self.database.transaction() as db:
             row = db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
             now = time.time()
             db.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (row[0],))
-            self._update(db, row[0], state="running", stage="start", progress=0.0, started=now, error=None)
+            update(db, row[0], state="running", stage="start", progress=0.0, started=now, error=None)
         return self.get(row[0])
 
     def report(self, job_id: str, stage: str, progress: float) -> None:
         """Record a running job's stage and progress."""
-        with self._transaction() as db:
-            self._update(db, job_id, stage=stage, progress=float(progress))
+        with self.database.transaction() as db:
+            update(db, job_id, stage=stage, progress=float(progress))
 
     def cancel_requested(self, job_id: str) -> bool:
         """Whether someone asked to cancel this job."""
-        row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.database.connection().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
 
     def finish(self, job_id: str, state: str, error: str | None = None) -> JobRecord | None:
         """End a running job as done, failed or cancelled (a cancel asked for while it ran wins over done)."""
         if state not in FINAL_STATES:
             raise ValueError(f"not a final state: {state}")
-        with self._transaction() as db:
+        with self.database.transaction() as db:
             row = db.execute("SELECT state, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row[0] != "running":
                 return self.get(job_id)
@@ -333,33 +295,59 @@ class JobQueue:
             values: dict[str, Any] = {"state": state, "finished": time.time(), "error": error}
             if state == "done":
                 values["progress"] = 1.0
-            self._update(db, job_id, **values)
+            update(db, job_id, **values)
             if state != "done":
                 (self.jobs_dir / job_id / "video.mp4").unlink(missing_ok=True)
             if state == "cancelled":
                 self._remove_inputs(job_id)
         return self.get(job_id)
 
+    def retry_later(self, job_id: str, reason: str) -> str:
+        """A running job that hit a full disk goes back to the queue, to run again once space
+        returns; one started MAX_ATTEMPTS times fails with `reason` instead, and one whose cancel
+        was asked for ends cancelled. Returns its new state."""
+        with self.database.transaction() as db:
+            row = db.execute("SELECT state, attempts, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[0] != "running":
+                return row[0] if row else "missing"
+            if row[2]:
+                update(db, job_id, state="cancelled", finished=time.time())
+                self._remove_inputs(job_id)
+                return "cancelled"
+            if row[1] >= MAX_ATTEMPTS:
+                update(db, job_id, state="failed", finished=time.time(), error=reason)
+                return "failed"
+            update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
+            return "queued"
+
     def requeue(self, job_id: str) -> None:
         """Put a running job back in the queue (its worker is stopping); the start does not count."""
-        with self._transaction() as db:
+        with self.database.transaction() as db:
             db.execute("UPDATE jobs SET attempts = MAX(0, attempts - 1) WHERE id = ? AND state = 'running'", (job_id,))
-            self._update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
+            update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
 
     def recover(self) -> list[str]:
-        """After a crash: jobs left running are queued again (failed once started MAX_ATTEMPTS
-        times), half-written videos are deleted, and job folders without a row (a submit cut
-        short) are removed. Returns the ids
-        put back in the queue. Only the process that runs this folder's jobs may call it."""
+        """After a crash: a job left running whose video was complete (its worker could not record
+        the end, a full disk say) ends as done, or cancelled if that was asked; the others are
+        queued again (failed once started MAX_ATTEMPTS times); half-written videos are deleted,
+        and job folders without a row (a submit cut short) are removed. Returns the ids put back
+        in the queue. Only the process that runs this folder's jobs may call it."""
         requeued: list[str] = []
-        with self._transaction() as db:
-            rows = db.execute("SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
-            for job_id, attempts in rows:
-                if attempts >= MAX_ATTEMPTS:
+        with self.database.transaction() as db:
+            rows = db.execute("SELECT id, attempts, cancel_requested FROM jobs WHERE state = 'running'").fetchall()
+            for job_id, attempts, cancel in rows:
+                video = self.jobs_dir / job_id / "video.mp4"  # written whole, then renamed
+                if video.is_file() and not cancel:
+                    update(db, job_id, state="done", finished=time.time(), progress=1.0, error=None)
+                elif video.is_file():
+                    update(db, job_id, state="cancelled", finished=time.time())
+                    video.unlink()
+                    self._remove_inputs(job_id)
+                elif attempts >= MAX_ATTEMPTS:
                     reason = f"The job was interrupted {attempts} times (the server stopped while it ran)."
-                    self._update(db, job_id, state="failed", finished=time.time(), error=reason)
+                    update(db, job_id, state="failed", finished=time.time(), error=reason)
                 else:
-                    self._update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
+                    update(db, job_id, state="queued", stage=None, progress=0.0, started=None)
                     requeued.append(job_id)
             known = {r[0] for r in db.execute("SELECT id FROM jobs").fetchall()}
         for folder in self.jobs_dir.iterdir():
@@ -379,13 +367,13 @@ class JobQueue:
 
     def wait_for_work(self, timeout: float) -> None:
         """Block until something in this process changed the queue, or `timeout` seconds passed."""
-        with self._changed:
-            self._changed.wait(timeout)
+        with self.database.changed:
+            self.database.changed.wait(timeout)
 
     def wake(self) -> None:
         """Wake everyone waiting on this queue."""
-        with self._changed:
-            self._changed.notify_all()
+        with self.database.changed:
+            self.database.changed.notify_all()
 
 
 def data_dir_default() -> Path:

@@ -6,12 +6,16 @@ torch and the model are loaded by `Workers.start`'s threads, not at import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from floatalk.apps import jobs
+from floatalk.apps.queue.disk import StorageFullError, is_disk_full
 from floatalk.apps.queue.records import JobRecord
 from floatalk.apps.queue.store import JobQueue
 from floatalk.errors import UserInputError, one_line
@@ -22,6 +26,9 @@ log = logging.getLogger("floatalk.queue")
 
 # How much of a whole job each progress stage of run_job is (motion and frames interleave when
 # the pipeline streams window by window, so each stage's share is counted on its own).
+_DISK_POLL_S = 1.0  # how often a worker waiting for disk space looks again
+_DISK_FULL_JOB = "The server's disk filled up each time this job ran; submit it again once /v1/health is ok."
+
 _STAGE_WEIGHTS = {"emotion": 0.05, "audio": 0.05, "motion": 0.3, "frames": 0.6}
 
 
@@ -111,6 +118,9 @@ class Workers:
             return
         while not self._stopping.is_set():
             try:
+                if self.queue.space_short():  # jobs wait for space rather than fail for the lack of it
+                    self._stopping.wait(_DISK_POLL_S)
+                    continue
                 record = self.queue.claim()
                 if record is None:
                     self.queue.wait_for_work(1.0)
@@ -119,6 +129,21 @@ class Workers:
             except Exception:  # noqa: BLE001 - e.g. the database busy for too long: keep the worker alive
                 log.exception("the worker hit an error outside a job; it goes on in 1 s")
                 self._stopping.wait(1.0)
+
+    def _record(self, what: str, write: Callable[[], object]) -> None:
+        """Write a job's result to the store, trying again (every 1 s, then up to every 30 s) while
+        it fails, a full disk say, so that no job is left `running`. A worker told to stop gives
+        up: the job is still `running`, and the next start reconciles it (`JobQueue.recover`)."""
+        pause = 1.0
+        while True:
+            try:
+                write()
+                return
+            except Exception as exc:  # noqa: BLE001 - the store refused the write: wait and write again
+                log.warning("could not record %s (%s); trying again in %.0f s", what, one_line(exc), pause)
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, 30.0)
 
     def _run_one(self, pipe: Any, record: JobRecord) -> None:
         job_id = record.id
@@ -130,7 +155,8 @@ class Workers:
             now = time.monotonic()
             if stage != last[1] or now - last[0] > 0.2 or done >= total:
                 last[0], last[1] = now, stage
-                self.queue.report(job_id, stage, fraction)
+                with contextlib.suppress(StorageFullError):  # progress is news, not a result: skip it
+                    self.queue.report(job_id, stage, fraction)
 
         def cancelled() -> bool:
             return self._stopping.is_set() or self.queue.cancel_requested(job_id)
@@ -141,16 +167,25 @@ class Workers:
             jobs.run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
         except jobs.CancelledError:
             if self.queue.cancel_requested(job_id):
-                self.queue.finish(job_id, "cancelled")
+                self._record(f"job {job_id}'s cancel", lambda: self.queue.finish(job_id, "cancelled"))
             else:  # the server is stopping: the job runs again on the next start
-                self.queue.requeue(job_id)
+                self._record(f"job {job_id}'s return to the queue", lambda: self.queue.requeue(job_id))
             return
         except Exception as exc:  # noqa: BLE001 - a job's error fails that job only
-            if not isinstance(exc, UserInputError):
-                log.exception("job %s failed", job_id)
-            self.queue.finish(job_id, "failed", job_error(exc))
+            self._record(f"job {job_id}'s failure", partial(self._failed, job_id, exc))
             return
-        self.queue.finish(job_id, "done")
+        self._record(f"job {job_id}'s end", lambda: self.queue.finish(job_id, "done"))
+
+    def _failed(self, job_id: str, exc: Exception) -> None:
+        """Record a job's error: a full disk puts it back in the queue (it runs once space returns,
+        failing after MAX_ATTEMPTS starts); any other error fails it with one sentence."""
+        if is_disk_full(exc):
+            state = self.queue.retry_later(job_id, _DISK_FULL_JOB)
+            log.warning("job %s hit a full disk; it is %s", job_id, state)
+            return
+        if not isinstance(exc, UserInputError):
+            log.exception("job %s failed", job_id, exc_info=exc)
+        self.queue.finish(job_id, "failed", job_error(exc))
 
 
 def job_error(exc: BaseException) -> str:

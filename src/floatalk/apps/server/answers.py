@@ -12,10 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from floatalk.apps.queue import JobRecord, QueueFullError
+from floatalk.apps.queue import JobRecord, QueueFullError, StorageFullError
 from floatalk.apps.server.state import API_PREFIX
 
-__all__ = ["add_error_handlers", "error", "job_json", "queue_full"]
+__all__ = ["DISK_RETRY_S", "add_error_handlers", "error", "job_json", "queue_full", "storage_full"]
+
+DISK_RETRY_S = 60
+"""Retry-After of a 507: how long a client waits before trying again on a disk short of space."""
 
 log = logging.getLogger("floatalk.serve")
 
@@ -28,6 +31,11 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 def queue_full(exc: QueueFullError, headers: dict[str, str] | None = None) -> JSONResponse:
     """503 with Retry-After: the queue holds its maximum of waiting jobs."""
     return error(503, str(exc), {"Retry-After": str(exc.retry_after), **(headers or {})})
+
+
+def storage_full(message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """507 (Insufficient Storage) with Retry-After: the data folder's disk is short of space."""
+    return error(507, message, {"Retry-After": str(DISK_RETRY_S), **(headers or {})})
 
 
 def api_words(message: str) -> str:
@@ -66,6 +74,11 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     return error(400, f"Parameter '{where}': {first.get('msg', 'invalid value')}.")
 
 
+async def disk_full(request: Request, exc: StorageFullError) -> JSONResponse:
+    """507 for a request the disk had no room for (a cancel's record, say)."""
+    return storage_full(str(exc))
+
+
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """500 naming the exception's type; the traceback goes to the log."""
     log.exception("internal error on %s %s", request.method, request.url.path)
@@ -76,4 +89,5 @@ def add_error_handlers(app: FastAPI) -> None:
     """Answer every error of `app` as {"error": "<one sentence>"}."""
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StorageFullError, disk_full)
     app.add_exception_handler(Exception, internal_error)

@@ -1,15 +1,18 @@
 """The API's app: `create_app` puts the server's state on a FastAPI app, answers every error in
-one sentence, guards it with the token and includes the routers."""
+one sentence, guards it (`guards.protect`: Host and Origin, the token, methods, bodies in
+flight) and includes the routers."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from floatalk import __version__
+from floatalk.apps.hosts import HostRules
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.server import job_routes, site, submit
 from floatalk.apps.server.answers import add_error_handlers
-from floatalk.apps.server.auth import TokenGate
+from floatalk.apps.server.guards import protect
+from floatalk.apps.server.openapi import describe
 from floatalk.apps.server.state import API_PREFIX, DOCS_PATH, ServerState
 from floatalk.apps.uploads import Limits
 
@@ -33,11 +36,13 @@ def create_app(
     limits: Limits | None = None,
     token: str | None = None,
     page_prefix: str | None = None,
+    rules: HostRules | None = None,
 ) -> FastAPI:
     """The API over `queue` (whose jobs `workers` run); with `token`, every endpoint except
     /v1/health wants `Authorization: Bearer <token>`. page_prefix: where the web page will be
     mounted (`floatalk.apps.ui.mount_ui`): with a token, a browser there is asked for it (HTTP
-    Basic, the token as password), and / leads to the page."""
+    Basic, the token as password), and / leads to the page. rules: the Host names and other
+    origins the server accepts (default: this machine's loopback names, no other origin)."""
     app = FastAPI(
         docs_url=DOCS_PATH,
         title="floatalk",
@@ -47,10 +52,11 @@ def create_app(
     limits = limits or Limits()
     app.state.floatalk = ServerState(queue, workers, limits, token, _incoming(queue.data_dir), page_prefix)
     add_error_handlers(app)
-    if token:
-        app.add_middleware(TokenGate, token=token, open_paths=(f"{API_PREFIX}/health",), page_prefix=page_prefix)
+    open_paths = (f"{API_PREFIX}/health",)
+    protect(app, limits, rules or HostRules(), token=token, open_paths=open_paths, page_prefix=page_prefix)
     if page_prefix is not None:
         app.include_router(site.front_router)
     for router in (site.health_router, submit.router, job_routes.router):
         app.include_router(router)
+    describe(app, token=bool(token), open_paths=open_paths)
     return app

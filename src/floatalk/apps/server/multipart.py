@@ -87,7 +87,10 @@ class Upload:
 
     def discard(self) -> None:
         """Delete every file this request wrote (those the queue took are gone already)."""
-        self._close_file()
+        try:
+            self._close_file()
+        except OSError:  # its last bytes found no room on the disk: the file goes anyway
+            self._handle = None
         for path in self.files.values():
             path.unlink(missing_ok=True)
 

@@ -1,23 +1,26 @@
 """POST /v1/jobs: a job submitted as a multipart upload (the files `image` and `audio`, an optional
 `pose_video` and the `options` JSON), checked as it streams in and queued once every check
 passed. An answer given before the body was read to its end closes the connection, so the
-client's upload is cut off instead of being read (and thrown away) by the server.
+client's upload is cut off instead of being read (and thrown away) by the server. A body cut
+short (`slow_uploads.BodyCutShortError`: too slow, or its client gone) leaves the handler by
+that error, after the upload's files were deleted.
 """
 
 import json
+import math
 from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from floatalk.apps.jobs import JobOptions, parse_options
-from floatalk.apps.queue import QueueFullError
-from floatalk.apps.server.answers import error, job_json, queue_full
+from floatalk.apps.queue import QueueFullError, StorageFullError, is_disk_full
+from floatalk.apps.server.answers import error, job_json, queue_full, storage_full
 from floatalk.apps.server.multipart import Upload, boundary, too_large
-from floatalk.apps.server.state import API_PREFIX, State
-from floatalk.apps.uploads import Limits, UploadError, check_uploads
+from floatalk.apps.server.schemas import Job, error_responses
+from floatalk.apps.server.state import API_PREFIX, ServerState, State
+from floatalk.apps.uploads import UploadError, check_uploads
 from floatalk.errors import UserInputError, one_line
 
 __all__ = ["options_part", "router"]
@@ -51,16 +54,50 @@ _UPLOAD_SCHEMA = {
     },
 }
 _CUT = {"Connection": "close"}
+_NO_ROOM = "The server's disk filled up while the upload arrived; try again later."
+
+
+MAX_OPTIONS_DEPTH = 8
+"""How deep the options JSON may nest (a timeline's segment values sit at depth 4)."""
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def _depth(value: object) -> int:
+    """How deep a parsed JSON value nests (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def options_part(raw: bytes, pose_video: bool = False) -> JobOptions:
-    """The options part read once into checked options (none given when empty); 400 in one sentence otherwise."""
+    """The options part read once into checked options (none given when empty); 400 in one sentence
+    otherwise: not JSON (NaN and Infinity included), nested deeper than MAX_OPTIONS_DEPTH, not an
+    object, or options `parse_options` refuses."""
     if not raw.strip():
         return parse_options({}, pose_video=pose_video)
+    too_deep = UploadError(400, f"The options part nests deeper than {MAX_OPTIONS_DEPTH} levels.")
     try:
-        options = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        options = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise UploadError(400, f"The options part is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise too_deep from None
+    if _depth(options) > MAX_OPTIONS_DEPTH:
+        raise too_deep
     if not isinstance(options, dict):
         raise UploadError(400, "The options part must be a JSON object of option names and values.")
     try:
@@ -69,14 +106,25 @@ def options_part(raw: bytes, pose_video: bool = False) -> JobOptions:
         raise UploadError(400, one_line(exc)) from None
 
 
-def _boundary_of(request: Request, limits: Limits) -> bytes:
-    """The body's multipart boundary, once the headers show the body may be read: 415 for a body
-    of another kind, 413 for one declared over the size limit."""
-    found = boundary(request.headers.get("content-type", ""))
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_upload_bytes:
-        raise UploadError(413, too_large(limits))
-    return found
+def _refusal(request: Request, state: ServerState) -> JSONResponse | None:
+    """The answer to a submission refused on its headers alone, before its body is read (None: read
+    it): 415 for a body of another kind, 413 for one declared over the size limit, 503 while the
+    queue is full, 507 while the disk is short of space or has no room for the declared body."""
+    try:
+        boundary(request.headers.get("content-type", ""))
+    except UploadError as exc:
+        return error(exc.status, str(exc), _CUT)
+    limits, queue = state.limits, state.queue
+    declared = request.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else 0
+    if size > limits.max_upload_bytes:
+        return error(413, too_large(limits), _CUT)
+    if queue.counts()["queued"] >= queue.max_queued:
+        return queue_full(QueueFullError("The queue is full; try again later.", queue.retry_after()), _CUT)
+    short = queue.space_short()
+    if short is None and size > queue.free_bytes() - queue.min_free_bytes:
+        short = "The server's disk has no room for an upload this large now; try again later."
+    return storage_full(short, _CUT) if short else None
 
 
 @router.post(
@@ -86,19 +134,24 @@ def _boundary_of(request: Request, limits: Limits) -> bytes:
     description="multipart/form-data with the files `image` and `audio` and an optional `options` part: a "
     'JSON object of `floatalk generate` options by flag name without dashes, e.g. {"emotion": "happy", '
     '"seed": 3}, and an optional video `pose_video` whose head motion the face follows. Answers 202 with the '
-    "job; 413 over the size limit; 503 with Retry-After when the queue is full.",
+    "job; 413 over the size limit; 503 with Retry-After when the queue is full or too many uploads arrive at "
+    "once; 507 with Retry-After while the disk is short of space.",
     openapi_extra={"requestBody": _UPLOAD_SCHEMA},
+    response_model=Job,
+    responses={
+        202: {
+            "description": "the job, queued",
+            "headers": {"Location": {"description": "the job's address", "schema": {"type": "string"}}},
+        },
+        **error_responses(400, 408, 413, 415, 503, 507),
+    },
 )
 async def submit(request: Request, state: State) -> JSONResponse:
     """Stream the upload in, check its parts (`floatalk.apps.uploads.check_uploads`) and queue the job."""
-    try:
-        parts = _boundary_of(request, state.limits)
-    except UploadError as exc:
-        return error(exc.status, str(exc), _CUT)
-    queue = state.queue
-    if queue.counts()["queued"] >= queue.max_queued:
-        return queue_full(QueueFullError("The queue is full; try again later.", queue.retry_after()), _CUT)
-
+    refused = _refusal(request, state)
+    if refused is not None:
+        return refused
+    queue, parts = state.queue, boundary(request.headers["content-type"])
     upload = Upload(state.incoming, state.limits)
     read_all = False
     try:
@@ -115,11 +168,13 @@ async def submit(request: Request, state: State) -> JSONResponse:
         return error(exc.status, str(exc), None if read_all else _CUT)
     except QueueFullError as exc:
         return queue_full(exc)
+    except StorageFullError as exc:
+        return storage_full(str(exc), None if read_all else _CUT)
     except UserInputError as exc:
         return error(400, one_line(exc))
-    except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
-        return error(400, "The upload was cut short by the client.", _CUT)
-    except Exception as exc:  # python-multipart's parse errors and the like
+    except Exception as exc:  # python-multipart's parse errors, a full disk and the like
+        if is_disk_full(exc):
+            return storage_full(_NO_ROOM, None if read_all else _CUT)
         if type(exc).__module__.startswith("python_multipart"):
             return error(400, "The multipart body is malformed.", None if read_all else _CUT)
         raise
