@@ -32,21 +32,14 @@ from floatalk.io import (
     read_video_frames,
 )
 
-PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "parity"
-
-
 # ----------------------------------------------------------------------------------------------
 # fixtures and helpers
 
 
 @pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
+def portrait(parity_dir: Path) -> np.ndarray:
     """A 512x512 photo with one face (NASA astronaut photo, public domain)."""
-    path = PARITY / "inputs_a" / "image.png"
-    if path.is_file():
-        return load_image(path)
-    skimage_data = pytest.importorskip("skimage.data")
-    return np.ascontiguousarray(skimage_data.astronaut())
+    return load_image(parity_dir / "inputs_a" / "image.png")
 
 
 def _write_audio_av(path: Path, wave: np.ndarray, rate: int, codec: str, container_format: str | None = None) -> None:
@@ -291,10 +284,8 @@ def test_wav_int16_at_16k_is_bit_exact(tmp_path: Path) -> None:
     assert np.array_equal(out, samples.astype(np.float32) / 32768)
 
 
-def test_parity_wav_is_bit_exact() -> None:
-    path = PARITY / "inputs_a" / "audio.wav"
-    if not path.is_file():
-        pytest.skip("parity data not available")
+def test_parity_wav_is_bit_exact(parity_dir: Path) -> None:
+    path = parity_dir / "inputs_a" / "audio.wav"
     int16, rate = soundfile.read(path, dtype="int16")
     assert rate == SAMPLE_RATE
     assert np.array_equal(load_audio(path), int16.astype(np.float32) / 32768)
