@@ -343,10 +343,10 @@ def test_silence_is_accepted_and_arrays(tmp_path: Path) -> None:
     soundfile.write(tmp_path / "silence.wav", np.zeros(1600, np.int16), 16000)
     assert (load_audio(tmp_path / "silence.wav") == 0).all()
 
-    stereo = np.stack([np.ones(100), np.zeros(100)], axis=1).astype(np.float64)
+    stereo = np.stack([np.ones(1000), np.zeros(1000)], axis=1).astype(np.float64)
     out = load_audio(stereo)
-    assert out.dtype == np.float32 and out.shape == (100,) and np.allclose(out, 0.5)
-    mono = np.linspace(-1, 1, 50, dtype=np.float32)
+    assert out.dtype == np.float32 and out.shape == (1000,) and np.allclose(out, 0.5)
+    mono = np.linspace(-1, 1, 800, dtype=np.float32)
     np.testing.assert_array_equal(load_audio(mono), mono)
     for bad in (np.zeros((2, 16000), np.float32), np.zeros(0, np.float32), np.zeros(10, np.int64)):
         with pytest.raises(UserInputError):
@@ -377,6 +377,73 @@ def test_bad_audio_files(tmp_path: Path, portrait: np.ndarray) -> None:
         with pytest.raises(UserInputError, match=words) as info:
             load_audio(path)
         assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("samples", [1, 2, 200, 201, 399, 600])
+@pytest.mark.parametrize(
+    ("name", "codec", "container_format", "rate"),
+    [
+        ("a.wav", None, None, 16000),
+        ("b.wav", None, None, 44100),
+        ("a.flac", "flac", None, 16000),
+        ("a.mp3", "libmp3lame", None, 44100),
+        ("a.m4a", "aac", "ipod", 22050),
+        ("a.opus", "libopus", "ogg", 48000),
+    ],
+)
+def test_audio_shorter_than_a_frame_is_one_sentence(
+    tmp_path: Path, samples: int, name: str, codec: str | None, container_format: str | None, rate: int
+) -> None:
+    """`samples` counted at 16 kHz: 200 or fewer broke the bundled model's STFT, fewer than 400
+    the release's wav2vec2; anything under one video frame (640) is refused in one sentence (a
+    lossy file's decoder may find no samples at all in the shortest ones)."""
+    n = max(1, round(samples * rate / SAMPLE_RATE))
+    tone = _tone(rate, n / rate, 1)
+    if codec is None:
+        soundfile.write(tmp_path / name, tone[0], rate, subtype="PCM_16")
+    else:
+        _write_audio_av(tmp_path / name, tone, rate, codec, container_format)
+    too_short = r"lasts [\d.]+ ms \(\d+ samples? at 16000 Hz\); speech must last at least 40 ms \(one video frame\)\.$"
+    with pytest.raises(UserInputError, match=f"{too_short}|it contains no audio samples\\.$") as info:
+        load_audio(tmp_path / name)
+    assert str(tmp_path / name) in str(info.value)
+
+
+def test_audio_of_one_frame_is_accepted_and_a_sample_less_is_not(tmp_path: Path) -> None:
+    soundfile.write(tmp_path / "frame.wav", _tone(16000, 0.04, 1)[0], 16000, subtype="PCM_16")
+    assert load_audio(tmp_path / "frame.wav").shape == (640,)
+    soundfile.write(tmp_path / "less.wav", _tone(16000, 0.04, 1)[0, :639], 16000, subtype="PCM_16")
+    with pytest.raises(UserInputError, match=r"lasts 39.9 ms \(639 samples at 16000 Hz\)"):
+        load_audio(tmp_path / "less.wav")
+
+
+@pytest.mark.parametrize("samples", [1, 200, 399, 639])
+def test_short_audio_arrays_are_one_sentence(samples: int) -> None:
+    for array in (np.zeros(samples, np.float32), np.zeros((samples, 2), np.int16)):
+        with pytest.raises(UserInputError, match=f"Audio array lasts .* \\({samples} samples? at 16000 Hz\\)"):
+            load_audio(array)
+
+
+def test_one_frame_of_audio_is_enough_for_both_kinds_of_model(bundled_pipe, tiny_model) -> None:
+    """The shortest accepted recording runs through the bundled (log-mel) model and a wav2vec2
+    model with the emotion predicted; a sample less was a traceback inside torch for both."""
+    from floatalk import FloatPipeline
+    from floatalk.io.audio import MIN_AUDIO_SECONDS
+    from floatalk.models.audio_encoder import conv_geometry
+    from floatalk.models.logmel import WIN
+
+    shortest = round(MIN_AUDIO_SECONDS * SAMPLE_RATE)
+    assert shortest == 640
+    wav2vec2 = FloatPipeline(tiny_model)
+    _, field = conv_geometry(wav2vec2.model.emotion_encoder.wav2vec2_for_emotion.wav2vec2)
+    assert WIN // 2 + 1 <= field <= shortest  # the models' own minima: 201 and 400 samples
+    wave = 0.1 * np.random.default_rng(0).standard_normal(shortest).astype(np.float32)
+    for pipe in (bundled_pipe, wav2vec2):
+        size = pipe.image_size
+        out = pipe(image=np.full((size, size, 3), 128, np.uint8), audio=wave, crop=False, nfe=2)
+        assert len(out.frames) == 1
+        with pytest.raises(UserInputError, match="speech must last at least 40 ms"):
+            pipe(image=np.full((size, size, 3), 128, np.uint8), audio=wave[:-1], crop=False, nfe=2)
 
 
 # ----------------------------------------------------------------------------------------------
