@@ -14,3 +14,17 @@ class UserInputError(Exception):
 
 class CheckpointError(UserInputError):
     """A checkpoint folder or file is missing, incomplete or does not match the model."""
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) turned into an interrupt, so that it unwinds like
+    Ctrl-C: writers delete their temporary files on the way out. `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupt_status(exc: KeyboardInterrupt) -> int:
+    """The exit status for an interrupt: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (exc.signum if isinstance(exc, Terminated) else 2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from floatalk.errors import UserInputError
+from floatalk.errors import Terminated, UserInputError, interrupt_status
 
 EPILOG = (
     "Each line of JOBS is one job: 'image' and 'audio' (paths relative to the jobs file), an optional 'name' "
@@ -18,7 +18,8 @@ EPILOG = (
     "JSONL: one JSON object a line. CSV: a first row naming the columns; empty cells are left out. "
     "Outputs that exist are skipped, so rerunning the same command resumes. Every line's outcome is written "
     "to DIR/batch_report.json. Exit status: 0 every job done or skipped, 3 some line failed (the others still ran), "
-    "2 a mistake in the command or the jobs file as a whole, 130 interrupted (finished videos are kept)."
+    "2 a mistake in the command or the jobs file as a whole, 130 interrupted, 143 terminated (SIGTERM; finished "
+    "videos are kept either way)."
 )
 
 
@@ -93,14 +94,15 @@ def run(args: argparse.Namespace) -> int:
             runner = run_local(args.checkpoint, args.device, progress=bar)
         try:
             result = run_batch(args.jobs, args.out, runner, progress=bar, entries=entries)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (floatalk.cli.main)
             bar.close()
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
             print(
-                f"floatalk batch: interrupted; finished videos are kept in '{args.out}' and rerunning the same "
+                f"floatalk batch: {what}; finished videos are kept in '{args.out}' and rerunning the same "
                 "command resumes.",
                 file=sys.stderr,
             )
-            return 130
+            return interrupt_status(exc)
     lines = result.summary()
     if args.quiet:
         lines = [line for line in lines[1:] if line.lstrip().startswith(("failed", "line "))]

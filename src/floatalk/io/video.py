@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from floatalk.errors import UserInputError
-from floatalk.fileio import commit_temporary, temporary_beside
+from floatalk.fileio import commit_temporary, discard_temporary, temporary_beside, write_error
 
 __all__ = [
     "CONTAINERS",
@@ -118,13 +118,10 @@ class VideoWriter:
         self.audio = self._check_audio(audio, sample_rate)
         self.container_format = container_for(self.path)
         check_output_path(self.path)
-        shown = str(self.path.parent) if str(self.path.parent) else "."
         try:
             self._temp = temporary_beside(self.path)
         except OSError as exc:
-            raise UserInputError(
-                f"Cannot write '{self.path}': folder '{shown}' is not writable ({exc.strerror or exc})."
-            ) from exc
+            raise UserInputError(f"Cannot write '{self.path}': {exc.strerror or exc}.") from exc
         self._container = None
         self._video = None
         self._audio_stream = None
@@ -245,9 +242,8 @@ class VideoWriter:
             for frame in batch:
                 self._encode(frame)
             self._encode_audio(final=False)
-        except BaseException:
-            self.abort()
-            raise
+        except BaseException as exc:
+            self._fail(exc)
 
     def _encode(self, frame: np.ndarray) -> None:
         import av
@@ -307,10 +303,17 @@ class VideoWriter:
             self._container.close()
             self._container = None
             commit_temporary(self._temp, self.path)
-        except BaseException:
-            self.abort()
-            raise
+        except BaseException as exc:
+            self._fail(exc)
         self._state = "closed"
+
+    def _fail(self, exc: BaseException) -> None:
+        """Abort, then raise `exc`, or one sentence naming the video when the system refused the write."""
+        error = write_error(exc, self.path)  # before abort: a full disk is seen while the file fills it
+        self.abort()
+        if error is None:
+            raise exc
+        raise error from exc
 
     def abort(self) -> None:
         """Stop writing and delete the temporary file; `path` is left untouched."""
@@ -321,8 +324,7 @@ class VideoWriter:
         if container is not None:
             with contextlib.suppress(Exception):  # the file is being discarded anyway
                 container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._temp.unlink()
+        discard_temporary(self._temp)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -330,6 +330,13 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
     # Ctrl-C is the parent's to handle (one line, exit 130); a worker would print its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent ends its pool with SIGTERM (on an error, Ctrl-C or its own SIGTERM): leave quietly,
+    # through the writers' clean-up, so no half-written clip stays behind.
+    signal.signal(signal.SIGTERM, _worker_exit)
+
+
+def _worker_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def generate_world(
