@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from fractions import Fraction
@@ -519,6 +520,101 @@ def test_letterbox_of_a_panorama_stays_small(portrait: np.ndarray) -> None:
     assert (out[:248] == 0).all() and (out[264:] == 0).all()
     reference = cv2.resize(panorama, (512, 16), interpolation=cv2.INTER_AREA)
     assert np.abs(out[248:264].astype(int) - reference).max() <= 1
+
+
+def _save_strip(path: Path, height: int, width: int) -> Path:
+    strip = np.zeros((height, width, 3), np.uint8)
+    strip[:, ::7] = 200
+    Image.fromarray(strip).save(path, optimize=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "words"),
+    [
+        (16, 1_000_000, "62500 times its short side"),  # 47 kB as a PNG
+        (1_000_000, 16, "62500 times its short side"),
+        (16, 513, "32 times its short side|at most 32:1"),
+        (600, 16385, "neither side may exceed 16384"),
+        (15, 400, "at least 16x16"),
+    ],
+)
+def test_absurd_image_sizes_are_refused_before_decoding(tmp_path: Path, height: int, width: int, words: str) -> None:
+    path = _save_strip(tmp_path / "strip.png", height, width)
+    with pytest.raises(UserInputError, match=words) as info:
+        load_image(path)
+    assert str(path) in str(info.value) and f"{width}x{height} pixels" in str(info.value)
+    with pytest.raises(UserInputError, match=words):
+        load_image(np.zeros((height, width, 3), np.uint8))
+
+
+def test_the_largest_accepted_shapes_load(tmp_path: Path) -> None:
+    assert load_image(_save_strip(tmp_path / "panorama.png", 16, 512)).shape == (16, 512, 3)  # 32:1
+    assert load_image(np.zeros((512, 16384, 3), np.uint8)).shape == (512, 16384, 3)
+
+
+def test_block_shrinking_is_the_black_padded_block_mean() -> None:
+    from floatalk.io.face import _shrink_blocks
+
+    rng = np.random.default_rng(0)
+    for height, width, m in [(100, 130, 7), (16, 5000, 40), (64, 64, 8), (5, 3, 4), (300, 17, 16)]:
+        region = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        pad_h, pad_w = -height % m, -width % m
+        padded = cv2.copyMakeBorder(region, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        reference = cv2.resize(padded, ((width + pad_w) // m, (height + pad_h) // m), interpolation=cv2.INTER_AREA)
+        out = _shrink_blocks(region, m)
+        assert out.shape == reference.shape
+        assert np.abs(out.astype(int) - reference).max() <= 1  # whole blocks equal, partial ones rounded twice
+        np.testing.assert_array_equal(out[: height // m, : width // m], reference[: height // m, : width // m])
+
+
+_LETTERBOX = """
+import resource, sys
+import numpy as np
+from floatalk.io.face import crop_image, letterbox_box
+height, width = int(sys.argv[1]), int(sys.argv[2])
+strip = np.zeros((height, width, 3), np.uint8)
+strip[:, ::7] = 200
+out = crop_image(strip, letterbox_box(height, width), 128)
+print(out.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize(("height", "width"), [(16, 1_000_000), (1_000_000, 16)])
+def test_letterboxing_memory_is_linear_in_the_image(height: int, width: int) -> None:
+    """A 16 x 1,000,000 strip (48 MB of pixels) letterboxed to 128 px: padding it to whole blocks
+    asked for 11.8 GB; the child has 3 GB of address space, and peaks under 400 MiB."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", _LETTERBOX, str(height), str(width)],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=limit,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shape, peak_mib = done.stdout.rsplit(")", 1)
+    assert shape + ")" == "(128, 128, 3)" and int(peak_mib) < 400
+
+
+def test_video_frames_over_the_h264_limit_are_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="at most 16384 a side"), VideoWriter(tmp_path / "big.mp4") as writer:
+        writer.write(np.zeros((1, 32, 16400, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_videos_of_absurd_shape_are_refused_when_opened(tmp_path: Path) -> None:
+    with VideoWriter(tmp_path / "strip.mp4", fps=25) as writer:
+        writer.write(np.zeros((3, 16, 1040, 3), np.uint8))  # 65:1
+    with pytest.raises(UserInputError, match=r"Video '.*strip.mp4' is 1040x16 pixels, its long side 65 times"):
+        probe_video(tmp_path / "strip.mp4")
 
 
 def test_letterbox_crop_keeps_whole_photo(portrait: np.ndarray) -> None:

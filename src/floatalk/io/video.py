@@ -17,6 +17,7 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.fileio import commit_temporary, discard_temporary, temporary_beside, write_error
+from floatalk.io.image import MAX_IMAGE_SIDE, check_image_size, require_file
 
 __all__ = [
     "CONTAINERS",
@@ -232,6 +233,11 @@ class VideoWriter:
         height, width = batch.shape[1:3]
         if height < 2 or width < 2:
             raise UserInputError(f"Video frames must be at least 2x2 pixels, got {width}x{height}.")
+        if max(height, width) > MAX_IMAGE_SIDE:
+            raise UserInputError(
+                f"Cannot write '{self.path}': its frames would be {width}x{height} pixels; H.264 allows at most "
+                f"{MAX_IMAGE_SIDE} a side."
+            )
         try:
             if self._container is None:
                 self._open(height, width)
@@ -336,8 +342,6 @@ def open_video(path: str | os.PathLike):
     (one sentence) for a missing, undecodable or still-image file."""
     import av
 
-    from floatalk.io.image import require_file
-
     source = require_file(path, "video")
     try:
         container = av.open(os.fspath(source), mode="r")
@@ -351,6 +355,12 @@ def open_video(path: str | os.PathLike):
     if name == "image2" or name.endswith("_pipe"):
         container.close()
         raise UserInputError(f"Could not read video '{source}': it is a still image, not a video.")
+    codec = container.streams.video[0].codec_context
+    try:  # frames of an absurd size are refused before one is decoded, as photos are
+        check_image_size(codec.width, codec.height, f"Video '{source}'", minimum=1)
+    except UserInputError:
+        container.close()
+        raise
     return source, container
 
 
