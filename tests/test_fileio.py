@@ -8,6 +8,7 @@ except under CI (the `CI` environment variable set), where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -62,17 +63,14 @@ def read_only_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(disk: Path, leave: int = 0) -> None:
-    """Fill `disk` up to `leave` bytes of free space."""
-    with open(disk / "filler", "wb") as handle:
-        try:
+    """Fill `disk` to the last byte, then free `leave` bytes of it."""
+    with open(disk / "filler", "wb", buffering=0) as handle:
+        with contextlib.suppress(OSError):
             while True:
                 handle.write(b"\0" * 4096)
-                handle.flush()
-                stat = os.statvfs(disk)
-                if stat.f_bavail * stat.f_frsize <= leave + 4096:
-                    break
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+        size = handle.tell()
+        handle.truncate(max(0, size - leave))
+    assert os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize <= leave + 4096
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -242,3 +240,74 @@ def test_a_later_run_cleans_a_killed_runs_temporary(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert not tmp.exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+# -- every writing command on a full disk -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A synthetic portrait and speech, a video of them, and a preprocessed data folder."""
+    from floatalk.apps.examples import write_example
+
+    root = tmp_path_factory.mktemp("inputs")
+    example = write_example(root / "example", seconds=2.0)
+    world, data = root / "world", root / "data"
+    for args in (
+        ["synth-data", "--out", str(world), "--clips", "2", "--seconds", "2", "--size", "64", "--quiet"],
+        ["preprocess", "--videos", str(world), "--out", str(data), "--size", "64", "--val-fraction", "0", "--quiet"],
+    ):
+        done = subprocess.run([sys.executable, "-m", "floatalk.cli.main", *args], env=ENV, capture_output=True)
+        assert done.returncode == 0, done.stderr
+    jobs = root / "jobs.jsonl"
+    jobs.write_text(json.dumps({"image": str(example.image), "audio": str(example.audio), "crop": False}) + "\n")
+    return {"image": example.image, "audio": example.audio, "world": world, "data": data, "jobs": jobs}
+
+
+def _commands(inputs: dict[str, Path], disk: Path) -> dict[str, list[str]]:
+    image, audio = str(inputs["image"]), str(inputs["audio"])
+    clip = str(inputs["world"] / "clip_00000.mp4")
+    return {
+        "generate": ["generate", "--image", image, "--audio", audio, "--out", str(disk / "talk.mp4"), "--no-crop"],
+        "batch": ["batch", str(inputs["jobs"]), "--out", str(disk / "renders")],
+        "synth-data": ["synth-data", "--out", str(disk / "world"), "--clips", "2", "--seconds", "2", "--size", "64"],
+        "preprocess": ["preprocess", "--videos", str(inputs["world"]), "--out", str(disk / "data"), "--size", "32"],
+        "evaluate": ["evaluate", clip, "--metrics", "lipsync", "--out", str(disk / "report.json")],
+        "train": ["train", "motion-ae", "--data", str(inputs["data"]), "--out", str(disk / "run"), "--config", "tiny"]
+        + ["--max-steps", "2", "--batch-size", "2", "--sample-every", "100"],
+    }
+
+
+@pytest.mark.parametrize("command", ["generate", "batch", "synth-data", "preprocess", "evaluate", "train"])
+def test_every_command_on_a_full_disk_is_one_sentence(inputs, small_disk: Path, command: str) -> None:
+    fill(small_disk, leave=0 if command in ("evaluate", "batch") else 12_000)
+    args = _commands(inputs, small_disk)[command]
+    done = subprocess.run(
+        [sys.executable, "-m", "floatalk.cli.main", *args, "--quiet"], env=ENV, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"floatalk {command.split()[0]}: error: Cannot ") and str(small_disk) in last, last
+    assert last.endswith(("the disk is full.", "No space left on device.")), last
+    assert [p for p in small_disk.rglob("*") if ".partial-" in p.name] == []
+    written = [p for p in small_disk.rglob("*") if p.is_file() and p.name != "filler" and p.name[0] != "."]
+    if command == "batch" and written:  # the report of a batch that stopped fits in what the video freed
+        assert [p.name for p in written] == ["batch_report.json"]
+        assert json.loads(written[0].read_text())["jobs"][0]["status"] == "not run"
+    elif command == "train":  # the run's config and log (whole rows), written before the first checkpoint
+        assert {p.name for p in written} <= {"config.json", "log.csv"}
+    else:
+        assert written == []
+
+
+@pytest.mark.parametrize("command", ["generate", "batch", "synth-data", "preprocess", "evaluate", "train"])
+def test_every_command_on_a_read_only_disk_is_one_sentence(inputs, read_only_disk: Path, command: str) -> None:
+    args = _commands(inputs, read_only_disk)[command]
+    done = subprocess.run(
+        [sys.executable, "-m", "floatalk.cli.main", *args, "--quiet"], env=ENV, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert str(read_only_disk) in last and ("read-only" in last.lower() or "not writable" in last), last

@@ -12,6 +12,11 @@ class UserInputError(Exception):
     """A problem with what the user gave us; the message is one sentence that says what to fix."""
 
 
+class WriteRefusedError(UserInputError):
+    """The system refused to write a file (disk full, quota, read-only, no permission): a problem
+    of the output folder, not of one input, so a batch stops at the first one."""
+
+
 class CheckpointError(UserInputError):
     """A checkpoint folder or file is missing, incomplete or does not match the model."""
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from floatalk.errors import UserInputError
+from floatalk.errors import UserInputError, WriteRefusedError
 
 __all__ = [
     "atomic_path",
@@ -89,10 +89,10 @@ def _write_errno(exc: BaseException, folder: Path | None) -> int | None:
     return None
 
 
-def write_error(exc: BaseException, target: str | os.PathLike, folder: Path | None = None) -> UserInputError | None:
-    """A one-sentence UserInputError naming `target` when `exc` is a write the system refused
-    (disk full, quota, read-only, permission), else None (a UserInputError already says what
-    is wrong; an interrupt is no error). folder: where the bytes were going
+def write_error(exc: BaseException, target: str | os.PathLike, folder: Path | None = None) -> WriteRefusedError | None:
+    """A one-sentence WriteRefusedError (a UserInputError) naming `target` when `exc` is a write
+    the system refused (disk full, quota, read-only, permission), else None (a UserInputError
+    already says what is wrong; an interrupt is no error). folder: where the bytes were going
     (default `target`'s folder)."""
     if isinstance(exc, UserInputError) or not isinstance(exc, Exception):
         return None
@@ -100,7 +100,7 @@ def write_error(exc: BaseException, target: str | os.PathLike, folder: Path | No
     code = _write_errno(exc, folder if folder is not None else target.parent)
     if code is None:
         return None
-    return UserInputError(f"Cannot write '{target}': {_WRITE_ERRORS[code]}.")
+    return WriteRefusedError(f"Cannot write '{target}': {_WRITE_ERRORS[code]}.")
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floatalk.errors import UserInputError
+from floatalk.errors import UserInputError, WriteRefusedError
 
 if TYPE_CHECKING:
     from floatalk.apps.jobs import JobOptions
@@ -284,12 +284,14 @@ def run_entry(
     pipe: FloatPipeline, entry: BatchEntry, out_dir: str | os.PathLike, progress: Progress | None = None
 ) -> Outcome:
     """Render one runnable entry into `out_dir`; a user error or a bug becomes a failed Outcome
-    (KeyboardInterrupt goes through, leaving no file behind)."""
+    (KeyboardInterrupt and a write the system refused go through, leaving no file behind)."""
     from floatalk.apps.jobs import run_job
 
     started = time.perf_counter()
     try:
         run_job(pipe, entry.image, entry.audio, Path(out_dir) / entry.name, entry.job, progress=progress)
+    except WriteRefusedError:
+        raise  # the output folder's problem (a full disk, ...): every next line would fail the same way
     except UserInputError as exc:
         return Outcome(entry.line, entry.name, "failed", _one_line(exc))
     except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the batch; the report keeps its traceback

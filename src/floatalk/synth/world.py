@@ -299,11 +299,16 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     folder = Path(folder)
     name = clip.spec.name
     pcm = np.clip(np.rint(clip.audio * 32768.0), -32768, 32767).astype(np.int16)
-    atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
     text = json.dumps(clip.truth, separators=(",", ":")) + "\n"
-    atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
-    with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as writer:
-        writer.write(clip.frames)
+    try:
+        atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+        atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+        with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as w:
+            w.write(clip.frames)
+    except BaseException:
+        for suffix in (".wav", ".json"):  # a clip is its three files or none
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+        raise
     return {
         "name": name,
         "identity": clip.spec.identity,

@@ -202,12 +202,12 @@ def preprocess_video(
     # meta.json is written last: a clip folder without it is unfinished and is made again.
     shutil.rmtree(clip_dir, ignore_errors=True)
     clip_dir.mkdir(parents=True)
-    with atomic_path(clip_dir / "frames.npy", ".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(T, size, size, 3))
-        for i, j in enumerate(picks):
-            out[i] = crop_image(frames[j], box, size)
-        out.flush()
-        del out
+    # Streamed, not memory-mapped: a full disk under a memory map kills the process (SIGBUS).
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
+    with atomic_path(clip_dir / "frames.npy", ".npy") as tmp, open(tmp, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {**header, "shape": (T, size, size, 3)})
+        for j in picks:
+            handle.write(np.ascontiguousarray(crop_image(frames[j], box, size)).tobytes())
     clip_audio = audio[: T * (SAMPLE_RATE // FPS)]
     atomic_write(clip_dir / "audio.wav", lambda p: sf.write(p, clip_audio, SAMPLE_RATE, subtype="PCM_16"), ".wav")
     expression = side.get("expression_frames")
@@ -297,6 +297,9 @@ def preprocess(
         except ClipError as exc:
             error = str(exc)
             skipped.append({"video": str(video), "reason": error})
+        except BaseException:
+            shutil.rmtree(clip_dir, ignore_errors=True)  # a failed or interrupted clip leaves no folder
+            raise
         if on_clip:
             on_clip(name, error)
     identities = sorted({m["identity"] for m in metas})
