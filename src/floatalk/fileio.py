@@ -26,6 +26,7 @@ from floatalk.errors import UserInputError, WriteRefusedError
 __all__ = [
     "atomic_path",
     "atomic_write",
+    "check_writable",
     "commit_temporary",
     "discard_temporary",
     "output_folder",
@@ -225,6 +226,23 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], Any], suffix
     """Call write(tmp) on a temporary file beside `target`, then rename it onto `target`."""
     with atomic_path(target, suffix) as tmp:
         write(tmp)
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """`path` as a Path if a file can be written there (not a folder; its folder exists and is
+    writable), else a one-sentence UserInputError. Commands check their outputs with it first."""
+    path = Path(os.fspath(path))
+    folder = path.parent
+    shown = str(folder) if str(folder) else "."
+    if path.is_dir():
+        raise UserInputError(f"Cannot write '{path}': it is an existing folder.")
+    if not folder.exists():
+        raise UserInputError(f"Cannot write '{path}': folder '{shown}' does not exist.")
+    if not folder.is_dir():
+        raise UserInputError(f"Cannot write '{path}': '{shown}' is not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"Cannot write '{path}': folder '{shown}' is not writable.")
+    return path
 
 
 def output_folder(path: str | os.PathLike) -> Path:

@@ -175,7 +175,8 @@ class GenerateOptions:
     crop_scale: float = option(1.6, "side of the face crop in face-box sides (the release's framing)", metavar="S")
     face: int | None = option(
         None,
-        "which face to animate when the photo holds several, numbered from the left (default: the largest)",
+        "which face to animate when the photo holds several, numbered 1, 2, ... from the left (1 is the leftmost; "
+        "default: the largest)",
         metavar="N",
     )
     detector: str = option(

@@ -124,15 +124,17 @@ def write_video(
     soundtrack: np.ndarray | None,
     sample_rate: int,
     paste: PasteBack | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> int:
     """Write model frames arriving in (n, S, S, 3) batches to `out` atomically; returns the frame count.
 
     picks: for each output frame, the model frame shown (`frame_picks`); paste: blends each
-    frame into the full photo, one full-size frame at a time (memory independent of T x H x W).
+    frame into the full photo, one full-size frame at a time (memory independent of T x H x W);
+    metadata: container tags (floatalk.io.provenance's mark for a drawn face).
     """
     from floatalk.io.video import VideoWriter
 
-    with VideoWriter(out, fps=fps, audio=soundtrack, sample_rate=sample_rate) as writer:
+    with VideoWriter(out, fps=fps, audio=soundtrack, sample_rate=sample_rate, metadata=metadata) as writer:
         first = 0  # model-frame index of the current batch's first frame
         cursor = 0  # next output frame to write
         for frames in batches:
@@ -161,6 +163,7 @@ def render_video(
     fps: int | None = None,
     generator: torch.Generator | None = None,
     progress: Progress | None = None,
+    metadata: dict[str, str] | None = None,
     **overrides: Any,
 ) -> RenderReport:
     """Animate `image` with `audio` and write an H.264 + AAC video to `out` (.mp4, .mov or .mkv).
@@ -170,7 +173,8 @@ def render_video(
     square back into the full-resolution photo (the video then has the photo's size). fps:
     output frame rate (default the model's 25): frames are repeated or dropped to match. The
     soundtrack is the recording itself (a file's original sound at 48 kHz, an array as given).
-    progress: progress(stage, done, total), frames counted in model frames.
+    progress: progress(stage, done, total), frames counted in model frames. metadata: tags for
+    the video's container (floatalk.io.provenance's mark when the face is the synthetic world's).
 
     Nothing appears at `out` unless the whole video was written. Raises UserInputError (one
     sentence) for unusable inputs.
@@ -202,7 +206,7 @@ def render_video(
     n_model = -(-len(wave) * pipe.fps // pipe.sample_rate)
     picks = frame_picks(n_model, pipe.fps, out_fps, len(wave), pipe.sample_rate)
     batches = (frames for _, frames in pipe.iter_windows(conditions, opts, generator, report))
-    written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste)
+    written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste, metadata)
     height, width = (prepared.original.shape[:2]) if paste is not None else (pipe.image_size, pipe.image_size)
     mean_emotion = conditions.emotion[0].float().mean(0)  # (K,): over frames when a timeline varies it
     probabilities = dict(zip(EMOTIONS, mean_emotion.cpu().tolist()))

@@ -68,13 +68,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --ray: how many actors (each loads the model once); default one per GPU (--device cuda) "
         "or per CPU of the cluster",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary; failures still show")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary; failures still show, and so does the one-line note that the bundled "
+        "model does not know real faces",
+    )
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.apps.batch import read_jobs, run_batch, run_local
+    from floatalk.assets import bundled_note, resolve_model
     from floatalk.progress import GENERATION_LABELS, ProgressBar
 
     if args.actors is not None and args.ray is None:
@@ -82,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.actors is not None and args.actors < 1:
         raise UserInputError(f"--actors must be at least 1 (got {args.actors}).")
     entries = read_jobs(args.jobs)  # a jobs file that cannot be used fails before any model loads
+    note = bundled_note(resolve_model(args.checkpoint), [e.image for e in entries if e.error is None])
+    if note:
+        print(note, file=sys.stderr)
     labels = {**GENERATION_LABELS, "jobs": "jobs", "start": "reading inputs"}
     with ProgressBar(len(entries), "job", labels, "jobs", args.quiet, "jobs") as bar:
         if args.ray is not None:

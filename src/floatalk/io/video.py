@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from floatalk.errors import UserInputError
-from floatalk.fileio import commit_temporary, discard_temporary, temporary_beside, write_error
+from floatalk.fileio import check_writable, commit_temporary, discard_temporary, temporary_beside, write_error
 from floatalk.io.image import MAX_IMAGE_SIDE, check_image_size, require_file
 
 __all__ = [
@@ -68,19 +68,8 @@ def container_for(path: str | os.PathLike) -> str:
 def check_output_path(path: str | os.PathLike) -> Path:
     """`path` as a Path if a video can be written there (known extension, existing writable
     folder, not a folder itself); otherwise a one-sentence UserInputError."""
-    path = Path(os.fspath(path))
     container_for(path)
-    folder = path.parent
-    shown = str(folder) if str(folder) else "."
-    if path.is_dir():
-        raise UserInputError(f"Cannot write '{path}': it is an existing folder.")
-    if not folder.exists():
-        raise UserInputError(f"Cannot write '{path}': folder '{shown}' does not exist.")
-    if not folder.is_dir():
-        raise UserInputError(f"Cannot write '{path}': '{shown}' is not a folder.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserInputError(f"Cannot write '{path}': folder '{shown}' is not writable.")
-    return path
+    return check_writable(path)
 
 
 class VideoWriter:
@@ -95,7 +84,7 @@ class VideoWriter:
     block exits normally; on any exception (KeyboardInterrupt included) the temporary file is
     removed and `path` is left as it was. Odd widths/heights are padded by one replicated pixel
     (yuv420p needs even sizes). `audio` is float32 mono at `sample_rate` Hz; it is trimmed to the
-    video's duration (frames / fps) and encoded as AAC.
+    video's duration (frames / fps) and encoded as AAC. `metadata`: container tags to write.
     """
 
     def __init__(
@@ -105,8 +94,10 @@ class VideoWriter:
         audio: np.ndarray | None = None,
         sample_rate: int = 16000,
         crf: int = 18,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(os.fspath(path))
+        self.metadata = dict(metadata or {})  # container tags, e.g. floatalk.io.provenance's mark
         if isinstance(fps, float) and fps.is_integer():
             fps = int(fps)
         if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or fps <= 0:
@@ -185,6 +176,7 @@ class VideoWriter:
         self._size = (height, width)
         options = {"movflags": "+faststart"} if self.container_format in ("mp4", "mov") else {}
         self._container = av.open(os.fspath(self._temp), mode="w", format=self.container_format, options=options)
+        self._container.metadata.update(self.metadata)
         video = self._container.add_stream("libx264", rate=self.fps)
         video.width = width + width % 2
         video.height = height + height % 2

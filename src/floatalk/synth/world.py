@@ -294,6 +294,7 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     """Write NAME.mp4, NAME.wav and NAME.json into `folder`; return the clip's manifest entry."""
     import soundfile as sf
 
+    from floatalk.io.provenance import synthetic_video_metadata
     from floatalk.io.video import VideoWriter
 
     folder = Path(folder)
@@ -303,7 +304,8 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     try:
         atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
         atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
-        with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as w:
+        mark = synthetic_video_metadata()
+        with VideoWriter(folder / f"{name}.mp4", FPS, clip.audio, SAMPLE_RATE, crf, metadata=mark) as w:
             w.write(clip.frames)
     except BaseException:
         for suffix in (".wav", ".json"):  # a clip is its three files or none

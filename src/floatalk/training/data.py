@@ -93,11 +93,16 @@ def read_manifest(data: str | Path) -> tuple[dict[str, Any], list[Clip]]:
         raise UserInputError(
             f"'{folder}' is not a preprocessed data folder (no {MANIFEST}); run 'floatalk preprocess'."
         )
-    meta = json.loads(path.read_text())
-    clips = [
-        Clip(c["name"], c["identity"], c["split"], int(c["frames"]), c.get("emotion"), folder / "clips" / c["name"])
-        for c in meta["clips"]
-    ]
+    try:
+        meta = json.loads(path.read_text())
+        clips = [
+            Clip(c["name"], c["identity"], c["split"], int(c["frames"]), c.get("emotion"), folder / "clips" / c["name"])
+            for c in meta["clips"]
+        ]
+    except (ValueError, KeyError, TypeError) as exc:  # e.g. synth-data's manifest: videos, not preprocessed clips
+        raise UserInputError(
+            f"'{path}' is not the manifest of a preprocessed data folder; run 'floatalk preprocess' on the videos."
+        ) from exc
     if not clips:
         raise UserInputError(f"'{folder}' holds no usable clips (see 'skipped' in its {MANIFEST}).")
     return meta, clips
