@@ -89,20 +89,26 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--actors must be at least 1 (got {args.actors}).")
     entries = read_jobs(args.jobs)  # a jobs file that cannot be used fails before any model loads
     note = bundled_note(resolve_model(args.checkpoint), [e.image for e in entries if e.error is None])
-    if note:
-        print(note, file=sys.stderr)
     labels = {**GENERATION_LABELS, "jobs": "jobs", "start": "reading inputs"}
     with ProgressBar(len(entries), "job", labels, "jobs", args.quiet, "jobs") as bar:
+
+        def report(stage: str, done: int, total: int) -> None:
+            nonlocal note
+            if note and stage not in ("jobs", "starting Ray"):  # a model is loading: rendering starts
+                bar.write(note)
+                note = None
+            bar(stage, done, total)
+
         if args.ray is not None:
             from floatalk.apps.ray_runner import ray_runner
 
             runner = ray_runner(
-                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, progress=bar
+                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, progress=report
             )
         else:
-            runner = run_local(args.checkpoint, args.device, progress=bar)
+            runner = run_local(args.checkpoint, args.device, progress=report)
         try:
-            result = run_batch(args.jobs, args.out, runner, progress=bar, entries=entries)
+            result = run_batch(args.jobs, args.out, runner, progress=report, entries=entries)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (floatalk.cli.main)
             bar.close()
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
