@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: what machine ran them, how to call `floatalk`, where results go.
+"""Helpers shared by the benchmarks: what machine ran them, how to call `floatalk`, how to measure a
+run of it (`run_measured`), where results go.
 
 Imported as `_common` by scripts run as `python benchmarks/NAME.py` (their folder is on sys.path).
 """
@@ -9,9 +10,13 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
 
 def cpu_model() -> str:
@@ -62,3 +67,40 @@ def write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"results written to {path}")
+
+
+def run_measured(cmd: list[str], log: Path, timeout: float, memory_limit: int | None = None) -> dict:
+    """Run `cmd` with stdout + stderr to `log`; exit status, wall seconds and the child's peak RSS
+    (the kernel's figure for that child, os.wait4's ru_maxrss). memory_limit: bytes of address
+    space the child may take (RLIMIT_AS), so that a runaway run fails instead of taking the machine."""
+    import resource
+
+    def limit() -> None:
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                proc.send_signal(signal.SIGKILL)
+                timed_out = True
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.1)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+    return {
+        "command": cmd,
+        "exit_status": proc.returncode,
+        "timed_out": timed_out,
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_bytes": usage.ru_maxrss * RSS_UNIT,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "output_tail": log.read_text(errors="replace").splitlines()[-12:],
+    }

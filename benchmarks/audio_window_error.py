@@ -24,7 +24,7 @@ import torch
 from _common import machine, write_json
 
 REPO = Path(__file__).resolve().parents[1]
-PARITY = REPO.parent / "shared" / "parity"
+PARITY = REPO / "tests" / "data" / "parity"
 
 
 def main(argv: list[str] | None = None) -> int:

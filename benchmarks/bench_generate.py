@@ -14,7 +14,7 @@ Every configuration runs in its own subprocess, so that its peak RSS is its own.
 
 Examples (from the repository root):
 
-    python ../shared/parity/make_release_dir.py checkpoints/parity_release      # once, 1.15 GB
+    python tests/data/parity/make_release_dir.py checkpoints/parity_release      # once, 1.15 GB
     python benchmarks/bench_generate.py --checkpoint checkpoints/parity_release
     python benchmarks/bench_generate.py --durations 5 30 --dtypes float32 --skip-decode
     python benchmarks/bench_generate.py --only-decode --decode-frames 8
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-PARITY = REPO.parent / "shared" / "parity"
+PARITY = REPO / "tests" / "data" / "parity"
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "parity_release"
 STAGES = ("image", "emotion", "audio", "motion", "decode", "video")
 

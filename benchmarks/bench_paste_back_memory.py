@@ -22,20 +22,15 @@ when a run failed.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import floatalk_command, machine, print_machine, write_json
+from _common import RSS_UNIT, floatalk_command, machine, print_machine, run_measured, write_json
 
 TARGET_BYTES = 2.5e9
 SAMPLE_RATE = 16000
-RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
 
 def make_inputs(folder: Path, size: int, seconds: float, photo: Path | None) -> tuple[Path, Path]:
@@ -57,35 +52,6 @@ def make_inputs(folder: Path, size: int, seconds: float, photo: Path | None) -> 
     cv2.imwrite(str(image_path), big)
     sf.write(str(audio_path), clip.audio, SAMPLE_RATE, subtype="PCM_16")
     return image_path, audio_path
-
-
-def run_measured(cmd: list[str], log: Path, timeout: float) -> dict:
-    """Run `cmd` with stdout + stderr to `log`; exit status, wall seconds and the child's peak RSS."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    t0 = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - t0 > timeout:
-                proc.send_signal(signal.SIGKILL)
-                timed_out = True
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.1)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
-    return {
-        "command": cmd,
-        "exit_status": proc.returncode,
-        "timed_out": timed_out,
-        "wall_s": time.perf_counter() - t0,
-        "peak_rss_bytes": usage.ru_maxrss * RSS_UNIT,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "output_tail": log.read_text(errors="replace").splitlines()[-12:],
-    }
 
 
 def video_facts(path: Path) -> dict:

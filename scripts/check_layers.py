@@ -22,8 +22,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "src" / "floatalk"
 
 # Lowest first. Each entry: (layer name, the package's top-level modules or packages in it).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("errors", "units", "convert", "progress", "fileio", "config", "jaw_law", "assets")),
-    ("io and models", ("io", "models", "face_motion")),
+    ("base", ("errors", "units", "convert", "progress", "fileio", "config", "jaw_law")),
+    ("io and models", ("io", "models", "face_motion", "assets")),
     ("specs", ("sampling", "checkpoint", "timeline", "options")),
     ("meters", ("evaluation",)),
     ("engine", ("engine",)),

@@ -1,4 +1,4 @@
-"""Shared fixtures: the parity folder beside the repository, release-format checkpoints, tiny models."""
+"""Shared fixtures: the parity data kept in tests/data/parity, release-format checkpoints, tiny models."""
 
 from __future__ import annotations
 
@@ -21,8 +21,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-PARITY = SHARED / "parity"
+PARITY = REPO / "tests" / "data" / "parity"  # a copy of the release-parity contract (tests/data/README.md)
+PARITY_FILES = (
+    "schema.tsv",
+    "make_release_dir.py",
+    "wav2vec2_config.json",
+    "emotion_config.json",
+    "preprocessor_config.json",
+    "expected_a.npz",
+    "inputs_a/image.png",
+    "inputs_a/audio.wav",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,10 +49,17 @@ def _atlas_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
-    """../shared/parity. Without it the tests that need it skip, saying why; under CI (the `CI`
-    environment variable set) a missing folder is a failure: CI always has ../shared beside."""
-    if not (PARITY / "schema.tsv").is_file():
-        message = f"parity data not found at {PARITY} (tests expect ../shared beside the repository)"
+    """tests/data/parity, which the repository carries. Without it (a checkout that left it out) the
+    tests that need it skip, saying why; under CI (the `CI` environment variable set) a missing
+    folder is a failure."""
+    return require_parity()
+
+
+def require_parity() -> Path:
+    """PARITY when its files are there; otherwise skip the test, or fail it when CI is set."""
+    missing = [name for name in PARITY_FILES if not (PARITY / name).is_file()]
+    if missing:
+        message = f"parity data missing from {PARITY} ({', '.join(missing)}; see tests/data/README.md)"
         if os.environ.get("CI"):
             pytest.fail(message + "; CI is set, so this is a failure")
         pytest.skip(message)
@@ -57,7 +73,7 @@ def expected(parity_dir: Path) -> dict[str, np.ndarray]:
 
 
 def build_release_dir(parity_dir: Path, out: Path, style: str = "release") -> Path:
-    """Rebuild a release-format folder with the fill rule (../shared/parity/make_release_dir.py)."""
+    """Rebuild a release-format folder with the fill rule (tests/data/parity/make_release_dir.py)."""
     if not (out / "float.pth").is_file():
         subprocess.run(
             [sys.executable, str(parity_dir / "make_release_dir.py"), str(out), "--style", style],

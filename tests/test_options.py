@@ -105,5 +105,5 @@ def test_help_states_each_numbers_range(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for phrase in ("from 2 to 200", "from 0 to 20", "from 1 to 256", "from 0.5 to 4", "counted from 1"):
+    for phrase in ("from 2 to 200", "from 0 to 20", "from 1 to 256", "from 0.5 to 4", "1 is the leftmost"):
         assert phrase in text

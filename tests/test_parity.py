@@ -1,4 +1,4 @@
-"""Numeric parity with the public FLOAT release (contract: ../shared/parity/README.md).
+"""Numeric parity with the public FLOAT release (contract: tests/data/parity/README.md).
 
 A release-format folder is rebuilt from schema.tsv with the fill rule, loaded with
 FloatPipeline.from_pretrained and run on inputs_a; every intermediate must match

@@ -16,6 +16,11 @@ class UserInputError(Exception):
     """A problem with what the user gave us; the message is one sentence that says what to fix."""
 
 
+class WriteRefusedError(UserInputError):
+    """The system refused to write a file (disk full, quota, read-only, no permission): a problem
+    of the output folder, not of one input, so a batch stops at the first one."""
+
+
 class CheckpointError(UserInputError):
     """A checkpoint folder or file is missing, incomplete or does not match the model."""
 
@@ -69,3 +74,17 @@ def one_line(exc: BaseException, *, with_type: bool = False, first_line: bool = 
     if not text:
         return name
     return f"{name}: {text}" if with_type else text
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) turned into an interrupt, so that it unwinds like
+    Ctrl-C: writers delete their temporary files on the way out. `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupt_status(exc: KeyboardInterrupt) -> int:
+    """The exit status for an interrupt: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (exc.signum if isinstance(exc, Terminated) else 2)

@@ -290,7 +290,8 @@ class GenerateOptions:
     )
     face: int | None = option(
         None,
-        "which face to animate when the photo holds several, counted from 1 at the left (default: the largest)",
+        "which face to animate when the photo holds several, numbered 1, 2, ... from the left (1 is the leftmost; "
+        "default: the largest)",
         low=1,
         high=1000,
         metavar="N",

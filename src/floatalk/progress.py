@@ -27,7 +27,11 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 class ProgressBar:
     """A tqdm bar on stderr: its label follows the stage; it counts the units of `count_stage`
-    (every stage when None). Usable as a context manager; `quiet` disables it."""
+    (every stage when None). Usable as a context manager; `quiet` disables it.
+
+    With a `first_label` the bar shows at once (a wait the caller has announced, such as loading
+    a model); without one it appears at the first report, so a mistake found before any work
+    is its one sentence, with no empty bar above it."""
 
     def __init__(
         self,
@@ -38,21 +42,33 @@ class ProgressBar:
         quiet: bool = False,
         first_label: str = "",
     ) -> None:
-        from tqdm import tqdm
-
         self.labels = labels or {}
         self.count_stage = count_stage
-        self.bar = tqdm(
-            total=total,
-            desc=first_label,
-            unit=unit,
-            file=sys.stderr,
-            disable=quiet,
-            dynamic_ncols=True,
-            bar_format="{desc:>15}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
-        )
+        self._settings = {"total": total, "desc": first_label, "unit": unit, "disable": quiet}
+        self._bar = None
+        if first_label:
+            self._open()
+
+    def _open(self):
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(
+                **self._settings,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                bar_format="{desc:>15}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+            )
+        return self._bar
+
+    @property
+    def bar(self):
+        """The tqdm bar (opened on first use)."""
+        return self._open()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._bar is None:  # opened by this report: with its label from the start
+            self._settings["desc"] = self.labels.get(stage, stage)
         self.bar.set_description_str(self.labels.get(stage, stage), refresh=False)
         if self.count_stage is None or stage == self.count_stage:
             if total and self.bar.total != total:
@@ -66,7 +82,8 @@ class ProgressBar:
         self.bar.write(message, file=sys.stderr)
 
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> ProgressBar:
         return self

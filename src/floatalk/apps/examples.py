@@ -42,6 +42,7 @@ def write_example(
 
     from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
     from floatalk.checkpoint import read_config
+    from floatalk.io.provenance import synthetic_png_info
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.units import SAMPLE_RATE
 
@@ -55,6 +56,6 @@ def write_example(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     portrait, speech = folder / "portrait.png", folder / "speech.wav"
-    Image.fromarray(clip.frames[0]).save(portrait)
+    Image.fromarray(clip.frames[0]).save(portrait, pnginfo=synthetic_png_info())  # a drawn face: marked
     sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
     return Example(image=portrait, audio=speech, emotion=spec.emotion, identity=spec.identity, frames=clip.frames)

@@ -40,6 +40,24 @@ def resolve_model(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+BUNDLED_NOTE = (
+    "note: the bundled demo model only knows floatalk's synthetic drawn faces, so on a real photo the lips "
+    "will hardly move; for real photos pass --checkpoint with the FLOAT release weights (README: 'Real weights')."
+)
+"""What every command that renders prints when the bundled model is given a face that is not the
+synthetic world's (floatalk.io.provenance), --quiet or not: `bundled_note`."""
+
+
+def bundled_note(folder: str | os.PathLike, photos: list[str | os.PathLike]) -> str | None:
+    """BUNDLED_NOTE when `folder` is the bundled model and any of `photos` is not one of the
+    synthetic world's portraits, else None."""
+    from floatalk.io.provenance import is_synthetic
+
+    if is_bundled(folder) and not all(is_synthetic(photo) for photo in photos):
+        return BUNDLED_NOTE
+    return None
+
+
 def is_bundled(folder: str | os.PathLike) -> bool:
     """True when `folder` is the bundled demo model's folder."""
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from floatalk.errors import UserInputError
+from floatalk.errors import Terminated, UserInputError, interrupt_status
 
 EPILOG = (
     "Each line of JOBS is one job: 'image' and 'audio' (paths relative to the jobs file), an optional 'name' "
@@ -18,7 +18,8 @@ EPILOG = (
     "JSONL: one JSON object a line. CSV: a first row naming the columns; empty cells are left out. "
     "Outputs that exist are skipped, so rerunning the same command resumes. Every line's outcome is written "
     "to DIR/batch_report.json. Exit status: 0 every job done or skipped, 3 some line failed (the others still ran), "
-    "2 a mistake in the command or the jobs file as a whole, 130 interrupted (finished videos are kept)."
+    "2 a mistake in the command or the jobs file as a whole, 130 interrupted, 143 terminated (SIGTERM; finished "
+    "videos are kept either way)."
 )
 
 
@@ -67,13 +68,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --ray: how many actors (each loads the model once); default one per GPU (--device cuda) "
         "or per CPU of the cluster",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary; failures still show")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary; failures still show, and so does the one-line note that the bundled "
+        "model does not know real faces",
+    )
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.apps.batch import read_jobs, run_batch, run_local
+    from floatalk.assets import bundled_note, resolve_model
     from floatalk.progress import GENERATION_LABELS, ProgressBar
 
     if args.actors is not None and args.ray is None:
@@ -81,26 +88,36 @@ def run(args: argparse.Namespace) -> int:
     if args.actors is not None and args.actors < 1:
         raise UserInputError(f"--actors must be at least 1 (got {args.actors}).")
     entries = read_jobs(args.jobs)  # a jobs file that cannot be used fails before any model loads
+    note = bundled_note(resolve_model(args.checkpoint), [e.image for e in entries if e.error is None])
     labels = {**GENERATION_LABELS, "jobs": "jobs", "start": "reading inputs"}
     with ProgressBar(len(entries), "job", labels, "jobs", args.quiet, "jobs") as bar:
+
+        def report(stage: str, done: int, total: int) -> None:
+            nonlocal note
+            if note and stage not in ("jobs", "starting Ray"):  # a model is loading: rendering starts
+                bar.write(note)
+                note = None
+            bar(stage, done, total)
+
         if args.ray is not None:
             from floatalk.apps.ray_runner import ray_runner
 
             runner = ray_runner(
-                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, progress=bar
+                args.ray, actors=args.actors, checkpoint=args.checkpoint, device=args.device, progress=report
             )
         else:
-            runner = run_local(args.checkpoint, args.device, progress=bar)
+            runner = run_local(args.checkpoint, args.device, progress=report)
         try:
-            result = run_batch(args.jobs, args.out, runner, progress=bar, entries=entries)
-        except KeyboardInterrupt:
+            result = run_batch(args.jobs, args.out, runner, progress=report, entries=entries)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (floatalk.cli.main)
             bar.close()
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
             print(
-                f"floatalk batch: interrupted; finished videos are kept in '{args.out}' and rerunning the same "
+                f"floatalk batch: {what}; finished videos are kept in '{args.out}' and rerunning the same "
                 "command resumes.",
                 file=sys.stderr,
             )
-            return 130
+            return interrupt_status(exc)
     lines = result.summary()
     if args.quiet:
         lines = [line for line in lines[1:] if line.lstrip().startswith(("failed", "line "))]

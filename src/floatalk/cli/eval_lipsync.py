@@ -2,10 +2,12 @@
 
 Prints JSON: the Pearson correlation between the mouth opening measured in the frames and the
 opening implied by the audio at offset 0, and the best audio-video offset in a window of frames
-with its correlation. Two meters read the mouth opening: "synthetic" (the default,
-floatalk.evaluation.lipsync: the dark mouth cavity of the synthetic world's faces, calibrated on
-its ground truth) and "landmarks" (floatalk.evaluation.face_track: the inner-lip gap of the face
-mesh, for real faces). Both give the same JSON keys; neither reads a ground-truth file.
+with its correlation. Two meters read the mouth opening: "synthetic" (floatalk.evaluation.lipsync:
+the dark mouth cavity of the synthetic world's faces, calibrated on its ground truth) and
+"landmarks" (floatalk.evaluation.face_track: the inner-lip gap of the face mesh, for real faces).
+"auto", the default, uses the synthetic one only for videos marked as the synthetic world's
+(floatalk.io.provenance), the landmarks otherwise. Both give the same JSON keys, plus "meter";
+neither reads a ground-truth file.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--meter",
-        choices=("synthetic", "landmarks"),
-        default="synthetic",
-        help="how the mouth opening is read: synthetic (the synthetic world's calibrated meter, the default) or "
-        "landmarks (the face mesh's inner-lip gap, for real faces)",
+        choices=("auto", "synthetic", "landmarks"),
+        default="auto",
+        help="how the mouth opening is read: synthetic (the synthetic world's calibrated meter, for its drawn "
+        "faces only), landmarks (the face mesh's inner-lip gap, any face) or auto (default): synthetic for videos "
+        "floatalk marked as the synthetic world's (synth-data, demo, a marked portrait animated), else landmarks",
     )
     p.add_argument(
         "--expression",
@@ -55,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.io.audio import load_audio
+    from floatalk.io.provenance import is_synthetic
     from floatalk.io.video import probe_video, read_video_frames
     from floatalk.units import FPS, SAMPLE_RATE
 
@@ -66,8 +70,12 @@ def run(args: argparse.Namespace) -> int:
     frames = read_video_frames(args.video)
     fps = info["fps"] if info["fps"] and info["fps"] > 0 else float(FPS)
     audio = load_audio(args.audio if args.audio is not None else args.video, sample_rate=SAMPLE_RATE)
+    meter = args.meter
+    if meter == "auto":
+        meter = "synthetic" if is_synthetic(args.video) else "landmarks"
     result = {"video": str(args.video), "audio": str(args.audio) if args.audio else "(video soundtrack)"}
-    if args.meter == "landmarks":
+    result["meter"] = meter
+    if meter == "landmarks":
         from floatalk.evaluation.face_track import score_lipsync_mesh as score
     else:
         from floatalk.evaluation.lipsync import score_lipsync as score

@@ -64,12 +64,15 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from floatalk.errors import UserInputError
-    from floatalk.evaluation.report import evaluate
-    from floatalk.fileio import atomic_write
+    from floatalk.evaluation.report import evaluate, plan_evaluation
+    from floatalk.fileio import atomic_write, check_writable
     from floatalk.progress import ProgressBar
 
+    check_writable(args.out)  # before anything is scored
+    # Inputs, metrics and weight files are checked before the bar appears: a mistake is one line.
+    plan = plan_evaluation(args.generated, args.reference, args.audio, args.weights, args.metrics)
     with ProgressBar(unit="video", count_stage="videos", quiet=args.quiet, first_label="evaluating") as bar:
-        report = evaluate(args.generated, args.reference, args.audio, args.weights, args.metrics, progress=bar)
+        report = evaluate(plan, progress=bar)
     atomic_write(args.out, lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
     for name, sentence in report["errors"].items():
         print(f"floatalk evaluate: {name}: {sentence}", file=sys.stderr)

@@ -17,11 +17,6 @@ from floatalk.options import GenerateOptions, add_flags, from_args
 
 DTYPES = ("float32", "bfloat16", "float16")
 
-BUNDLED_NOTE = (
-    "note: the bundled demo model only knows floatalk's synthetic drawn faces, so on a real photo the lips "
-    "will hardly move; for real photos pass --checkpoint with the FLOAT release weights (README: 'Real weights')."
-)
-
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -79,15 +74,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=DTYPES,
         help="precision of the motion sampler and image decoder (default float32, the reference)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (errors still show)")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary; errors still show, and so does the one-line note that the bundled "
+        "model does not know real faces",
+    )
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from floatalk.assets import is_bundled, resolve_model
+    from floatalk.assets import bundled_note, resolve_model
+    from floatalk.io.audio import load_audio
+    from floatalk.io.image import load_image
+    from floatalk.io.provenance import is_synthetic, synthetic_video_metadata
     from floatalk.io.video import check_output_path
     from floatalk.render import check_fps
+    from floatalk.units import SAMPLE_RATE
 
     options = from_args(GenerateOptions, args).validate(as_flags=True)  # a timeline file is read here, once
     try:
@@ -96,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--fps must be a whole number from 1 to 120 (got {args.fps}).") from None
     check_output_path(args.out)
     checkpoint = resolve_model(args.checkpoint)
+    # The photo and the recording are read before torch is imported: a wrong file fails in a second.
+    photo = load_image(args.image)
+    wave = load_audio(args.audio, sample_rate=SAMPLE_RATE)
 
     import torch
 
@@ -108,21 +115,30 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.render import render_video
 
     cfg = read_config(checkpoint)
-    # Photo and audio are read before the model loads: a wrong file fails in a second.
-    prepared = prepare_image(args.image, cfg.motion_ae.size, **options.image_settings())
-    from floatalk.io.audio import load_audio
-
-    wave = load_audio(args.audio, sample_rate=cfg.audio.sample_rate)
-    bundled = is_bundled(checkpoint)
-    if bundled:
-        print(BUNDLED_NOTE, file=sys.stderr)
+    # The face is found before the model loads.
+    prepared = prepare_image(photo, cfg.motion_ae.size, **options.image_settings())
+    if cfg.audio.sample_rate != SAMPLE_RATE:
+        wave = load_audio(args.audio, sample_rate=cfg.audio.sample_rate)
+    note = bundled_note(checkpoint, [args.image])
+    if note:
+        print(note, file=sys.stderr)
     if args.device == "cpu":
         reuse_freed_memory()  # the decoder's big short-lived blocks are page-faulted in again otherwise
     n_model = -(-len(wave) * cfg.audio.fps // cfg.audio.sample_rate)
     with ProgressBar(n_model, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
         pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device, dtype=getattr(torch, args.dtype))
+        # A drawn face animated is still a drawn face: the video keeps the portrait's mark.
+        mark = synthetic_video_metadata() if is_synthetic(args.image) else None
         report = render_video(
-            pipe, prepared, Path(args.audio), args.out, options, paste_back=args.paste_back, fps=args.fps, progress=bar
+            pipe,
+            prepared,
+            Path(args.audio),
+            args.out,
+            options,
+            paste_back=args.paste_back,
+            fps=args.fps,
+            progress=bar,
+            metadata=mark,
         )
     if not args.quiet:
         for line in report.summary():

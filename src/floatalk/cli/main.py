@@ -1,19 +1,26 @@
 """The `floatalk` command: one sub-command per job.
 
 Exit status: 0 success, 2 a user mistake (one sentence on stderr, no traceback), 1 an
-internal error (with traceback, please report it), 130 interrupted.
+internal error (with traceback, please report it), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM, as `kill` and `timeout` send; 129 for SIGHUP). A termination signal unwinds like
+Ctrl-C, so no command leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from floatalk import __version__
-from floatalk.errors import UserInputError
+from floatalk.errors import Terminated, UserInputError, interrupt_status
+
+TERMINATION_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -52,25 +59,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # Later signals are ignored while this one unwinds, so the clean-up itself is not cut short.
+    for number in _termination_numbers():
+        signal.signal(number, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _termination_numbers() -> list[int]:
+    return [getattr(signal, name) for name in TERMINATION_SIGNALS if hasattr(signal, name)]
+
+
+@contextlib.contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Terminated` (a KeyboardInterrupt) in the
+    main thread; the previous handlers come back afterwards. Outside the main thread, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _terminate) for number in _termination_numbers()}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (the console script exits with it)."""
     command = "floatalk"
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        command = f"floatalk {args.command}" if getattr(args, "command", None) else command
-        if not getattr(args, "run", None):
-            parser.print_help(sys.stderr)
-            return 2
-        return int(args.run(args) or 0)
+        with termination_as_interrupt():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = f"floatalk {args.command}" if getattr(args, "command", None) else command
+            if not getattr(args, "run", None):
+                parser.print_help(sys.stderr)
+                return 2
+            return int(args.run(args) or 0)
     except UserInputError as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Writers delete their temporary files as the interrupt unwinds them: nothing is left half-written.
-        print(f"{command}: interrupted; no half-written file was left.", file=sys.stderr)
-        return 130
-    except Exception:  # noqa: BLE001 - anything else is our bug: show it in full
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{command}: {what}; no half-written file was left.", file=sys.stderr)
+        return interrupt_status(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else is our bug: show it in full
+        # ... unless it is a write the system refused (disk full, read-only, ...) that no writer
+        # reported itself: that is still one sentence naming the file.
+        from floatalk.fileio import write_error
+
+        filename = getattr(exc, "filename", None)
+        error = write_error(exc, filename) if isinstance(exc, OSError) and filename else None
+        if error is not None:
+            print(f"{command}: error: {error}", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print(f"{command}: internal error (a bug in floatalk); please report the traceback above.", file=sys.stderr)
         return 1
@@ -80,9 +124,9 @@ def entry() -> None:
     """The console script: exit with `main`'s status (130 for a Ctrl-C pressed before `main` ran)."""
     try:
         code = main()
-    except KeyboardInterrupt:  # pressed before main's own handler was reached
+    except KeyboardInterrupt as exc:  # pressed before main's own handler was reached
         print("floatalk: interrupted; no half-written file was left.", file=sys.stderr)
-        code = 130
+        code = interrupt_status(exc)
     sys.exit(code)
 
 

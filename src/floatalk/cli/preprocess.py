@@ -41,9 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from floatalk.errors import UserInputError
+    from floatalk.progress import ProgressBar
     from floatalk.training.data import find_videos, preprocess
 
     if not 16 <= args.size <= 2048 or args.size & (args.size - 1):
@@ -51,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.val_fraction < 1:
         raise UserInputError(f"--val-fraction must be in [0, 1) (got {args.val_fraction}).")
     total = len(find_videos(Path(args.videos))) if Path(args.videos).is_dir() else 0
-    bar = tqdm(total=total, unit="clip", file=sys.stderr, disable=args.quiet)
+    bar = ProgressBar(total, "clip", {"clips": "clips"}, quiet=args.quiet)  # shown from the first clip on
+    done = 0
 
     def on_clip(name: str, error: str | None) -> None:
-        bar.update(1)
+        nonlocal done
+        done += 1
+        bar("clips", done, total)
         if error:
-            bar.write(f"skipped {name}: {error}", file=sys.stderr)
+            bar.write(f"skipped {name}: {error}")
 
     try:
         manifest = preprocess(

@@ -40,20 +40,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="use the whole photo and whole driving frames (letterboxed) instead of 1.6x face crops",
     )
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="frames decoded per pass (default 8)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary; errors still show, and so does the one-line note that the bundled "
+        "model does not know real faces",
+    )
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from floatalk.assets import resolve_model
+    from floatalk.assets import bundled_note, resolve_model
     from floatalk.errors import UserInputError
-    from floatalk.io.video import check_output_path
+    from floatalk.io.image import load_image
+    from floatalk.io.video import check_output_path, open_video
 
     if args.batch_size < 1:
         raise UserInputError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     check_output_path(args.out)
     checkpoint = resolve_model(args.checkpoint)
+    # Both inputs are read (the photo) and opened (the video) before torch is imported.
+    photo = load_image(args.image)
+    open_video(args.video)[1].close()
+    note = bundled_note(checkpoint, [args.image])
+    if note:
+        print(note, file=sys.stderr)
 
     from floatalk.pipeline import FloatPipeline
     from floatalk.progress import ProgressBar
@@ -63,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         pipe = FloatPipeline.from_pretrained(checkpoint)
         report = reenact_video(
             pipe,
-            args.image,
+            photo,
             args.video,
             args.out,
             absolute=args.absolute,

@@ -40,15 +40,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run_motion_ae(args: argparse.Namespace) -> int:
+    cfg = from_args(MotionAETrainConfig, args)
+    cfg.check_paths()  # before torch is imported: a wrong folder fails in a second, and nothing is written
     from floatalk.training.motion_ae_trainer import MotionAERecipe
 
-    return _train(MotionAERecipe(from_args(MotionAETrainConfig, args)))
+    return _train(MotionAERecipe(cfg))
 
 
 def run_fmt(args: argparse.Namespace) -> int:
+    cfg = from_args(FMTTrainConfig, args)
+    cfg.check_paths()
     from floatalk.training.fmt_trainer import FMTRecipe
 
-    return _train(FMTRecipe(from_args(FMTTrainConfig, args)))
+    return _train(FMTRecipe(cfg))
 
 
 def _train(recipe) -> int:

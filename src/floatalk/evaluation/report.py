@@ -350,8 +350,49 @@ def choose_metrics(asked: list[str] | None, reference: bool, weights: str | None
     return chosen
 
 
-def evaluate(
+@dataclass
+class EvaluationPlan:
+    """What `evaluate` will score, every input and weight file checked (`plan_evaluation`)."""
+
+    generated: Path | str
+    reference: Path | str | None
+    audio: Path | str | None
+    weights: str | None
+    gen_files: dict[str, Path]  # name -> generated video
+    ref_files: dict[str, Path]  # name -> reference video
+    sound: dict[str, Path]  # name -> speech file
+    chosen: list[str]  # the metrics
+    learned: Any  # the learned metrics' networks, loaded
+
+
+def plan_evaluation(
     generated: str | os.PathLike,
+    reference: str | os.PathLike | None = None,
+    audio: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    metrics: list[str] | None = None,
+) -> EvaluationPlan:
+    """Check every input, choose the metrics and load their weight files: a mistake is one
+    sentence (UserInputError) here, before any video is read."""
+    weights = None if weights is None else os.fspath(weights)
+    if weights is not None and not Path(weights).is_dir():
+        raise UserInputError(f"The weights folder '{weights}' does not exist.")
+    gen_files, ref_files, sound = find_inputs(generated, reference, audio)
+    chosen = choose_metrics(metrics, reference is not None, weights)
+    learned = _Learned(weights)
+    wanted = [metric for metric in chosen if metric in WEIGHT_METRICS]
+    if wanted:
+        from floatalk.evaluation.weights import weight_file
+
+        for metric in wanted:  # a missing weight file fails first, before torch is imported
+            weight_file(metric, weights)
+    for metric in wanted:  # a wrong weight file fails now, in one sentence, not after an hour
+        learned.get(metric)
+    return EvaluationPlan(generated, reference, audio, weights, gen_files, ref_files, sound, chosen, learned)
+
+
+def evaluate(
+    generated: str | os.PathLike | EvaluationPlan,
     reference: str | os.PathLike | None = None,
     audio: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
@@ -364,18 +405,14 @@ def evaluate(
     """Score videos (see the module docstring); FID uses `fid_frames` evenly spaced frames of each
     video, FVD up to `fvd_clips` 16-frame clips of each, CSIM `csim_frames` frames of each. Returns the report:
     {"metrics": [...], "videos": {name: {number name: value}}, "mean": {number name: value},
-    "errors": {name: sentence}, "inputs": {...}}. Reports progress('videos', i, n)."""
-    weights = None if weights is None else os.fspath(weights)
-    if weights is not None and not Path(weights).is_dir():
-        raise UserInputError(f"The weights folder '{weights}' does not exist.")
-    gen_files, ref_files, sound = find_inputs(generated, reference, audio)
-    chosen = choose_metrics(metrics, reference is not None, weights)
-    learned = _Learned(weights)
-    for metric in chosen:  # a missing or wrong weight file fails now, in one sentence, not after an hour
-        if metric in WEIGHT_METRICS:
-            learned.get(metric)
-    refs = None if reference is None else ref_files
-    scores = _score_videos(gen_files, refs, sound, chosen, learned, csim_frames, progress)
+    "errors": {name: sentence}, "inputs": {...}}. Reports progress('videos', i, n). `generated`
+    may be a plan of `plan_evaluation` (then reference, audio, weights and metrics are its own)."""
+    plan = generated
+    if not isinstance(plan, EvaluationPlan):
+        plan = plan_evaluation(generated, reference, audio, weights, metrics)
+    chosen, learned = plan.chosen, plan.learned
+    refs = None if plan.reference is None else plan.ref_files
+    scores = _score_videos(plan.gen_files, refs, plan.sound, chosen, learned, csim_frames, progress)
     numbers, set_errors = _set_metrics(learned, chosen, scores, fid_frames, fvd_clips)
     return {
         "metrics": chosen,
@@ -383,10 +420,10 @@ def evaluate(
         "mean": scores.mean() | numbers,
         "errors": scores.errors | set_errors,
         "inputs": {
-            "generated": os.fspath(generated),
-            "reference": None if reference is None else os.fspath(reference),
-            "audio": None if audio is None else os.fspath(audio),
-            "weights": weights,
+            "generated": os.fspath(plan.generated),
+            "reference": None if plan.reference is None else os.fspath(plan.reference),
+            "audio": None if plan.audio is None else os.fspath(plan.audio),
+            "weights": plan.weights,
         },
     }
 

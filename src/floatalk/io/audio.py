@@ -7,15 +7,22 @@ WAV, FLAC and AIFF files are read with soundfile, which gives int16 PCM as exact
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.io.image import require_file
-from floatalk.units import SAMPLE_RATE
+from floatalk.units import FPS, SAMPLE_RATE
 
-__all__ = ["SAMPLE_RATE", "load_audio"]
+__all__ = ["MIN_AUDIO_SECONDS", "SAMPLE_RATE", "load_audio"]
+
+MIN_AUDIO_SECONDS = 1 / FPS
+"""Shortest recording accepted: one video frame (40 ms, 640 samples at 16 kHz). Below it the
+models cannot hear anything: predicting the emotion needs 201 samples with the bundled log-mel
+encoder (its 400-sample STFT window, centred) and 400 with the release's wav2vec2 (its first
+feature frame's receptive field), and a video needs one frame (docs/PERFORMANCE.md)."""
 
 
 _SOUNDFILE_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF"})
@@ -34,13 +41,14 @@ def load_audio(source: str | os.PathLike | np.ndarray, sample_rate: int = SAMPLE
     with channels last (averaged), float or int16 (divided by 32768).
 
     Raises `UserInputError` for a missing, empty or undecodable file, a file without an audio
-    stream, or audio with no samples. Silence is accepted.
+    stream, or audio shorter than MIN_AUDIO_SECONDS (no samples at all included). Silence is
+    accepted.
     """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise UserInputError(f"Audio sample rate must be a positive integer, got {sample_rate!r}.")
     sample_rate = int(sample_rate)
     if isinstance(source, np.ndarray):
-        return _array_to_mono(source)
+        return _long_enough(_array_to_mono(source), sample_rate, "Audio array")
     if not isinstance(source, (str, os.PathLike)):
         raise UserInputError(f"Expected an audio path or a numpy array, got {type(source).__name__} instead.")
     path = require_file(source, "audio")
@@ -54,9 +62,19 @@ def load_audio(source: str | os.PathLike | np.ndarray, sample_rate: int = SAMPLE
         import soxr
 
         mono = soxr.resample(mono, rate, sample_rate, quality=_SOXR_QUALITY)
-        if mono.size == 0:
-            raise UserInputError(f"Could not read audio '{path}': it is too short to resample.")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return _long_enough(np.ascontiguousarray(mono, dtype=np.float32), sample_rate, f"Audio '{path}'")
+
+
+def _long_enough(mono: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
+    """`mono` when it lasts at least MIN_AUDIO_SECONDS, else one sentence saying how long it is."""
+    needed = math.ceil(MIN_AUDIO_SECONDS * sample_rate)
+    if mono.size < needed:
+        raise UserInputError(
+            f"{name} lasts {1000 * mono.size / sample_rate:.1f} ms ({mono.size} sample{'s' * (mono.size != 1)} "
+            f"at {sample_rate} Hz); "
+            f"speech must last at least {1000 * MIN_AUDIO_SECONDS:.0f} ms (one video frame)."
+        )
+    return mono
 
 
 def _array_to_mono(array: np.ndarray) -> np.ndarray:

@@ -14,10 +14,36 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 
-__all__ = ["MIN_IMAGE_SIDE", "load_image"]
+__all__ = ["MAX_ASPECT_RATIO", "MAX_IMAGE_SIDE", "MIN_IMAGE_SIDE", "check_image_size", "load_image"]
 
 MIN_IMAGE_SIDE = 16
 """Smallest accepted width and height, in pixels."""
+
+MAX_IMAGE_SIDE = 16384
+"""Largest accepted width and height, in pixels: the largest frame H.264 (libx264) encodes, so a
+photo can always be pasted back into a video of its own size."""
+
+MAX_ASPECT_RATIO = 32
+"""Longest side over shortest side, at most: a 32:1 panorama strip is a photo, a 16 x 1,000,000
+strip (47 kB as a PNG) is not. With the sides bounded too, memory follows the pixel count, which
+Pillow's decompression-bomb limit bounds (about 179 million pixels; docs/PERFORMANCE.md)."""
+
+
+def check_image_size(width: int, height: int, name: str, minimum: int = MIN_IMAGE_SIDE) -> None:
+    """One sentence (UserInputError) about `name` ("Image 'x.png'", "Video 'y.mp4'") when its
+    frames have a side under `minimum` or over MAX_IMAGE_SIDE, or a long side over
+    MAX_ASPECT_RATIO times the short one."""
+    if height < minimum or width < minimum:
+        raise UserInputError(f"{name} is {width}x{height} pixels; it must be at least {minimum}x{minimum}.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise UserInputError(
+            f"{name} is {width}x{height} pixels, its long side {max(width, height) / min(width, height):.0f} times "
+            f"its short side; at most {MAX_ASPECT_RATIO}:1 is accepted (crop it first)."
+        )
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise UserInputError(
+            f"{name} is {width}x{height} pixels; neither side may exceed {MAX_IMAGE_SIDE} (scale it down first)."
+        )
 
 
 def require_file(source: str | os.PathLike, kind: str) -> Path:
@@ -55,7 +81,8 @@ def load_image(source: str | os.PathLike | np.ndarray) -> np.ndarray:
     (alpha ignored), as uint8 or as floats in [0, 1].
 
     Raises `UserInputError` for a missing, empty or undecodable file, an array of another shape
-    or dtype, or an image smaller than 16x16 pixels.
+    or dtype, or an image whose size `check_image_size` refuses (smaller than 16x16 pixels, a side
+    over 16384, an aspect ratio over 32:1; a file is refused from its header, before decoding).
     """
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(source)
@@ -67,10 +94,7 @@ def load_image(source: str | os.PathLike | np.ndarray) -> np.ndarray:
         rgb = _read_image_file(path)
         name = f"Image '{path}'"
     height, width = rgb.shape[:2]
-    if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
-        raise UserInputError(
-            f"{name} is {width}x{height} pixels; it must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}."
-        )
+    check_image_size(width, height, name)
     return np.ascontiguousarray(rgb)
 
 
@@ -120,6 +144,7 @@ def _read_image_file(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                check_image_size(*image.size, f"Image '{path}'")  # from the header: nothing decoded yet
                 if _is_16bit_colour(image):
                     rgb = _read_16bit_colour(path, image)
                     if rgb is not None:

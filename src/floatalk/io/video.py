@@ -16,7 +16,8 @@ from types import TracebackType
 import numpy as np
 
 from floatalk.errors import UserInputError
-from floatalk.fileio import commit_temporary, temporary_beside
+from floatalk.fileio import check_writable, commit_temporary, discard_temporary, temporary_beside, write_error
+from floatalk.io.image import MAX_IMAGE_SIDE, check_image_size, require_file
 
 __all__ = [
     "CONTAINERS",
@@ -67,19 +68,8 @@ def container_for(path: str | os.PathLike) -> str:
 def check_output_path(path: str | os.PathLike) -> Path:
     """`path` as a Path if a video can be written there (known extension, existing writable
     folder, not a folder itself); otherwise a one-sentence UserInputError."""
-    path = Path(os.fspath(path))
     container_for(path)
-    folder = path.parent
-    shown = str(folder) if str(folder) else "."
-    if path.is_dir():
-        raise UserInputError(f"Cannot write '{path}': it is an existing folder.")
-    if not folder.exists():
-        raise UserInputError(f"Cannot write '{path}': folder '{shown}' does not exist.")
-    if not folder.is_dir():
-        raise UserInputError(f"Cannot write '{path}': '{shown}' is not a folder.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserInputError(f"Cannot write '{path}': folder '{shown}' is not writable.")
-    return path
+    return check_writable(path)
 
 
 class VideoWriter:
@@ -94,7 +84,7 @@ class VideoWriter:
     block exits normally; on any exception (KeyboardInterrupt included) the temporary file is
     removed and `path` is left as it was. Odd widths/heights are padded by one replicated pixel
     (yuv420p needs even sizes). `audio` is float32 mono at `sample_rate` Hz; it is trimmed to the
-    video's duration (frames / fps) and encoded as AAC.
+    video's duration (frames / fps) and encoded as AAC. `metadata`: container tags to write.
     """
 
     def __init__(
@@ -104,8 +94,10 @@ class VideoWriter:
         audio: np.ndarray | None = None,
         sample_rate: int = 16000,
         crf: int = 18,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(os.fspath(path))
+        self.metadata = dict(metadata or {})  # container tags, e.g. floatalk.io.provenance's mark
         if isinstance(fps, float) and fps.is_integer():
             fps = int(fps)
         if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or fps <= 0:
@@ -118,13 +110,10 @@ class VideoWriter:
         self.audio = self._check_audio(audio, sample_rate)
         self.container_format = container_for(self.path)
         check_output_path(self.path)
-        shown = str(self.path.parent) if str(self.path.parent) else "."
         try:
             self._temp = temporary_beside(self.path)
         except OSError as exc:
-            raise UserInputError(
-                f"Cannot write '{self.path}': folder '{shown}' is not writable ({exc.strerror or exc})."
-            ) from exc
+            raise UserInputError(f"Cannot write '{self.path}': {exc.strerror or exc}.") from exc
         self._container = None
         self._video = None
         self._audio_stream = None
@@ -187,6 +176,7 @@ class VideoWriter:
         self._size = (height, width)
         options = {"movflags": "+faststart"} if self.container_format in ("mp4", "mov") else {}
         self._container = av.open(os.fspath(self._temp), mode="w", format=self.container_format, options=options)
+        self._container.metadata.update(self.metadata)
         video = self._container.add_stream("libx264", rate=self.fps)
         video.width = width + width % 2
         video.height = height + height % 2
@@ -235,6 +225,11 @@ class VideoWriter:
         height, width = batch.shape[1:3]
         if height < 2 or width < 2:
             raise UserInputError(f"Video frames must be at least 2x2 pixels, got {width}x{height}.")
+        if max(height, width) > MAX_IMAGE_SIDE:
+            raise UserInputError(
+                f"Cannot write '{self.path}': its frames would be {width}x{height} pixels; H.264 allows at most "
+                f"{MAX_IMAGE_SIDE} a side."
+            )
         try:
             if self._container is None:
                 self._open(height, width)
@@ -245,9 +240,8 @@ class VideoWriter:
             for frame in batch:
                 self._encode(frame)
             self._encode_audio(final=False)
-        except BaseException:
-            self.abort()
-            raise
+        except BaseException as exc:
+            self._fail(exc)
 
     def _encode(self, frame: np.ndarray) -> None:
         import av
@@ -307,10 +301,17 @@ class VideoWriter:
             self._container.close()
             self._container = None
             commit_temporary(self._temp, self.path)
-        except BaseException:
-            self.abort()
-            raise
+        except BaseException as exc:
+            self._fail(exc)
         self._state = "closed"
+
+    def _fail(self, exc: BaseException) -> None:
+        """Abort, then raise `exc`, or one sentence naming the video when the system refused the write."""
+        error = write_error(exc, self.path)  # before abort: a full disk is seen while the file fills it
+        self.abort()
+        if error is None:
+            raise exc
+        raise error from exc
 
     def abort(self) -> None:
         """Stop writing and delete the temporary file; `path` is left untouched."""
@@ -321,8 +322,7 @@ class VideoWriter:
         if container is not None:
             with contextlib.suppress(Exception):  # the file is being discarded anyway
                 container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._temp.unlink()
+        discard_temporary(self._temp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,8 +333,6 @@ def open_video(path: str | os.PathLike):
     """(the checked path, an open PyAV container) for a file with a video stream; UserInputError
     (one sentence) for a missing, undecodable or still-image file."""
     import av
-
-    from floatalk.io.image import require_file
 
     source = require_file(path, "video")
     try:
@@ -349,6 +347,12 @@ def open_video(path: str | os.PathLike):
     if name == "image2" or name.endswith("_pipe"):
         container.close()
         raise UserInputError(f"Could not read video '{source}': it is a still image, not a video.")
+    codec = container.streams.video[0].codec_context
+    try:  # frames of an absurd size are refused before one is decoded, as photos are
+        check_image_size(codec.width, codec.height, f"Video '{source}'", minimum=1)
+    except UserInputError:
+        container.close()
+        raise
     return source, container
 
 

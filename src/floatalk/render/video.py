@@ -51,6 +51,7 @@ def render_video(
     fps: int | None = None,
     generator: torch.Generator | None = None,
     progress: Progress | None = None,
+    metadata: dict[str, str] | None = None,
     **overrides: Any,
 ) -> RenderReport:
     """Animate `image` with `audio` and write an H.264 + AAC video to `out` (.mp4, .mov or .mkv).
@@ -60,7 +61,8 @@ def render_video(
     square back into the full-resolution photo (the video then has the photo's size). fps:
     output frame rate (default the model's 25): frames are repeated or dropped to match. The
     soundtrack is the recording itself (a file's original sound at 48 kHz, an array as given).
-    progress: progress(stage, done, total), frames counted in model frames.
+    progress: progress(stage, done, total), frames counted in model frames. metadata: tags for
+    the video's container (floatalk.io.provenance's mark when the face is the synthetic world's).
 
     Nothing appears at `out` unless the whole video was written. Raises UserInputError (one
     sentence) for unusable inputs.
@@ -92,7 +94,7 @@ def render_video(
     n_model = -(-len(wave) * pipe.fps // pipe.sample_rate)
     picks = frame_picks(n_model, pipe.fps, out_fps, len(wave), pipe.sample_rate)
     batches = (frames for _, frames in pipe.iter_windows(conditions, opts, generator, report))
-    written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste)
+    written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste, metadata)
     height, width = (prepared.original.shape[:2]) if paste is not None else (pipe.image_size, pipe.image_size)
     mean_emotion = conditions.emotion[0].float().mean(0)  # (K,): over frames when a timeline varies it
     probabilities = dict(zip(EMOTIONS, mean_emotion.cpu().tolist()))

@@ -47,15 +47,17 @@ def write_video(
     soundtrack: np.ndarray | None,
     sample_rate: int,
     paste: PasteBack | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> int:
     """Write model frames arriving in (n, S, S, 3) batches to `out` atomically; returns the frame count.
 
     picks: for each output frame, the model frame shown (`frame_picks`); paste: blends each
-    frame into the full photo, one full-size frame at a time (memory independent of T x H x W).
+    frame into the full photo, one full-size frame at a time (memory independent of T x H x W);
+    metadata: container tags (floatalk.io.provenance's mark for a drawn face).
     """
     from floatalk.io.video import VideoWriter
 
-    with VideoWriter(out, fps=fps, audio=soundtrack, sample_rate=sample_rate) as writer:
+    with VideoWriter(out, fps=fps, audio=soundtrack, sample_rate=sample_rate, metadata=metadata) as writer:
         first = 0  # model-frame index of the current batch's first frame
         cursor = 0  # next output frame to write
         for frames in batches:

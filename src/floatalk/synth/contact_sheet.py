@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_write
 
 __all__ = ["main", "make_contact_sheet"]
 
@@ -152,7 +153,7 @@ def make_contact_sheet(
         out = Path(out)
         if not out.parent.is_dir():
             raise UserInputError(f"Cannot write '{out}': folder '{out.parent}' does not exist.")
-        sheet.save(out, optimize=True)
+        atomic_write(out, lambda p: sheet.save(p, format="PNG", optimize=True))
     return sheet
 
 

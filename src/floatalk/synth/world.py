@@ -338,16 +338,23 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     """Write NAME.mp4, NAME.wav and NAME.json into `folder`; return the clip's manifest entry."""
     import soundfile as sf
 
+    from floatalk.io.provenance import synthetic_video_metadata
     from floatalk.io.video import VideoWriter
 
     folder = Path(folder)
     name = clip.spec.name
     pcm = np.clip(np.rint(clip.audio * 32768.0), -32768, 32767).astype(np.int16)
-    atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
     text = json.dumps(clip.truth, separators=(",", ":")) + "\n"
-    atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
-    with VideoWriter(folder / f"{name}.mp4", fps=FPS, audio=clip.audio, sample_rate=SAMPLE_RATE, crf=crf) as writer:
-        writer.write(clip.frames)
+    try:
+        atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+        atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+        mark = synthetic_video_metadata()
+        with VideoWriter(folder / f"{name}.mp4", FPS, clip.audio, SAMPLE_RATE, crf, metadata=mark) as w:
+            w.write(clip.frames)
+    except BaseException:
+        for suffix in (".wav", ".json"):  # a clip is its three files or none
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+        raise
     return {
         "name": name,
         "identity": clip.spec.identity,
@@ -374,6 +381,13 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
     # Ctrl-C is the parent's to handle (one line, exit 130); a worker would print its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent ends its pool with SIGTERM (on an error, Ctrl-C or its own SIGTERM): leave quietly,
+    # through the writers' clean-up, so no half-written clip stays behind.
+    signal.signal(signal.SIGTERM, _worker_exit)
+
+
+def _worker_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def generate_world(

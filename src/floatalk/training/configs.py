@@ -10,7 +10,9 @@ nothing heavy (no torch), so `floatalk train ... --help` stays fast.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from floatalk.config import MotionAEConfig
@@ -99,6 +101,28 @@ class TrainRun:
     )
     quiet: bool = option(False, "no progress bar and no progress lines (log.csv and probe.csv still get every row)")
     loop: LoopSettings = option(LoopSettings(), "training loop")
+
+    def check_paths(self) -> None:
+        """The folders this run reads exist (the data is a preprocessed folder), or one sentence
+        (UserInputError); nothing heavy is imported, nothing is written."""
+        from floatalk.training.data import read_manifest
+
+        read_manifest(self.data)
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise UserInputError(f"--out '{out}' is a file, not a run folder.")
+        existing = next(p for p in (out, *out.parents) if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserInputError(f"Cannot make the run folder '{out}': '{existing}' is not writable.")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in self.input_paths and value and not Path(value).exists():
+                raise UserInputError(f"{flag_name(field)} '{value}' does not exist.")
+
+    @property
+    def input_paths(self) -> tuple[str, ...]:
+        """The fields besides `data` that name files or folders this run reads."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -269,3 +293,7 @@ class FMTTrainConfig(TrainRun):
         "DIR",
     )
     losses: FMTLosses = option(FMTLosses(), "stage-2 losses")
+
+    @property
+    def input_paths(self) -> tuple[str, ...]:
+        return ("motion_ae", "wav2vec2", "emotion_model")

@@ -97,11 +97,16 @@ def read_manifest(data: str | Path) -> tuple[dict[str, Any], list[Clip]]:
         raise UserInputError(
             f"'{folder}' is not a preprocessed data folder (no {MANIFEST}); run 'floatalk preprocess'."
         )
-    meta = json.loads(path.read_text())
-    clips = [
-        Clip(c["name"], c["identity"], c["split"], int(c["frames"]), c.get("emotion"), folder / "clips" / c["name"])
-        for c in meta["clips"]
-    ]
+    try:
+        meta = json.loads(path.read_text())
+        clips = [
+            Clip(c["name"], c["identity"], c["split"], int(c["frames"]), c.get("emotion"), folder / "clips" / c["name"])
+            for c in meta["clips"]
+        ]
+    except (ValueError, KeyError, TypeError) as exc:  # e.g. synth-data's manifest: videos, not preprocessed clips
+        raise UserInputError(
+            f"'{path}' is not the manifest of a preprocessed data folder; run 'floatalk preprocess' on the videos."
+        ) from exc
     if not clips:
         raise UserInputError(f"'{folder}' holds no usable clips (see 'skipped' in its {MANIFEST}).")
     return meta, clips
@@ -246,15 +251,15 @@ def _crop_box(frames: list[np.ndarray], side: dict[str, Any], faces: ClipFaces |
 
 
 def _write_crops(path: Path, frames: list[np.ndarray], picks: np.ndarray, box: CropBox, size: int) -> None:
-    """frames.npy: (T, size, size, 3) uint8 crops of the picked frames, written frame by frame."""
+    """frames.npy: (T, size, size, 3) uint8 crops of the picked frames, written frame by frame:
+    streamed, not memory-mapped, because a full disk under a memory map kills the process (SIGBUS)."""
     from floatalk.io.face import crop_image
 
-    with atomic_path(path, ".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(picks), size, size, 3))
-        for i, j in enumerate(picks):
-            out[i] = crop_image(frames[j], box, size)
-        out.flush()
-        del out
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
+    with atomic_path(path, ".npy") as tmp, open(tmp, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {**header, "shape": (len(picks), size, size, 3)})
+        for j in picks:
+            handle.write(np.ascontiguousarray(crop_image(frames[j], box, size)).tobytes())
 
 
 def _write_expression(clip_dir: Path, side: dict[str, Any], picks: np.ndarray, n_source: int) -> None:
@@ -350,6 +355,9 @@ def preprocess(
         except ClipError as exc:
             error = str(exc)
             skipped.append({"video": str(video), "reason": error})
+        except BaseException:
+            shutil.rmtree(clip_dir, ignore_errors=True)  # a failed or interrupted clip leaves no folder
+            raise
         if on_clip:
             on_clip(name, error)
     identities = sorted({m["identity"] for m in metas})

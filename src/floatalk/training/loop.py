@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_write
 from floatalk.progress import Progress, no_progress
 from floatalk.training import distributed as D
 from floatalk.training.configs import TrainRun
@@ -87,7 +88,8 @@ def start_run(run_dir: Path, state: dict[str, Any] | None, config: dict[str, Any
         set_rng_state(state["rng"])
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        text = json.dumps(config, indent=2, sort_keys=True)
+        atomic_write(run_dir / "config.json", lambda p: p.write_text(text))
     D.barrier(ctx)
 
 

@@ -36,6 +36,7 @@ from floatalk.checkpoint import (
 from floatalk.config import MotionAEConfig, build_dataclass
 from floatalk.convert import to_pixels, to_tensor
 from floatalk.errors import UserInputError
+from floatalk.fileio import atomic_write
 from floatalk.models.motion_ae import MotionAutoEncoder
 from floatalk.training import distributed as D
 from floatalk.training.auxiliary import (
@@ -144,7 +145,8 @@ def save_grid(path: Path, rows: list[Tensor]) -> None:
 
     grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows * S, B * S)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_pixels(grid)).save(path)
+    image = Image.fromarray(to_pixels(grid))
+    atomic_write(path, lambda p: image.save(p, format="PNG"))
 
 
 def load_motion_ae(path: str | Path) -> MotionAutoEncoder:

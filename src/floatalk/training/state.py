@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from floatalk.fileio import atomic_write
+from floatalk.fileio import atomic_write, writing
 
 LAST = "last.pt"
 
@@ -64,11 +64,14 @@ class CsvLog:
             if rows:
                 self.fields = list(rows[0].keys())
                 rows = [r for r in rows if int(r["step"]) <= resume_step]
-            with open(self.path, "w", newline="") as f:
-                if self.fields:
-                    writer = csv.DictWriter(f, fieldnames=self.fields)
-                    writer.writeheader()
-                    writer.writerows(rows)
+            atomic_write(self.path, lambda p: self._write_rows(p, rows))
+
+    def _write_rows(self, path: Path, rows: list[dict[str, str]]) -> None:
+        with open(path, "w", newline="") as f:
+            if self.fields:
+                writer = csv.DictWriter(f, fieldnames=self.fields)
+                writer.writeheader()
+                writer.writerows(rows)
 
     def write(self, step: int, values: dict[str, float]) -> None:
         row = {"step": step, "time": round(time.time(), 2), **{k: f"{v:.6g}" for k, v in values.items()}}
@@ -76,9 +79,15 @@ class CsvLog:
         if new:
             self.fields = list(row.keys())
         with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
+            size = f.tell()
+            try:
+                with writing(self.path):
+                    writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(row)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                f.truncate(size)  # a row the disk refused halfway is taken back: the log stays whole
+                raise

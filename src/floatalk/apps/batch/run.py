@@ -19,7 +19,7 @@ from floatalk.apps import jobs
 from floatalk.apps.batch.folder import output_lock, remove_partials
 from floatalk.apps.batch.jobs_file import BatchEntry, read_jobs
 from floatalk.apps.batch.report import REPORT_NAME, BatchResult, Outcome
-from floatalk.errors import UserInputError, one_line
+from floatalk.errors import UserInputError, WriteRefusedError, one_line
 
 if TYPE_CHECKING:
     from floatalk.pipeline import FloatPipeline
@@ -32,10 +32,12 @@ def run_entry(
     pipe: FloatPipeline, entry: BatchEntry, out_dir: str | os.PathLike, progress: Progress | None = None
 ) -> Outcome:
     """Render one runnable entry into `out_dir`; a user error or a bug becomes a failed Outcome
-    (KeyboardInterrupt goes through, leaving no file behind)."""
+    (KeyboardInterrupt and a write the system refused go through, leaving no file behind)."""
     started = time.perf_counter()
     try:
         jobs.run_job(pipe, entry.image, entry.audio, Path(out_dir) / entry.name, entry.job, progress=progress)
+    except WriteRefusedError:
+        raise  # the output folder's problem (a full disk, ...): every next line would fail the same way
     except UserInputError as exc:
         return Outcome(entry.line, entry.name, "failed", one_line(exc))
     except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the batch; the report keeps its traceback
