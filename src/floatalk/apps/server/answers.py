@@ -43,7 +43,7 @@ def api_words(message: str) -> str:
     `pass --detector haar`) named as the options JSON sets it (`send "crop": false`)."""
     message = re.sub(r"pass --no-([a-z][a-z-]*)", lambda m: f'send "{m[1].replace("-", "_")}": false', message)
     return re.sub(
-        r"pass --([a-z][a-z-]*) ([A-Za-z0-9_.]+)", lambda m: f'send "{m[1].replace("-", "_")}": "{m[2]}"', message
+        r"pass --([a-z][a-z-]*) (\w+(?:\.\w+)*)", lambda m: f'send "{m[1].replace("-", "_")}": "{m[2]}"', message
     )
 
 
