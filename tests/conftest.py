@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,18 +18,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-PARITY = REPO / "tests" / "data" / "parity"  # a copy of the release-parity contract (tests/data/README.md)
-PARITY_FILES = (
-    "schema.tsv",
-    "make_release_dir.py",
-    "wav2vec2_config.json",
-    "emotion_config.json",
-    "preprocessor_config.json",
-    "expected_a.npz",
-    "inputs_a/image.png",
-    "inputs_a/audio.wav",
-)
+from support import build_release_dir, require_parity  # noqa: E402 - after the offline switches
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,32 +42,10 @@ def parity_dir() -> Path:
     return require_parity()
 
 
-def require_parity() -> Path:
-    """PARITY when its files are there; otherwise skip the test, or fail it when CI is set."""
-    missing = [name for name in PARITY_FILES if not (PARITY / name).is_file()]
-    if missing:
-        message = f"parity data missing from {PARITY} ({', '.join(missing)}; see tests/data/README.md)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; CI is set, so this is a failure")
-        pytest.skip(message)
-    return PARITY
-
-
 @pytest.fixture(scope="session")
 def expected(parity_dir: Path) -> dict[str, np.ndarray]:
     with np.load(parity_dir / "expected_a.npz") as data:
         return {k: data[k] for k in data.files}
-
-
-def build_release_dir(parity_dir: Path, out: Path, style: str = "release") -> Path:
-    """Rebuild a release-format folder with the fill rule (tests/data/parity/make_release_dir.py)."""
-    if not (out / "float.pth").is_file():
-        subprocess.run(
-            [sys.executable, str(parity_dir / "make_release_dir.py"), str(out), "--style", style],
-            check=True,
-            capture_output=True,
-        )
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -165,46 +130,3 @@ def example(tmp_path_factory: pytest.TempPathFactory):
     from floatalk.apps.examples import write_example
 
     return write_example(tmp_path_factory.mktemp("example"), seconds=2.0)
-
-
-class LiveServer:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a thread of the test process: the real HTTP
-    stack (sockets, uvicorn's protocol with floatalk's header timeout, the app's middleware), as
-    `floatalk serve` runs it, without loading a model."""
-
-    def __init__(self, app, header_timeout_s: float = 10.0) -> None:
-        self.app = app
-        self.header_timeout_s = header_timeout_s
-        self.port = 0
-
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> LiveServer:
-        import socket
-        import threading
-        import time
-
-        import uvicorn
-
-        from floatalk.apps.server import header_timeout_protocol
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        http = header_timeout_protocol(self.header_timeout_s)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", http=http)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()

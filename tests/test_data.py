@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import conftest
+import support
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_parity_files_are_committed_in_the_repository() -> None:
     ).stdout.split()
     if not tracked:
         pytest.skip("not a git checkout")
-    missing = [name for name in conftest.PARITY_FILES if f"tests/data/parity/{name}" not in tracked]
+    missing = [name for name in support.PARITY_FILES if f"tests/data/parity/{name}" not in tracked]
     assert not missing, f"parity files not committed: {missing}"
 
 
@@ -33,8 +33,8 @@ def test_nothing_reads_files_outside_the_repository() -> None:
 
 @pytest.mark.parametrize("ci", ["", "1"])
 def test_missing_parity_data_skips_or_fails_under_ci(tmp_path, monkeypatch, ci: str) -> None:
-    monkeypatch.setattr(conftest, "PARITY", tmp_path / "parity")
+    monkeypatch.setattr(support, "PARITY", tmp_path / "parity")
     monkeypatch.setenv("CI", ci)
     outcome = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(outcome, match="parity data missing from .*schema.tsv"):
-        conftest.require_parity()
+        support.require_parity()

@@ -183,8 +183,8 @@ def test_frames_from_expected_motion(release_pipe, source, expected):
 
 def test_plain_style_folder_loads_the_same_weights(parity_dir, release_pipe, tmp_path):
     """--style plain (bare Wav2Vec2Model keys, parametrization names) gives the same model."""
-    from conftest import build_release_dir
     from floatalk import FloatPipeline
+    from support import build_release_dir
 
     plain = build_release_dir(parity_dir, tmp_path / "plain", style="plain")
     other = FloatPipeline.from_pretrained(plain)

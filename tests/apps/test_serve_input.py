@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import LiveServer
 from floatalk.apps.examples import write_example
 from floatalk.apps.jobs import JobOptions
 from floatalk.apps.queue import JobQueue
 from floatalk.options import GenerateOptions, field_kinds, option_fields
+from support import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import LiveServer
+from support import LiveServer
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install 'schemathesis>=4,<5' (the test extra)")
 from hypothesis import HealthCheck, settings  # noqa: E402

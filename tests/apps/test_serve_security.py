@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
 from floatalk.apps.examples import write_example
 from floatalk.apps.hosts import HostRules
 from floatalk.apps.queue import JobQueue
+from support import LiveServer
 
 EVIL = "http://attacker.example"
 ALLOWED = "https://app.example"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer
 from floatalk.apps.queue import JobQueue
 from floatalk.apps.uploads import Limits
+from support import LiveServer
 
 HEADER_S, BODY_S, MAX_UPLOADS = 1.0, 2.0, 3
 BOUNDARY = "slowBoundary"
