@@ -69,38 +69,52 @@ def write_json(path: Path, payload: dict) -> None:
     print(f"results written to {path}")
 
 
+_LAUNCHER = """
+import json, os, resource, sys
+limit, report, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    try:
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "maxrss": usage.ru_maxrss,
+               "cpu": usage.ru_utime + usage.ru_stime}, out)
+"""
+
+
 def run_measured(cmd: list[str], log: Path, timeout: float, memory_limit: int | None = None) -> dict:
-    """Run `cmd` with stdout + stderr to `log`; exit status, wall seconds and the child's peak RSS
-    (the kernel's figure for that child, os.wait4's ru_maxrss). memory_limit: bytes of address
-    space the child may take (RLIMIT_AS), so that a runaway run fails instead of taking the machine."""
-    import resource
+    """Run `cmd` with stdout + stderr to `log`; exit status, wall seconds and its peak RSS.
 
-    def limit() -> None:
-        if memory_limit is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-
+    The peak is the kernel's ru_maxrss for `cmd`'s process, which a process keeps from the one it
+    was forked from: so `cmd` is forked by a small launcher (a fresh Python, about 10 MB), not by
+    this script, whose own size would otherwise be the floor of every figure. memory_limit: bytes
+    of address space `cmd` may take (RLIMIT_AS), so a runaway run fails instead of taking the machine.
+    """
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    report = log.with_suffix(".rusage.json")
+    launcher = [sys.executable, "-c", _LAUNCHER, str(memory_limit or 0), str(report), *cmd]
     t0 = time.perf_counter()
+    timed_out = False
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - t0 > timeout:
-                proc.send_signal(signal.SIGKILL)
-                timed_out = True
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.1)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+        proc = subprocess.Popen(launcher, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    usage = json.loads(report.read_text()) if report.is_file() else {"status": None, "maxrss": 0, "cpu": 0.0}
     return {
         "command": cmd,
-        "exit_status": proc.returncode,
+        "exit_status": usage["status"],
         "timed_out": timed_out,
         "wall_s": time.perf_counter() - t0,
-        "peak_rss_bytes": usage.ru_maxrss * RSS_UNIT,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_bytes": usage["maxrss"] * RSS_UNIT,
+        "cpu_s": usage["cpu"],
         "output_tail": log.read_text(errors="replace").splitlines()[-12:],
     }

@@ -16,7 +16,7 @@ from floatalk.errors import UserInputError
 from floatalk.io.image import require_file
 from floatalk.units import FPS, SAMPLE_RATE
 
-__all__ = ["MIN_AUDIO_SECONDS", "SAMPLE_RATE", "load_audio"]
+__all__ = ["MIN_AUDIO_SECONDS", "SAMPLE_RATE", "load_audio", "write_wav"]
 
 MIN_AUDIO_SECONDS = 1 / FPS
 """Shortest recording accepted: one video frame (40 ms, 640 samples at 16 kHz). Below it the
@@ -230,3 +230,17 @@ def _trim_end_padding(mono: np.ndarray, rate: int, declared: tuple[float, int] |
     if expected > 0 and 0 < surplus <= 2 * max(1152, frame_size):
         return mono[:expected]
     return mono
+
+
+def write_wav(path: str | os.PathLike, pcm: np.ndarray, sample_rate: int) -> None:
+    """Write (N,) int16 mono samples as a 16-bit PCM WAV (the same bytes libsndfile writes).
+
+    Written with Python's own file I/O, so a refused write is an OSError with its errno (a full
+    disk), which libsndfile reports only as 'System error'."""
+    import wave
+
+    with wave.open(os.fspath(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        out.writeframes(np.ascontiguousarray(pcm, dtype="<i2").tobytes())

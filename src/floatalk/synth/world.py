@@ -336,8 +336,8 @@ def _truth(spec: ClipSpec, identity: Identity, plan: SpeechPlan, track: _FaceTra
 
 def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     """Write NAME.mp4, NAME.wav and NAME.json into `folder`; return the clip's manifest entry."""
-    import soundfile as sf
 
+    from floatalk.io.audio import write_wav
     from floatalk.io.provenance import synthetic_video_metadata
     from floatalk.io.video import VideoWriter
 
@@ -346,7 +346,7 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     pcm = np.clip(np.rint(clip.audio * 32768.0), -32768, 32767).astype(np.int16)
     text = json.dumps(clip.truth, separators=(",", ":")) + "\n"
     try:
-        atomic_write(folder / f"{name}.wav", lambda p: sf.write(p, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+        atomic_write(folder / f"{name}.wav", lambda p: write_wav(p, pcm, SAMPLE_RATE))
         atomic_write(folder / f"{name}.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
         mark = synthetic_video_metadata()
         with VideoWriter(folder / f"{name}.mp4", FPS, clip.audio, SAMPLE_RATE, crf, metadata=mark) as w:
@@ -368,9 +368,17 @@ def write_clip(clip: Clip, folder: str | os.PathLike, crf: int = 18) -> dict:
     }
 
 
+_writing = False  # in a pool worker: True while it renders and writes a clip
+
+
 def _render_and_write(job: tuple[ClipSpec, str]) -> dict:
+    global _writing
     spec, folder = job
-    return write_clip(make_clip(spec), folder)
+    _writing = True
+    try:
+        return write_clip(make_clip(spec), folder)
+    finally:
+        _writing = False
 
 
 def _worker_init() -> None:
@@ -387,6 +395,11 @@ def _worker_init() -> None:
 
 
 def _worker_exit(signum: int, frame: object) -> None:
+    import signal
+
+    if not _writing:  # idle, or already leaving (its exit handlers must not be cut into): nothing is open
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up below runs to its end
     raise SystemExit(128 + signum)
 
 

@@ -39,8 +39,15 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     folder = run_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / LAST
-    atomic_write(target, lambda p: torch.save(state, p))
+    atomic_write(target, lambda p: _save(state, p))
     return target
+
+
+def _save(state: dict[str, Any], path: Path) -> None:
+    # Through a Python file: a full disk then surfaces as an OSError with its errno (torch's own
+    # writer reports only 'file write failed').
+    with open(path, "wb") as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
