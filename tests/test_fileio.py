@@ -151,6 +151,7 @@ _HOLD = """
 import sys, time
 from pathlib import Path
 from floatalk.fileio import temporary_beside
+
 print(temporary_beside(Path(sys.argv[1])), flush=True)
 time.sleep(60)
 """
@@ -278,6 +279,7 @@ def _commands(inputs: dict[str, Path], disk: Path) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow  # whole commands in child processes: the full suite (CI) runs them, the fast tier does not
 @pytest.mark.parametrize("command", ["generate", "batch", "synth-data", "preprocess", "evaluate", "train"])
 def test_every_command_on_a_full_disk_is_one_sentence(inputs, small_disk: Path, command: str) -> None:
     fill(small_disk, leave=0 if command in ("evaluate", "batch") else 12_000)
@@ -301,6 +303,7 @@ def test_every_command_on_a_full_disk_is_one_sentence(inputs, small_disk: Path, 
         assert written == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["generate", "batch", "synth-data", "preprocess", "evaluate", "train"])
 def test_every_command_on_a_read_only_disk_is_one_sentence(inputs, read_only_disk: Path, command: str) -> None:
     args = _commands(inputs, read_only_disk)[command]

@@ -20,6 +20,9 @@ import pytest
 
 from floatalk.apps.examples import write_example
 
+# whole commands or servers in child processes: the full suite (CI) runs them, the fast tier does not
+pytestmark = pytest.mark.slow
+
 DEADLINE_S = 180.0
 FINAL = ("done", "failed", "cancelled")
 

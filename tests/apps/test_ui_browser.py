@@ -26,6 +26,9 @@ from pathlib import Path
 
 import pytest
 
+# whole commands or servers in child processes: the full suite (CI) runs them, the fast tier does not
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("FLOATALK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("FLOATALK_CHROMEDRIVER", "/usr/bin/chromedriver")

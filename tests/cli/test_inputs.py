@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 import soundfile
 
+# whole commands or servers in child processes: the full suite (CI) runs them, the fast tier does not
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
 NOTE = "note: the bundled demo model only knows floatalk's synthetic drawn faces"

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# whole commands or servers in child processes: the full suite (CI) runs them, the fast tier does not
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
 CLI = [sys.executable, "-m", "floatalk.cli.main"]
