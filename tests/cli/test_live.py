@@ -12,6 +12,17 @@ from floatalk.cli.main import main
 from floatalk.io.video import probe_video
 
 
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    """`floatalk live --threads` sets torch's thread count for its process; run in the test
+    process, it must not change the count the tests after it run with (the golden logs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def test_live_writes_the_video_and_the_figures(example, tmp_path, capsys):
     out, stats = tmp_path / "live.mp4", tmp_path / "stats.json"
     code = main(
