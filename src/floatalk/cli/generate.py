@@ -90,14 +90,14 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.io.image import load_image
     from floatalk.io.provenance import is_synthetic, synthetic_video_metadata
     from floatalk.io.video import check_output_path
-    from floatalk.render import check_fps
+    from floatalk.render import MAX_FPS, check_fps
     from floatalk.units import SAMPLE_RATE
 
     options = from_args(GenerateOptions, args).validate(as_flags=True)  # a timeline file is read here, once
     try:
         check_fps(args.fps)
     except UserInputError:
-        raise UserInputError(f"--fps must be a whole number from 1 to 120 (got {args.fps}).") from None
+        raise UserInputError(f"--fps must be a whole number from 1 to {MAX_FPS} (got {args.fps}).") from None
     check_output_path(args.out)
     checkpoint = resolve_model(args.checkpoint)
     # The photo and the recording are read before torch is imported: a wrong file fails in a second.

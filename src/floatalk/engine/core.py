@@ -35,7 +35,7 @@ from floatalk.engine.audio import AudioInput, LongAudio, NormalizedWave, normali
 from floatalk.engine.motion import Conditions, sample_motion
 from floatalk.engine.source import ImageInput, PreparedImage, SourceImage, prepare_image
 from floatalk.models.audio_encoder import AudioEncoder, conv_frame_count, frame_count
-from floatalk.models.emotion_encoder import EmotionEncoder, emotion_index
+from floatalk.models.emotion_encoder import EmotionEncoder
 from floatalk.models.float_model import FloatModel
 from floatalk.models.motion_ae import channels_last_features
 from floatalk.options import GenerateOptions
@@ -202,8 +202,7 @@ class FloatEngine:
         """
         enc = self.model.emotion_encoder
         if emotion is not None and emotion.strip().lower() != "auto":
-            emotion_index(emotion)  # validates the name
-            return enc.one_hot(emotion).to(self.device)
+            return enc.one_hot(emotion).to(self.device)  # one_hot checks the name (emotion_index)
         segment = self.long_audio.emotion_segment
         if isinstance(enc, EmotionEncoder) and conv_frame_count(enc.wav2vec2_for_emotion.wav2vec2, len(wave)) > segment:
             return enc.segmented(self.reader(wave), len(wave), segment)
