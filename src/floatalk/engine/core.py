@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from floatalk.checkpoint import load_model, save_pretrained
+from floatalk.config import emotion_choice
 from floatalk.convert import to_pixels, to_tensor
 from floatalk.engine.audio import AudioInput, LongAudio, NormalizedWave, normalize_audio
 from floatalk.engine.motion import Conditions, sample_motion
@@ -201,7 +202,7 @@ class FloatEngine:
         emotion: None or 'auto' to predict from speech, else one of EMOTIONS.
         """
         enc = self.model.emotion_encoder
-        if emotion is not None and emotion.strip().lower() != "auto":
+        if emotion is not None and emotion_choice(emotion) != "auto":
             return enc.one_hot(emotion).to(self.device)  # one_hot checks the name (emotion_index)
         segment = self.long_audio.emotion_segment
         if isinstance(enc, EmotionEncoder) and conv_frame_count(enc.wav2vec2_for_emotion.wav2vec2, len(wave)) > segment:
