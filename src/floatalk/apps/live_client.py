@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--options", default="{}", help='generate options as JSON, e.g. \'{"emotion": "happy"}\'')
     p.add_argument("--chunk-ms", type=float, default=120.0, help="the session's chunk (default 120)")
     p.add_argument("--lookahead-ms", type=float, default=80.0, help="the session's lookahead (default 80)")
+    p.add_argument("--fps", type=int, help="frames per second asked for (default: the model's)")
     p.add_argument("--piece-ms", type=float, default=40.0, help="audio per PCM message (default 40)")
     p.add_argument("--fast", action="store_true", help="send the audio as fast as the server takes it")
     p.add_argument("--out-dir", type=Path, help="save each frame as a JPEG here")
@@ -230,20 +231,30 @@ def main(argv: list[str] | None = None) -> int:
     if (args.image is None) == (args.job is None):
         p.error("give --image or --job")
 
+    from websockets.exceptions import InvalidStatus, WebSocketException
+
     from floatalk.io.audio import load_audio
 
     wave = load_audio(args.audio, sample_rate=16000)
-    result = stream(
-        args.url,
-        wave,
-        image=args.image,
-        job=args.job,
-        token=args.token,
-        options=json.loads(args.options),
-        start={"chunk_ms": args.chunk_ms, "lookahead_ms": args.lookahead_ms},
-        piece_ms=args.piece_ms,
-        realtime=not args.fast,
-    )
+    try:
+        result = stream(
+            args.url,
+            wave,
+            image=args.image,
+            job=args.job,
+            token=args.token,
+            options=json.loads(args.options),
+            start={"chunk_ms": args.chunk_ms, "lookahead_ms": args.lookahead_ms}
+            | ({"fps": args.fps} if args.fps else {}),
+            piece_ms=args.piece_ms,
+            realtime=not args.fast,
+        )
+    except InvalidStatus as exc:
+        print(f"error: the server refused the session (HTTP {exc.response.status_code}).", file=sys.stderr)
+        return 1
+    except (OSError, WebSocketException) as exc:
+        print(f"error: no session with {args.url} ({exc}).", file=sys.stderr)
+        return 1
     write_frames(result, args.out_dir, args.video, wave)
     if result.error is not None:
         print(f"error: {result.error['message']} (close code {result.close_code})", file=sys.stderr)

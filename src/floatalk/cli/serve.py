@@ -85,6 +85,14 @@ def add_live_flags(p: argparse.ArgumentParser) -> None:
         help="most audio one PCM message of a live session may hold, in seconds; more is refused with close code "
         "1009 (default 2)",
     )
+    p.add_argument(
+        "--live-min-speed",
+        type=float,
+        default=0.8,
+        metavar="X",
+        help="a live session whose model, measured at its start, makes frames slower than X times real time is "
+        "refused (default 0.8; 0 runs every session, however late its frames come)",
+    )
 
 
 def live_limits(args: argparse.Namespace):
@@ -96,11 +104,14 @@ def live_limits(args: argparse.Namespace):
         raise UserInputError(f"--live-sessions must be from 0 to 64 (got {args.live_sessions}).")
     if min(args.live_idle_s, args.live_max_s, args.live_max_chunk_s) <= 0:
         raise UserInputError("--live-idle-s, --live-max-s and --live-max-chunk-s must be positive.")
+    if not 0 <= args.live_min_speed <= 10:
+        raise UserInputError(f"--live-min-speed must be from 0 to 10 (got {args.live_min_speed:g}).")
     return LiveLimits(
         max_sessions=args.live_sessions,
         idle_s=args.live_idle_s,
         max_s=args.live_max_s,
         max_chunk_s=args.live_max_chunk_s,
+        min_speed=args.live_min_speed,
     )
 
 
