@@ -364,7 +364,7 @@ class LiveRunner:
 
     def _measure(self, pipe: FloatPipeline, session: LiveSession) -> float:
         """The session's speed as a fraction of real time at the frame rate asked: a probe
-        session on the same photo steps through quiet noise (up to 4 steps or `warmup_s`), and a
+        session on the same photo steps through quiet noise (up to 6 steps or `warmup_s`), and a
         frame is encoded as JPEG. Warms the model up too."""
         from floatalk.live import LiveSession
 
@@ -376,13 +376,15 @@ class LiveRunner:
         steps: list[float] = []
         frame = None
         deadline = time.perf_counter() + self.limits.warmup_s
-        while len(steps) < 4 and (not steps or time.perf_counter() < deadline):
+        while len(steps) < 6 and (not steps or time.perf_counter() < deadline):
             out = probe.push((rng.standard_normal(piece) * 0.01).astype(np.float32))
             steps += out.compute_s
             if len(out):
                 frame = out.frames[0]
             piece = probe.step_frames * spf
-        per_frame = float(np.median(steps[1:] or steps)) / probe.step_frames
+        # The first steps each meet a new shape (the committed context grows to L' frames): the
+        # last three tell the steady rate.
+        per_frame = float(np.median(steps[-3:])) / probe.step_frames
         jpeg_s = 0.0
         if frame is not None:
             start = time.perf_counter()

@@ -155,7 +155,7 @@ class _Stream:
         self.deadline = time.monotonic() + self.limits.max_s
         self.sent = 0
         self.latency: deque[float] = deque(maxlen=200)  # per push that made frames: its arrival -> frames ready
-        self.compute: deque[float] = deque(maxlen=200)
+        self.compute: deque[float] = deque(maxlen=200)  # per push that made frames: its steps and JPEGs
         self.compute_total = 0.0
         self.stats_at = time.monotonic()
         self.sent_at_stats = 0
@@ -316,14 +316,15 @@ class _Stream:
             self.outbox.put_frame(struct.pack("<I", k) + jpeg)
         if batch.frames:
             self.latency.append(now - arrived)
-        self.compute.append(batch.compute_s)
+            self.compute.append(batch.compute_s)
         self.compute_total += batch.compute_s
         if now - self.stats_at >= self.limits.stats_every_s:
             self.outbox.put_text("stats")
 
     def _stats(self) -> dict[str, Any]:
         """The `stats` message: frames made, sent and dropped, the frame rate sent since the last
-        stats, latency (a PCM message's arrival -> its frames ready) and compute per push."""
+        stats, and per PCM message that made frames: latency (its arrival -> its frames ready) and
+        compute (the session's steps and the JPEG encoding)."""
         now = time.monotonic()
         elapsed = max(now - self.stats_at, 1e-6)
         fps = (self.sent - self.sent_at_stats) / elapsed
