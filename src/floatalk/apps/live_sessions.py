@@ -191,8 +191,8 @@ def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | 
 
 
 class LivePool:
-    """Slots for the live sessions that may run at once, each with its own pipeline, loaded the
-    first time a session uses the slot and kept for the next."""
+    """Slots for the live sessions that may run at once, each with its own pipeline, loaded by
+    `preload` or the first time a session uses the slot, and kept for the next."""
 
     def __init__(
         self,
@@ -208,6 +208,7 @@ class LivePool:
         self._free = list(range(self.limits.max_sessions))
         self._pipes: dict[int, FloatPipeline] = {}
         self._lock = threading.Lock()
+        self._loading = [threading.Lock() for _ in range(self.limits.max_sessions)]
 
     @property
     def active(self) -> int:
@@ -227,17 +228,34 @@ class LivePool:
                 self._free.append(slot)
 
     def pipeline(self, slot: int) -> FloatPipeline:
-        """The slot's pipeline, loaded now if it was not (call it from the session's thread)."""
-        pipe = self._pipes.get(slot)
-        if pipe is None:
-            if self.loader is not None:
-                pipe = self.loader()
-            else:
-                from floatalk.pipeline import FloatPipeline
+        """The slot's pipeline, loaded now if it was not (call it from a thread of its own)."""
+        with self._loading[slot]:
+            pipe = self._pipes.get(slot)
+            if pipe is None:
+                if self.loader is not None:
+                    pipe = self.loader()
+                else:
+                    from floatalk.pipeline import FloatPipeline
 
-                pipe = FloatPipeline.from_pretrained(self.checkpoint, device=self.device)
-            self._pipes[slot] = pipe
-        return pipe
+                    pipe = FloatPipeline.from_pretrained(self.checkpoint, device=self.device)
+                self._pipes[slot] = pipe
+            return pipe
+
+    def preload(self) -> threading.Thread:
+        """Load every slot's pipeline in a thread (started and returned), so that the first
+        sessions do not wait for it; a failure is left for a session to report."""
+
+        def load() -> None:
+            for slot in range(self.limits.max_sessions):
+                try:
+                    self.pipeline(slot)
+                except Exception as exc:  # noqa: BLE001 - the session that needs the slot says why
+                    log.warning("a live session slot could not load the model: %s", one_line(exc))
+                    return
+
+        thread = threading.Thread(target=load, name="floatalk-live-load", daemon=True)
+        thread.start()
+        return thread
 
 
 @dataclass
