@@ -1,6 +1,7 @@
 """The server's token: with one, a request must carry it, as `Authorization: Bearer <token>` (API
 clients) or as the password of HTTP Basic authentication with any user name (a browser on the
-web page or the interactive docs, which asks for it once).
+web page or the interactive docs, which asks for it once). A WebSocket may also carry it as
+`?token=<token>` in its address, since a browser cannot set headers on one.
 """
 
 from __future__ import annotations
@@ -8,13 +9,28 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
 
 from floatalk.apps.server.state import DOCS_PATH
 
-__all__ = ["TokenGate"]
+__all__ = ["TokenGate", "refuse_websocket"]
+
+
+async def refuse_websocket(scope: dict, send: Any, status: int, message: str) -> None:
+    """Refuse a WebSocket before it opens: an HTTP answer with `status` and the sentence as JSON
+    where the server can send one (ASGI's websocket.http.response), else a close (1008), which
+    the server answers with 403."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class TokenGate:
@@ -43,6 +59,11 @@ class TokenGate:
             return hmac.compare_digest(password, self.token)
         return False
 
+    def in_query(self, scope: dict) -> bool:
+        """Whether a WebSocket's address carries the token as `?token=`."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        return any(hmac.compare_digest(given.encode("latin-1"), self.token) for given in query.get("token", []))
+
     def refusal(self, path: str) -> JSONResponse:
         """The 401 for a request to `path` without the token: a browser's page is challenged for
         Basic authentication, anything else for a Bearer token."""
@@ -59,9 +80,11 @@ class TokenGate:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in self.open_paths:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not self.allowed(given):
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
+            websocket = scope["type"] == "websocket"
+            if not self.allowed(given) and not (websocket and self.in_query(scope)):
+                if websocket:
+                    words = "This server needs its token: 'Authorization: Bearer <token>' or '?token=<token>'."
+                    await refuse_websocket(scope, send, 401, words)
                     return
                 await self.refusal(scope["path"])(scope, receive, send)
                 return
