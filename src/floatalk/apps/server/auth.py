@@ -19,15 +19,17 @@ __all__ = ["TokenGate"]
 
 class TokenGate:
     """ASGI middleware: a request without the token gets 401, except on `open_paths`. Requests
-    under `page_prefix` (the web page, and / which leads to it) and DOCS_PATH are answered with
-    a Basic challenge, so that a browser asks for the token; others with a Bearer one. Plain
-    ASGI, so request bodies and event streams pass through untouched."""
+    under `page_prefixes` (the web page and the live page; / leads to the first) and DOCS_PATH
+    are answered with a Basic challenge, so that a browser asks for the token; others with a
+    Bearer one. Plain ASGI, so request bodies and event streams pass through untouched."""
 
-    def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = (), page_prefix: str | None = None) -> None:
+    def __init__(
+        self, app: Any, token: str, open_paths: tuple[str, ...] = (), page_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.token = token.encode()
         self.open_paths = open_paths
-        self.page_prefix = page_prefix
+        self.page_prefixes = page_prefixes
 
     def allowed(self, header: bytes) -> bool:
         """Whether an Authorization header's value carries the token (Bearer or Basic)."""
@@ -47,7 +49,8 @@ class TokenGate:
         """The 401 for a request to `path` without the token: a browser's page is challenged for
         Basic authentication, anything else for a Bearer token."""
         page = path == DOCS_PATH or path.startswith(DOCS_PATH + "/")  # the interactive docs
-        page |= self.page_prefix is not None and (path == "/" or path.startswith(self.page_prefix))
+        page |= bool(self.page_prefixes) and path == "/"
+        page |= any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in self.page_prefixes)
         challenge = 'Basic realm="floatalk", charset="UTF-8"' if page else "Bearer"
         message = (
             "This page needs the server's token as the password (any user name)."
