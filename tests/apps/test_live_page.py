@@ -66,7 +66,8 @@ def test_the_page_is_served_at_live_with_its_settings(example_dir: Path) -> None
 def test_the_page_loads_nothing_from_elsewhere(example_dir: Path) -> None:
     page = _client(example_dir).get(f"{LIVE_PATH}/").text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
-    assert "import(" not in page and "<link" not in page
+    assert "import(" not in page
+    assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">']  # no favicon request either
 
 
 def test_live_without_the_slash_leads_to_the_page_keeping_the_query(example_dir: Path) -> None:
