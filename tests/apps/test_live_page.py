@@ -107,3 +107,12 @@ def test_links_between_pages_are_relative() -> None:
     assert relative_link("/live", "/v1/live") == "../v1/live"
     assert relative_link("/a/live", "/ui") == "../../ui"
     assert page_config(auth=True, endpoint="x", ui=None)["ui"] is None
+
+
+def test_the_page_but_not_its_files_takes_the_token_in_its_address(example_dir: Path) -> None:
+    client = _client(example_dir, TOKEN)
+    page = client.get(f"{LIVE_PATH}/?token={TOKEN}")
+    assert page.status_code == 200 and _token_in(page.text) == TOKEN
+    assert client.get(f"{LIVE_PATH}/?token=wrong").status_code == 401
+    assert client.get(f"{LIVE_PATH}/example.png?token={TOKEN}").status_code == 401  # the page fetches it with a header
+    assert client.get(f"/v1/jobs?token={TOKEN}").status_code == 401  # the API keeps its header
