@@ -229,6 +229,32 @@ def test_the_microphone_makes_the_portrait_talk_in_the_browser(site: Site, brows
     assert not browser.find_element(By.ID, "start").get_attribute("disabled")  # ready for another run
 
 
+def test_an_audio_file_is_streamed_at_its_speed_and_played_with_the_frames(site: Site, browser) -> None:
+    """The example's speech (4 s) as a file, at 10 frames a second asked: every frame comes, the
+    page draws them in time with the sound it plays, and says when the stream is done."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(site.page())
+    _use_example(browser)
+    browser.find_element(By.ID, "use-example-speech").click()
+    _until("the example speech", 60, lambda: browser.find_element(By.ID, "source-file").is_selected())
+    browser.find_element(By.ID, "fps-asked").send_keys("10")
+    started = time.monotonic()
+    browser.find_element(By.ID, "start").click()
+    _until("the stream to start", FRAMES_DEADLINE_S, lambda: _text(browser, "status").startswith("Live"))
+    assert "fps 10" in _text(browser, "server-stats")  # the ready message's frame rate
+    _until(
+        "the stream to end",
+        FRAMES_DEADLINE_S,
+        lambda: _text(browser, "status").startswith("Done") or _text(browser, "error"),
+    )
+    _no_error(browser)
+    assert time.monotonic() - started > 4.0  # streamed at its own speed, not all at once
+    made = int(re.match(r"Done: (\d+) frames made", _text(browser, "status")).group(1))
+    assert made == 40  # 4 s at 10 frames a second
+    assert 0 < _drawn(browser) <= made
+
+
 def test_the_servers_refusal_is_shown_in_its_words(site: Site, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
