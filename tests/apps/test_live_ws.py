@@ -5,14 +5,17 @@ a token, a short idle timeout and a small send queue."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -151,6 +154,15 @@ def test_the_token_and_the_origin_are_required(live: Live) -> None:
     ):
         pass
     assert refused.value.response.status_code == 403
+    handshake = (
+        f"GET /v1/live?token={TOKEN} HTTP/1.1\r\nHost: attacker.example\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=10) as sock:
+        sock.sendall(handshake.encode())
+        assert b" 421 " in sock.recv(4096).split(b"\r\n")[0]  # a DNS-rebinding name
+    plain = httpx.get(live.server.url("/v1/live"), headers={"Authorization": f"Bearer {TOKEN}"})
+    assert plain.status_code == 426 and "is a WebSocket" in plain.json()["error"]
     result = stream(live.url + "?x=1", live.wave[:1600], image=live.image, token=TOKEN, token_in_query=True,
                     options=EXAMPLE_OPTIONS, realtime=False, origin=f"http://127.0.0.1:{live.server.port}")  # fmt: skip
     assert result.error is None and result.done is not None and result.close_code == 1000
@@ -269,3 +281,16 @@ def test_a_finished_jobs_photo_may_be_used(live: Live, tmp_path: Path) -> None:
     del unknown["image"]
     received, code = _session(live, [json.dumps(unknown)], wait_ready=False)
     assert code == 1008 and "no job 'nope'" in _one_sentence(received[-1])
+
+
+def test_a_session_ends_at_its_longest_length(live: Live) -> None:
+    live.wait_idle()
+    limits = live.pool.limits
+    live.pool.limits = dataclasses.replace(limits, max_s=1.0)
+    try:
+        result = stream(live.url, live.wave[:32000], image=live.image, token=TOKEN, options=EXAMPLE_OPTIONS,
+                        realtime=False, piece_ms=200)  # fmt: skip
+    finally:
+        live.pool.limits = limits
+    assert result.close_code == 1008 and "longest this server allows, 1 s" in _one_sentence(result.error)
+    live.wait_idle()

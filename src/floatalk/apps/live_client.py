@@ -39,6 +39,7 @@ class LiveResult:
     done: dict[str, Any] | None = None
     error: dict[str, Any] | None = None  # the server's `error` message, if it sent one
     close_code: int | None = None
+    timed_out: bool = False  # the server sent nothing for timeout_s
     first_frame_s: float | None = None  # the first audio sent -> the first frame received
     messages: list[str] = field(default_factory=list)  # every text message's type, in order
 
@@ -177,7 +178,7 @@ def stream(
         except ConnectionClosed as closed:
             result.close_code = closed.rcvd.code if closed.rcvd is not None else None
         except TimeoutError:
-            result.close_code = None
+            result.timed_out = True
         finally:
             finished.set()
             ready.set()
@@ -225,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=int, help="frames per second asked for (default: the model's)")
     p.add_argument("--piece-ms", type=float, default=40.0, help="audio per PCM message (default 40)")
     p.add_argument("--fast", action="store_true", help="send the audio as fast as the server takes it")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for any message (default 120; a server loads the model for the first session)",
+    )
     p.add_argument("--out-dir", type=Path, help="save each frame as a JPEG here")
     p.add_argument("--video", type=Path, help="write the frames as a video (.mp4) with the recording as sound")
     args = p.parse_args(argv)
@@ -248,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             | ({"fps": args.fps} if args.fps else {}),
             piece_ms=args.piece_ms,
             realtime=not args.fast,
+            timeout_s=args.timeout,
         )
     except InvalidStatus as exc:
         print(f"error: the server refused the session (HTTP {exc.response.status_code}).", file=sys.stderr)
@@ -256,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no session with {args.url} ({exc}).", file=sys.stderr)
         return 1
     write_frames(result, args.out_dir, args.video, wave)
+    if result.timed_out:
+        print(f"error: the server sent nothing for {args.timeout:g} s (see --timeout).", file=sys.stderr)
+        return 1
     if result.error is not None:
         print(f"error: {result.error['message']} (close code {result.close_code})", file=sys.stderr)
         return 1

@@ -60,8 +60,8 @@ def add_live_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="live sessions at once at /v1/live, each with its own copy of the model, loaded when it is first "
-        "used; one more is refused with close code 1013 (default 1; 0 turns live sessions off)",
+        help="live sessions at once at /v1/live, each with its own copy of the model, loaded when the server "
+        "starts; one more is refused with close code 1013 (default 1; 0 turns live sessions off)",
     )
     p.add_argument(
         "--live-idle-s",
@@ -271,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
             from floatalk.apps.live_sessions import LivePool
 
             live = LivePool(args.checkpoint, args.device, live_limits(args))
+            live.preload()  # beside the workers' own copies
         app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page, rules=rules, live=live)
         if page is not None:
             from floatalk.apps.ui import mount_ui

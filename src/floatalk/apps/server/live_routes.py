@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from floatalk.apps.live_sessions import CLOSE_POLICY, LiveError
 from floatalk.apps.live_stream import ClientGoneError, LiveContext, run_live, say_error
@@ -67,6 +68,13 @@ def _job_image(queue: JobQueue):
         return path if path.is_file() else None
 
     return image
+
+
+@router.get("/live", include_in_schema=False)
+async def live_over_http() -> JSONResponse:
+    """A plain GET of the live endpoint: 426, it takes WebSocket upgrades only."""
+    words = "/v1/live is a WebSocket; open it with 'Upgrade: websocket' (see docs/LIVE.md)."
+    return JSONResponse({"error": words}, status_code=426, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
 
 
 @router.websocket("/live")
