@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from floatalk.apps.examples import write_example
@@ -73,6 +74,7 @@ class Site:
     server: LiveServer
     speech: Path  # what the fake microphone says
     controls: list[dict]  # every LiveSession.update the server made, in order
+    loudness: list[float]  # the RMS of every piece of audio the server's sessions were given
 
     def page(self, token: str = TOKEN) -> str:
         return self.server.url(f"/live/?token={token}")
@@ -97,17 +99,24 @@ def site(tmp_path_factory, tiny_bundle_dir: Path) -> Iterator[Site]:
     pool = LivePool(limits=limits, loader=lambda: FloatPipeline.from_pretrained(model))
     app = create_app(JobQueue(folder / "data"), None, token=TOKEN, page_prefix="/ui", live=pool)
     controls: list[dict] = []
-    update = LiveSession.update
+    loudness: list[float] = []
+    update, push = LiveSession.update, LiveSession.push
 
-    def recorded(self, **changes):  # the server's sessions run in this process: note what reaches them
+    # the server's sessions run in this process: note what reaches them
+    def recorded_update(self, **changes):
         controls.append(dict(changes))
         return update(self, **changes)
 
+    def recorded_push(self, pcm):
+        loudness.append(float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if len(pcm) else 0.0)
+        return push(self, pcm)
+
     patch = pytest.MonkeyPatch()
-    patch.setattr(LiveSession, "update", recorded)
+    patch.setattr(LiveSession, "update", recorded_update)
+    patch.setattr(LiveSession, "push", recorded_push)
     try:
         with LiveServer(app) as server:
-            yield Site(server, speech, controls)
+            yield Site(server, speech, controls, loudness)
     finally:
         patch.undo()
 
@@ -208,6 +217,7 @@ def test_the_microphone_makes_the_portrait_talk_in_the_browser(site: Site, brows
     _until("a frame rate", 30, lambda: re.fullmatch(r"\d+\.\d / \d+\.\d", _text(browser, "fps")))
     _until("the server's figures", 30, lambda: re.fullmatch(r"\d+(\.\d)?", _text(browser, "server-fps")))
     assert re.fullmatch(r"\d+ ms", _text(browser, "server-latency"))
+    assert max(site.loudness) > 0.02  # the microphone carried the speech file, not silence
 
     # a control changes the running stream: the session gets it, the stream goes on, no error
     browser.execute_script(
