@@ -245,6 +245,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    from floatalk.apps.live_page import LIVE_PATH
     from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
@@ -275,9 +276,10 @@ def run(args: argparse.Namespace) -> int:
         if page is not None:
             from floatalk.apps.ui import mount_ui
 
-            app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
+            example = os.path.join(data_dir, "example")
+            app = mount_ui(app, queue, page, example_dir=example, limits=limits, live_path=LIVE_PATH)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
+        where = f"; the page at http://{host}:{port}{UI_PATH}/, live at {LIVE_PATH}/" if page else ""
         data = os.path.abspath(data_dir)
         sessions = f", {args.live_sessions} live session(s) at /v1/live" if live else ""
         banner = f"floatalk serve: http://{host}:{port}, data in {data}; {args.workers} worker(s){sessions}{where}"

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from floatalk import __version__
 from floatalk.apps.hosts import HostRules
+from floatalk.apps.live_page import LIVE_PATH, live_page_router
 from floatalk.apps.live_sessions import LivePool
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.server import job_routes, live_routes, site, submit
@@ -42,10 +43,12 @@ def create_app(
 ) -> FastAPI:
     """The API over `queue` (whose jobs `workers` run); with `token`, every endpoint except
     /v1/health wants `Authorization: Bearer <token>`. page_prefix: where the web page will be
-    mounted (`floatalk.apps.ui.mount_ui`): with a token, a browser there is asked for it (HTTP
-    Basic, the token as password), and / leads to the page. rules: the Host names and other
-    origins the server accepts (default: this machine's loopback names, no other origin). live:
-    the slots of the live sessions at /v1/live (None: that endpoint refuses every session)."""
+    mounted (`floatalk.apps.ui.mount_ui`): the live page is served at LIVE_PATH beside it
+    (`floatalk.apps.live_page`), with a token a browser on either is asked for it (HTTP Basic,
+    the token as password; the live page also takes `?token=`), and / leads to the page. rules:
+    the Host names and other origins the server accepts (default: this machine's loopback names,
+    no other origin). live: the slots of the live sessions at /v1/live (None: that endpoint
+    refuses every session)."""
     app = FastAPI(
         docs_url=DOCS_PATH,
         title="floatalk",
@@ -56,9 +59,20 @@ def create_app(
     app.state.floatalk = ServerState(queue, workers, limits, token, _incoming(queue.data_dir), page_prefix, live)
     add_error_handlers(app)
     open_paths = (f"{API_PREFIX}/health",)
-    protect(app, limits, rules or HostRules(), token=token, open_paths=open_paths, page_prefix=page_prefix)
+    pages = () if page_prefix is None else (page_prefix, LIVE_PATH)
+    by_query = () if page_prefix is None else (LIVE_PATH, f"{LIVE_PATH}/")  # the live page, not its files
+    protect(
+        app,
+        limits,
+        rules or HostRules(),
+        token=token,
+        open_paths=open_paths,
+        page_prefixes=pages,
+        query_paths=by_query,
+    )
     if page_prefix is not None:
         app.include_router(site.front_router)
+        app.include_router(live_page_router(queue.data_dir / "example", token=token, ui=page_prefix))
     for router in (site.health_router, submit.router, job_routes.router, live_routes.router):
         app.include_router(router)
     describe(app, token=bool(token), open_paths=open_paths)

@@ -1,7 +1,8 @@
 """The server's token: with one, a request must carry it, as `Authorization: Bearer <token>` (API
 clients) or as the password of HTTP Basic authentication with any user name (a browser on the
 web page or the interactive docs, which asks for it once). A WebSocket may also carry it as
-`?token=<token>` in its address, since a browser cannot set headers on one.
+`?token=<token>` in its address, since a browser cannot set headers on one, and so may the live
+page's address (the page passes it on to its WebSocket).
 """
 
 from __future__ import annotations
@@ -35,15 +36,25 @@ async def refuse_websocket(scope: dict, send: Any, status: int, message: str) ->
 
 class TokenGate:
     """ASGI middleware: a request without the token gets 401, except on `open_paths`. Requests
-    under `page_prefix` (the web page, and / which leads to it) and DOCS_PATH are answered with
-    a Basic challenge, so that a browser asks for the token; others with a Bearer one. Plain
-    ASGI, so request bodies and event streams pass through untouched."""
+    under `page_prefixes` (the web page and the live page; / leads to the first) and DOCS_PATH
+    are answered with a Basic challenge, so that a browser asks for the token; others with a
+    Bearer one. Plain ASGI, so request bodies and event streams pass through untouched."""
 
-    def __init__(self, app: Any, token: str, open_paths: tuple[str, ...] = (), page_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        token: str,
+        open_paths: tuple[str, ...] = (),
+        page_prefixes: tuple[str, ...] = (),
+        query_paths: tuple[str, ...] = (),
+    ) -> None:
+        """query_paths: pages (exact paths) that may also carry the token as `?token=`, as any
+        WebSocket may."""
         self.app = app
         self.token = token.encode()
         self.open_paths = open_paths
-        self.page_prefix = page_prefix
+        self.page_prefixes = page_prefixes
+        self.query_paths = query_paths
 
     def allowed(self, header: bytes) -> bool:
         """Whether an Authorization header's value carries the token (Bearer or Basic)."""
@@ -60,7 +71,7 @@ class TokenGate:
         return False
 
     def in_query(self, scope: dict) -> bool:
-        """Whether a WebSocket's address carries the token as `?token=`."""
+        """Whether a WebSocket's (or a `query_paths` page's) address carries the token as `?token=`."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         return any(hmac.compare_digest(given.encode("latin-1"), self.token) for given in query.get("token", []))
 
@@ -68,7 +79,8 @@ class TokenGate:
         """The 401 for a request to `path` without the token: a browser's page is challenged for
         Basic authentication, anything else for a Bearer token."""
         page = path == DOCS_PATH or path.startswith(DOCS_PATH + "/")  # the interactive docs
-        page |= self.page_prefix is not None and (path == "/" or path.startswith(self.page_prefix))
+        page |= bool(self.page_prefixes) and path == "/"
+        page |= any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in self.page_prefixes)
         challenge = 'Basic realm="floatalk", charset="UTF-8"' if page else "Bearer"
         message = (
             "This page needs the server's token as the password (any user name)."
@@ -81,7 +93,8 @@ class TokenGate:
         if scope["type"] in ("http", "websocket") and scope["path"] not in self.open_paths:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             websocket = scope["type"] == "websocket"
-            if not self.allowed(given) and not (websocket and self.in_query(scope)):
+            by_query = websocket or scope["path"] in self.query_paths
+            if not self.allowed(given) and not (by_query and self.in_query(scope)):
                 if websocket:
                     words = "This server needs its token: 'Authorization: Bearer <token>' or '?token=<token>'."
                     await refuse_websocket(scope, send, 401, words)
