@@ -184,9 +184,7 @@ class _Stream:
                     if task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _stop(tasks)
 
     def release(self) -> None:
         """Give the slot back (once): now, or when the session's thread finishes what it runs."""
@@ -341,6 +339,20 @@ class _Stream:
             "audio_s": round(self.audio_s, 3),
             "realtime_factor": round(self.compute_total / self.audio_s, 3) if self.audio_s else None,
         }
+
+
+async def _stop(tasks: list[asyncio.Future]) -> None:
+    """Cancel the tasks and wait until each has ended. Cancelled again while any runs: on Python
+    3.11 `asyncio.wait_for` returns its result instead of the cancellation when both come at once,
+    and the task would go on to wait for a message that never comes."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:  # retrieved, so none is logged as never retrieved
+        if not task.cancelled():
+            task.exception()
 
 
 async def say_error(conn: Connection, error: LiveError) -> None:
