@@ -86,36 +86,14 @@ def stream(
     Origin header to send (a browser's page); read_delay_s: a pause after each message received
     (a slow reader, for tests); receive_buffer: the socket's receive buffer in bytes (small: a
     slow link)."""
-    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    headers = {}
-    if token is not None and token_in_query:
-        url += ("&" if "?" in url else "?") + "token=" + quote(token, safe="")
-    elif token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    message: dict[str, Any] = {"type": "start", "options": options or {}, "sample_rate": sample_rate, "format": fmt}
-    if job is not None:
-        message["job"] = job
-    elif image is not None:
-        data = image if isinstance(image, bytes) else Path(image).read_bytes()
-        message["image"] = base64.b64encode(data).decode("ascii")
-    message.update(start or {})
+    url, headers = _authorised(url, token, token_in_query)
+    message = _start_message(image, job, options, start, sample_rate, fmt)
     result = LiveResult()
-    ready = threading.Event()
-    finished = threading.Event()
+    ready, finished = threading.Event(), threading.Event()
     first_sent = [0.0]
-
-    sock = None
-    if receive_buffer is not None:
-        import socket
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        sock.settimeout(timeout_s)
-        sock.connect((parts.hostname, parts.port or (443 if parts.scheme == "wss" else 80)))
+    sock = None if receive_buffer is None else _small_socket(url, receive_buffer, timeout_s)
     with connect(
         url,
         sock=sock,
@@ -126,64 +104,137 @@ def stream(
         open_timeout=timeout_s,
         close_timeout=10,
     ) as ws:
-
-        def send_audio() -> None:
-            if not ready.wait(timeout_s) or finished.is_set():
-                return
-            piece = max(1, round(piece_ms * sample_rate / 1000))
-            pending = sorted(controls, key=lambda c: c[0])
-            start_time = time.monotonic()
-            first_sent[0] = start_time
-            try:
-                for at in range(0, len(wave), piece):
-                    while pending and pending[0][0] * sample_rate <= at:
-                        ws.send(json.dumps({"type": "control", **pending.pop(0)[1]}))
-                    if realtime:
-                        time.sleep(max(0.0, start_time + at / sample_rate - time.monotonic()))
-                    if finished.is_set():
-                        return
-                    ws.send(_pcm(wave[at : at + piece], fmt))
-                ws.send(json.dumps({"type": "end"}))
-            except ConnectionClosed:
-                return
-
-        sender = threading.Thread(target=send_audio, name="live-client-audio", daemon=True)
+        pacing = _Pacing(sample_rate, piece_ms, realtime, fmt, controls, timeout_s)
+        sender = threading.Thread(
+            target=pacing.send, args=(ws, wave, ready, finished, first_sent), name="live-client-audio", daemon=True
+        )
         sender.start()
         ws.send(json.dumps(message))
         try:
-            while True:
-                received = ws.recv(timeout=timeout_s)
-                if read_delay_s:
-                    time.sleep(read_delay_s)
-                if isinstance(received, bytes):
-                    (k,) = struct.unpack("<I", received[:4])
-                    if result.first_frame_s is None:
-                        result.first_frame_s = time.monotonic() - first_sent[0]
-                    result.frames.append((k, received[4:]))
-                    if on_frame is not None:
-                        on_frame(k, received[4:])
-                    continue
-                body = json.loads(received)
-                kind = body.get("type")
-                result.messages.append(kind)
-                if kind == "ready":
-                    result.ready = body
-                    ready.set()
-                elif kind == "stats":
-                    result.stats.append(body)
-                elif kind == "done":
-                    result.done = body
-                elif kind == "error":
-                    result.error = body
-        except ConnectionClosed as closed:
-            result.close_code = closed.rcvd.code if closed.rcvd is not None else None
-        except TimeoutError:
-            result.timed_out = True
+            _receive(ws, result, first_sent, ready, timeout_s, read_delay_s, on_frame)
         finally:
             finished.set()
             ready.set()
         sender.join(timeout_s)
     return result
+
+
+def _authorised(url: str, token: str | None, in_query: bool) -> tuple[str, dict[str, str]]:
+    """The URL and headers that carry `token`: `Authorization: Bearer`, or `?token=` (in_query)."""
+    if token is not None and in_query:
+        return url + ("&" if "?" in url else "?") + "token=" + quote(token, safe=""), {}
+    return url, ({"Authorization": f"Bearer {token}"} if token is not None else {})
+
+
+def _start_message(
+    image: str | Path | bytes | None,
+    job: str | None,
+    options: dict[str, Any] | None,
+    start: dict[str, Any] | None,
+    sample_rate: int,
+    fmt: str,
+) -> dict[str, Any]:
+    """The `start` message: the photo (base64) or a job's id, the options, the audio's format."""
+    message: dict[str, Any] = {"type": "start", "options": options or {}, "sample_rate": sample_rate, "format": fmt}
+    if job is not None:
+        message["job"] = job
+    elif image is not None:
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        message["image"] = base64.b64encode(data).decode("ascii")
+    message.update(start or {})
+    return message
+
+
+def _small_socket(url: str, receive_buffer: int, timeout_s: float) -> Any:
+    """A connected TCP socket to `url`'s host with a receive buffer of `receive_buffer` bytes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(timeout_s)
+    sock.connect((parts.hostname, parts.port or (443 if parts.scheme == "wss" else 80)))
+    return sock
+
+
+@dataclass
+class _Pacing:
+    """How the audio goes out: pieces of piece_ms as fmt PCM, at real time or not, with the
+    controls sent when their time in the audio comes."""
+
+    sample_rate: int
+    piece_ms: float
+    realtime: bool
+    fmt: str
+    controls: Sequence[tuple[float, dict[str, Any]]]
+    timeout_s: float
+
+    def send(
+        self, ws: Any, wave: np.ndarray, ready: threading.Event, finished: threading.Event, first_sent: list[float]
+    ) -> None:
+        """Once `ready`, send the audio, the controls and `end` (stop when `finished`)."""
+        from websockets.exceptions import ConnectionClosed
+
+        if not ready.wait(self.timeout_s) or finished.is_set():
+            return
+        rate = self.sample_rate
+        piece = max(1, round(self.piece_ms * rate / 1000))
+        pending = sorted(self.controls, key=lambda c: c[0])
+        start_time = first_sent[0] = time.monotonic()
+        try:
+            for at in range(0, len(wave), piece):
+                while pending and pending[0][0] * rate <= at:
+                    ws.send(json.dumps({"type": "control", **pending.pop(0)[1]}))
+                if self.realtime:
+                    time.sleep(max(0.0, start_time + at / rate - time.monotonic()))
+                if finished.is_set():
+                    return
+                ws.send(_pcm(wave[at : at + piece], self.fmt))
+            ws.send(json.dumps({"type": "end"}))
+        except ConnectionClosed:
+            return
+
+
+def _receive(
+    ws: Any,
+    result: LiveResult,
+    first_sent: list[float],
+    ready: threading.Event,
+    timeout_s: float,
+    read_delay_s: float,
+    on_frame: Callable[[int, bytes], None] | None,
+) -> None:
+    """Collect what the server sends into `result` until it closes (or is silent for timeout_s)."""
+    from websockets.exceptions import ConnectionClosed
+
+    kinds = {"ready": "ready", "done": "done", "error": "error"}
+    try:
+        while True:
+            received = ws.recv(timeout=timeout_s)
+            if read_delay_s:
+                time.sleep(read_delay_s)
+            if isinstance(received, bytes):
+                (k,) = struct.unpack("<I", received[:4])
+                if result.first_frame_s is None:
+                    result.first_frame_s = time.monotonic() - first_sent[0]
+                result.frames.append((k, received[4:]))
+                if on_frame is not None:
+                    on_frame(k, received[4:])
+                continue
+            body = json.loads(received)
+            kind = body.get("type")
+            result.messages.append(kind)
+            if kind == "stats":
+                result.stats.append(body)
+            elif kind in kinds:
+                setattr(result, kinds[kind], body)
+                if kind == "ready":
+                    ready.set()
+    except ConnectionClosed as closed:
+        result.close_code = closed.rcvd.code if closed.rcvd is not None else None
+    except TimeoutError:
+        result.timed_out = True
 
 
 def write_frames(

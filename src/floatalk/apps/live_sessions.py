@@ -131,23 +131,22 @@ def _photo(message: Mapping[str, Any], upload: Limits) -> bytes:
         raise LiveError(CLOSE_POLICY, "'image' is not valid base64.") from None
 
 
-def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | None] | None = None) -> StartRequest:
-    """A client's first message (parsed JSON) read once into a `StartRequest` (LiveError otherwise).
-
-    upload: the server's upload limits (the photo's size); job_image: a job's id -> its photo
-    (None: unknown), for `{"job": id}` in place of `image`."""
-    if not isinstance(message, dict) or message.get("type") != "start":
-        raise LiveError(CLOSE_POLICY, "The first message must be a JSON object of type 'start'.")
+def _source(
+    message: Mapping[str, Any], upload: Limits, job_image: Callable[[str], Path | None] | None
+) -> tuple[bytes | None, Path | None]:
+    """(photo bytes, None) from 'image' or (None, a job's photo path) from 'job': exactly one."""
     if ("image" in message) == ("job" in message):
         raise LiveError(CLOSE_POLICY, "'start' needs the photo: 'image' (base64) or 'job' (a job's id), one of them.")
-    image, image_path = None, None
     if "image" in message:
-        image = _photo(message, upload)
-    else:
-        found = job_image(str(message["job"])) if job_image is not None else None
-        if found is None:
-            raise LiveError(CLOSE_POLICY, f"There is no job {str(message['job'])[:64]!r} whose photo could be used.")
-        image_path = found
+        return _photo(message, upload), None
+    found = job_image(str(message["job"])) if job_image is not None else None
+    if found is None:
+        raise LiveError(CLOSE_POLICY, f"There is no job {str(message['job'])[:64]!r} whose photo could be used.")
+    return None, found
+
+
+def _live_options(message: Mapping[str, Any]) -> JobOptions:
+    """The API's options, read once (`parse_options`), without what a live stream cannot do."""
     try:
         job = parse_options(message.get("options"))
     except UserInputError as exc:
@@ -156,6 +155,11 @@ def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | 
         raise LiveError(CLOSE_POLICY, "Option 'paste_back' is not available live; the frames are the face's square.")
     if job.generate.timeline is not None:
         raise LiveError(CLOSE_POLICY, "Option 'timeline' is not available live; change the controls with 'control'.")
+    return job
+
+
+def _audio_format(message: Mapping[str, Any]) -> tuple[int, str]:
+    """(sample rate, PCM format name) of the client's audio."""
     rate = message.get("sample_rate", 16000)
     if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
         words = f"'sample_rate' must be a whole number of Hz from {MIN_RATE} to {MAX_RATE} (got {rate!r})."
@@ -163,11 +167,29 @@ def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | 
     fmt = message.get("format", "s16le")
     if fmt not in FORMATS:
         raise LiveError(CLOSE_UNSUPPORTED, f"The audio format {fmt!r} is not supported; send 's16le' or 'f32le'.")
+    return rate, fmt
+
+
+def _frame_rate(message: Mapping[str, Any], job: JobOptions) -> int | None:
+    """The frame rate asked for ('fps' of the message, else of the options), None for the model's."""
     fps = message.get("fps")
     if fps is None and any(option_field(key)[0] == "fps" for key in job.given):
         fps = job.fps
     if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= MAX_FPS):
         raise LiveError(CLOSE_POLICY, f"'fps' must be a whole number from 1 to {MAX_FPS} (got {fps!r}).")
+    return fps
+
+
+def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | None] | None = None) -> StartRequest:
+    """A client's first message (parsed JSON) read once into a `StartRequest` (LiveError otherwise).
+
+    upload: the server's upload limits (the photo's size); job_image: a job's id -> its photo
+    (None: unknown), for `{"job": id}` in place of `image`."""
+    if not isinstance(message, dict) or message.get("type") != "start":
+        raise LiveError(CLOSE_POLICY, "The first message must be a JSON object of type 'start'.")
+    image, image_path = _source(message, upload, job_image)
+    job = _live_options(message)
+    rate, fmt = _audio_format(message)
     return StartRequest(
         job=job,
         image=image,
@@ -176,7 +198,7 @@ def parse_start(message: Any, upload: Limits, job_image: Callable[[str], Path | 
         format=fmt,
         chunk_ms=_number(message, "chunk_ms", 120.0, CHUNK_MS),
         lookahead_ms=_number(message, "lookahead_ms", 80.0, LOOKAHEAD_MS),
-        fps=fps,
+        fps=_frame_rate(message, job),
     )
 
 
