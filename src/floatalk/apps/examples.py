@@ -33,12 +33,17 @@ class Example:
 
 
 def write_example(
-    folder: str | os.PathLike, seconds: float = 4.0, seed: int | None = None, size: int | None = None
+    folder: str | os.PathLike,
+    seconds: float = 4.0,
+    seed: int | None = None,
+    size: int | None = None,
+    frames: bool = True,
 ) -> Example:
     """Write `portrait.png` and `speech.wav` into `folder` (made if missing) and return them.
 
     seconds: length of the speech; seed: the synthetic speaker (default the demo's); size: the
-    portrait's side in pixels (default the bundled model's)."""
+    portrait's side in pixels (default the bundled model's); frames: draw the world's whole clip
+    into `Example.frames` (False: only its first frame, the portrait, which is quicker)."""
     import soundfile as sf
     from PIL import Image
 
@@ -54,7 +59,7 @@ def write_example(
     spec = clip_specs(
         1, seconds, size, DEMO_SEED if seed is None else seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE
     )[0]
-    clip = make_clip(spec)
+    clip = make_clip(spec, draw=None if frames else 1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     portrait, speech = folder / "portrait.png", folder / "speech.wav"
