@@ -6,9 +6,9 @@ a mask built once: the square's feathered edge (as `floatalk.io.face.PasteBack` 
 times a hole over every other face that this square must not cover. Face j is kept clear of face
 i's square unless their face boxes overlap and j's is the smaller one (then i is in front of j, as
 the photo shows them); the hole is j's face box grown by `CLEAR_MARGIN` of its side, fading out
-over `CLEAR_SOFT`, and never reaches into i's own face box. Squares are pasted smallest face
-first, so a bigger (nearer) face lies on top where two squares share pixels. Pixels outside every
-square are the photo's own, untouched.
+over `CLEAR_SOFT`; only i's own face box is never holed. Squares
+are pasted smallest face first, so a bigger (nearer) face lies on top where two squares share
+pixels. Pixels outside every square are the photo's own, untouched.
 
 Letters: F animated faces, S model image size, H, W the output's size.
 """
@@ -38,9 +38,7 @@ def scene_size(height: int, width: int, max_side: int = MAX_SCENE_SIDE) -> tuple
     """(scale, height, width) of a scene's video for an H x W photo: scaled to fit `max_side`,
     then cut to even sides (the codec's yuv420p needs them)."""
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 16:
-        raise UserInputError(
-            f"The scene's largest side must be a whole number of pixels, at least 16 (got {max_side!r})."
-        )
+        raise UserInputError(f"The video's longest side must be a whole number, at least 16 pixels (got {max_side!r}).")
     scale = min(1.0, max_side / max(height, width))
     return scale, max(2, round(height * scale) // 2 * 2), max(2, round(width * scale) // 2 * 2)
 
@@ -137,10 +135,9 @@ class SceneComposite:
             rows = _soft_span(y1 - y0, other[1] - grow - y0, other[1] + other[3] + grow - y0, soft)
             cols = _soft_span(x1 - x0, other[0] - grow - x0, other[0] + other[2] + grow - x0, soft)
             clear *= 1.0 - np.outer(rows, cols)
-        side = max(own[2], own[3])
-        inside = np.outer(
-            _soft_span(y1 - y0, own[1] - y0, own[1] + own[3] - y0, CLEAR_SOFT * side),
-            _soft_span(x1 - x0, own[0] - x0, own[0] + own[2] - x0, CLEAR_SOFT * side),
+        inside = np.outer(  # the square's own face box is never holed (a hard edge: it may touch a neighbour)
+            _soft_span(y1 - y0, own[1] - y0, own[1] + own[3] - y0, 0.0),
+            _soft_span(x1 - x0, own[0] - x0, own[0] + own[2] - x0, 0.0),
         )
         mask = (mask * np.maximum(clear, inside)).astype(np.float32)[:, :, None]
         return _Paste(f, (x0, y0, x1, y1), matrix, source_size, mask)

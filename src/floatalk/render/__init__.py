@@ -9,17 +9,19 @@ so importing this package stays cheap.
 
 from floatalk.render.reenact import reenact_video
 from floatalk.render.report import RenderReport, SceneReport
-from floatalk.render.scene import render_scene
+from floatalk.render.scene import PreparedScene, prepare_scene, render_scene
 from floatalk.render.video import emotion_source, render_video
 from floatalk.render.writer import MAX_FPS, check_fps, frame_picks, write_video
 
 __all__ = [
     "MAX_FPS",
+    "PreparedScene",
     "RenderReport",
     "SceneReport",
     "check_fps",
     "emotion_source",
     "frame_picks",
+    "prepare_scene",
     "reenact_video",
     "render_scene",
     "render_video",

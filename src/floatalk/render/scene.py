@@ -29,6 +29,7 @@ from floatalk.io.composite import MAX_SCENE_SIDE
 from floatalk.options import GenerateOptions
 from floatalk.progress import Progress, no_progress
 from floatalk.render.report import SceneFaceReport, SceneReport
+from floatalk.render.scene_cast import CastFace, PreparedScene, prepare_scene
 from floatalk.render.writer import check_fps, frame_picks, write_video
 from floatalk.scene import Speaker, listening_timeline
 from floatalk.timeline import Timeline
@@ -37,23 +38,8 @@ if TYPE_CHECKING:
     import torch
 
     from floatalk.engine import AudioInput, Conditions, FloatEngine, ImageInput, SourceImage
-    from floatalk.render.scene_cast import Cast, CastFace
 
-__all__ = ["MAX_SCENE_SIDE", "render_scene", "scene_options"]
-
-
-def scene_options(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
-    """The scene's own options, checked: `options` (default GenerateOptions()) with `overrides`;
-    cropping must stay on and no single face is chosen (the speakers name them)."""
-    opts = options if options is not None else GenerateOptions()
-    if not isinstance(opts, GenerateOptions):
-        raise UserInputError(f"options must be a GenerateOptions, got {type(opts).__name__}.")
-    opts = (opts.replace(**overrides) if overrides else opts).validate()
-    if not opts.crop:
-        raise UserInputError("A scene animates each face in a square of its own, so it always crops (crop on).")
-    if opts.face is not None:
-        raise UserInputError("A scene names its faces through its speakers; the face option does not apply.")
-    return opts
+__all__ = ["MAX_SCENE_SIDE", "PreparedScene", "prepare_scene", "render_scene"]
 
 
 def _face_options(opts: GenerateOptions, face: CastFace, index: int, seconds: float) -> GenerateOptions:
@@ -130,7 +116,7 @@ def _check_generator(generator: Any) -> None:
 
 def render_scene(
     pipe: FloatEngine,
-    image: ImageInput,
+    image: ImageInput | PreparedScene,
     out: str | os.PathLike,
     speakers: Sequence[Speaker] = (),
     options: GenerateOptions | None = None,
@@ -159,36 +145,35 @@ def render_scene(
     one). fps: output frame rate (default the model's). max_side: the video's longest side; a
     bigger photo is scaled down. generator: a CPU torch.Generator drawing every face's noise in
     turn, instead of the seeds. progress: progress(stage, done, total) in model frames.
-    metadata: container tags.
+    metadata: container tags. `image` may also be a `PreparedScene` (`prepare_scene`: every input
+    checked, faces found and recordings read before a model is loaded), which holds the speakers,
+    recordings, turns, options and what the other faces do.
 
     Nothing appears at `out` unless the whole video was written. Raises UserInputError (one
     sentence) for unusable inputs, before any model runs.
     """
     from floatalk.io.composite import SceneComposite
     from floatalk.io.face import face_crop_box
-    from floatalk.io.image import load_image
     from floatalk.io.video import check_output_path
     from floatalk.models.audio_encoder import frame_count
-    from floatalk.render.scene_cast import resolve_cast
-    from floatalk.units import MUX_SAMPLE_RATE
 
     started = time.perf_counter()
-    opts = scene_options(options, overrides)
     _check_generator(generator)
+    if isinstance(image, PreparedScene):
+        given = speakers or audio is not None or turns is not None or options is not None or others != "still"
+        if given or overrides:
+            raise UserInputError("A prepared scene already holds its speakers, recordings, turns and options.")
+        scene = image
+    else:
+        scene = prepare_scene(
+            image, speakers, options, audio=audio, turns=turns, others=others, sample_rate=pipe.sample_rate, **overrides
+        )
+    if scene.cast.sample_rate != pipe.sample_rate:
+        raise ValueError(f"the scene was prepared at {scene.cast.sample_rate} Hz, the model runs at {pipe.sample_rate}")
     out_fps = check_fps(pipe.fps if fps is None else fps)
     out = check_output_path(out)
     report = progress or no_progress
-    photo = load_image(image)
-    cast: Cast = resolve_cast(
-        photo,
-        speakers,
-        audio=audio,
-        turns=turns,
-        others=others,
-        detector=opts.detector,
-        sample_rate=pipe.sample_rate,
-        mux_rate=MUX_SAMPLE_RATE,
-    )
+    opts, cast, photo = scene.options, scene.cast, scene.photo
     T = frame_count(cast.samples, pipe.sample_rate, pipe.fps)
     moving = [face for face in cast.faces if face.role != "still"]
     still = [face for face in cast.faces if face.role == "still"]

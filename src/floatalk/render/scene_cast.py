@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from floatalk.errors import UserInputError
+from floatalk.options import GenerateOptions
 from floatalk.scene import OTHERS, Face, FaceBox, Speaker, Turns, face_label
+from floatalk.units import MUX_SAMPLE_RATE, SAMPLE_RATE
 
-__all__ = ["Cast", "CastFace", "gate", "resolve_cast"]
+__all__ = ["Cast", "CastFace", "PreparedScene", "gate", "prepare_scene", "resolve_cast", "scene_options"]
 
 MIN_BOX_SIDE = 8
 """Smallest side of a face box given by hand, in pixels."""
@@ -194,8 +196,8 @@ def resolve_cast(
     turns: Any = None,
     others: str = "still",
     detector: str = "auto",
-    sample_rate: int = 16000,
-    mux_rate: int = 48000,
+    sample_rate: int = SAMPLE_RATE,
+    mux_rate: int = MUX_SAMPLE_RATE,
 ) -> Cast:
     """The scene's faces with what each hears and when it speaks.
 
@@ -264,3 +266,57 @@ def resolve_cast(
 
 def _not_speaker(value: Any) -> Speaker:
     raise UserInputError(f"Each speaker must be a floatalk.scene.Speaker, got {type(value).__name__}.")
+
+
+def scene_options(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
+    """The scene's own options, checked: `options` (default GenerateOptions()) with `overrides`;
+    cropping must stay on and no single face is chosen (the speakers name them)."""
+    opts = options if options is not None else GenerateOptions()
+    if not isinstance(opts, GenerateOptions):
+        raise UserInputError(f"options must be a GenerateOptions, got {type(opts).__name__}.")
+    opts = (opts.replace(**overrides) if overrides else opts).validate()
+    if not opts.crop:
+        raise UserInputError("A scene animates each face in a square of its own, so it always crops (crop on).")
+    if opts.face is not None:
+        raise UserInputError("A scene names its faces through its speakers; the face option does not apply.")
+    return opts
+
+
+@dataclass
+class PreparedScene:
+    """A scene checked and read, before any model runs: the photo, its cast and the options."""
+
+    photo: np.ndarray  # (H, W, 3) uint8
+    cast: Cast
+    options: GenerateOptions  # the scene's, checked (each speaker's own are in its CastFace)
+
+
+def prepare_scene(
+    image: Any,
+    speakers: Sequence[Speaker] = (),
+    options: GenerateOptions | None = None,
+    *,
+    audio: Any = None,
+    turns: Any = None,
+    others: str = "still",
+    sample_rate: int = SAMPLE_RATE,
+    **overrides: Any,
+) -> PreparedScene:
+    """Check a scene's inputs, read the photo and the recordings and find the faces (arguments as
+    in `floatalk.render.render_scene`; sample_rate: the model's). Raises UserInputError (one
+    sentence) for anything unusable."""
+    from floatalk.io.image import load_image
+
+    opts = scene_options(options, overrides)
+    photo = load_image(image)
+    cast = resolve_cast(
+        photo,
+        speakers,
+        audio=audio,
+        turns=turns,
+        others=others,
+        detector=opts.detector,
+        sample_rate=sample_rate,
+        mux_rate=MUX_SAMPLE_RATE,
+    )
+    return PreparedScene(photo, cast, opts)

@@ -9,8 +9,9 @@ the left, as `--face` counts them. The faces speak in turns of 1.2 to 2.4 s with
 in a random order each round, so every face speaks; a face's own track holds its speech inside
 its turns and silence elsewhere, and `mouth` its true jaw opening per frame (0 while it listens).
 
-`write_group_scene(scene, folder)` stores photo.png, face_N.wav (each face's own voice),
-mix.wav, turns.json (the turns file `floatalk scene --turns` reads) and truth.json.
+`write_group_scene(scene, folder)` stores photo.png (marked as the world's,
+floatalk.io.provenance), face_N.wav (each face's own voice), mix.wav, turns.json (the turns file
+`floatalk scene --turns` reads) and truth.json.
 
 Letters: T frames at the world's 25 fps, N samples at 16 kHz.
 """
@@ -155,13 +156,16 @@ def write_group_scene(scene: GroupScene, folder: str | os.PathLike) -> Path:
     from PIL import Image
 
     from floatalk.io.audio import write_wav
+    from floatalk.io.provenance import synthetic_png_info
 
     folder = output_folder(folder)
 
     def pcm(wave: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(wave * 32768.0), -32768, 32767).astype(np.int16)
 
-    atomic_write(folder / "photo.png", lambda p: Image.fromarray(scene.photo).save(p, format="PNG"))
+    atomic_write(
+        folder / "photo.png", lambda p: Image.fromarray(scene.photo).save(p, format="PNG", pnginfo=synthetic_png_info())
+    )
     for k, track in enumerate(scene.tracks):
         atomic_write(folder / f"face_{k + 1}.wav", lambda p, t=track: write_wav(p, pcm(t), SAMPLE_RATE))
     atomic_write(folder / "mix.wav", lambda p: write_wav(p, pcm(scene.mix), SAMPLE_RATE))
