@@ -60,5 +60,5 @@ def test_same_spec_same_scene_and_written_files(scene, tmp_path):
     assert len(truth["mouth_open"]) == 3 and len(truth["boxes"]) == 3
     specs = group_specs(2, 2, 6.0, 96, seed=1)
     assert specs[0].seed != specs[1].seed and specs == group_specs(2, 2, 6.0, 96, seed=1)
-    with pytest.raises(UserInputError, match="3 faces need a scene of at least 7.2 s"):
-        make_group_scene(GroupSpec("short", 1, faces=3, seconds=5))
+    with pytest.raises(UserInputError, match="A group scene lasts at least 3.2 s"):
+        make_group_scene(GroupSpec("short", 1, faces=3, seconds=3))

@@ -6,8 +6,9 @@ spec's seed) side by side on a plain backdrop, each a world portrait (its face b
 square, as the world's clips frame it), at sizes from 0.75 to 1 of `size`, at different heights,
 each covering the right edge of the one before by `overlap` of its side. Faces are numbered from
 the left, as `--face` counts them. The faces speak in turns of 1.2 to 2.4 s with short pauses,
-in a random order each round, so every face speaks; a face's own track holds its speech inside
-its turns and silence elsewhere, and `mouth` its true jaw opening per frame (0 while it listens).
+in a random order each round (a scene shorter than a round leaves some faces listening
+throughout); a face's own track holds its speech inside its turns and silence elsewhere, and
+`mouth` its true jaw opening per frame (0 while it listens).
 
 `write_group_scene(scene, folder)` stores photo.png (marked as the world's,
 floatalk.io.provenance), face_N.wav (each face's own voice), mix.wav, turns.json (the turns file
@@ -106,8 +107,10 @@ def make_group_scene(spec: GroupSpec) -> GroupScene:
         raise UserInputError(f"A group scene has 1 to {MAX_FACES} faces (got {spec.faces}).")
     if not 0.0 <= spec.overlap <= 0.4:
         raise UserInputError(f"The portraits' overlap must be from 0 to 0.4 of their side (got {spec.overlap}).")
-    if spec.seconds < TURN_SECONDS[1] * spec.faces:
-        raise UserInputError(f"{spec.faces} faces need a scene of at least {TURN_SECONDS[1] * spec.faces:g} s.")
+    if spec.seconds < TURN_SECONDS[1] + 2 * PAUSE_SECONDS[1]:
+        raise UserInputError(
+            f"A group scene lasts at least {TURN_SECONDS[1] + 2 * PAUSE_SECONDS[1]:g} s (got {spec.seconds:g})."
+        )
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x6A0]))
     identities = [int(v) & 0x7FFFFFFF for v in rng.integers(0, 2**31, spec.faces)]
     emotions = [EMOTIONS[int(k)] for k in rng.integers(0, len(EMOTIONS), spec.faces)]
