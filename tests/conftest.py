@@ -134,7 +134,7 @@ def example(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def scene_group():
-    """A drawn group photo of two portraits side by side (faces 1 and 2 from the left), 211 x 134 px."""
+    """A drawn group photo of two portraits side by side (faces 1 and 2 from the left), 212 x 136 px."""
     from floatalk.synth.group import GroupSpec, make_group_scene
 
     return make_group_scene(GroupSpec("test", seed=2, faces=2, seconds=4.8, size=96))

@@ -26,9 +26,9 @@ def test_one_recording_per_speaker_with_a_speakers_own_option(tiny_dir, scene_fi
     err = capsys.readouterr().err
     assert code == 0, err
     info = probe_video(out)
-    assert (info["width"], info["height"]) == (210, 134) and info["n_frames"] == 30
-    assert "face 1 (61x61 at 35, 38): speaks 0.5 s (ann.wav), emotion auto" in err
-    assert "face 2 (57x57 at 117, 42): speaks 0.6 s (bob.wav), emotion happy" in err
+    assert (info["width"], info["height"]) == (212, 136) and info["n_frames"] == 30
+    assert "face 1 (60x60 at 37, 40): speaks 0.5 s (ann.wav), emotion auto" in err
+    assert "face 2 (57x57 at 118, 42): speaks 0.6 s (bob.wav), emotion happy" in err
 
 
 def test_a_mixed_recording_with_turns_and_idle_others(tiny_dir, scene_files, tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_a_mixed_recording_with_turns_and_idle_others(tiny_dir, scene_files, tmp
         (["--speaker", "1=ann.wav", "--speaker-option", "2:emotion=happy"], "names a face that no --speaker gives"),
         (["--speaker", "1=ann.wav", "--speaker-option", "1:emotion=bored"], "emotion for face 1 must be one of"),
         (["--speaker", "0,0,0,10=ann.wav"], "needs a positive width and height"),
-        (["--speaker", "900,10,40,40=ann.wav"], "lies outside the 211x134 photo"),
+        (["--speaker", "900,10,40,40=ann.wav"], "lies outside the 212x136 photo"),
         (["--speaker", "1=ann.wav", "--audio", "mix.wav"], "not both"),
         ([], "Give each speaker's recording"),
         (["--audio", "mix.wav", "--turns", "late.json"], "passes the end of the 1.20 s recording"),

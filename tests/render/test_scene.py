@@ -135,7 +135,7 @@ def test_nothing_is_left_behind_when_a_scene_is_interrupted(pipe, files, tmp_pat
         ({"speakers": [Speaker(1, "ann.wav"), Speaker(1, "bob.wav")]}, "Two speakers were given for face 1"),
         ({"speakers": [Speaker(1, "ann.wav"), Speaker(FaceBox(36, 39, 60, 60), "bob.wav")]}, "are the same face"),
         ({"speakers": [Speaker(1, "quiet.wav")]}, "The recording of face 1 (quiet.wav) has no sound."),
-        ({"speakers": [Speaker(FaceBox(500, 10, 40, 40), "ann.wav")]}, "lies outside the 211x134 photo"),
+        ({"speakers": [Speaker(FaceBox(500, 10, 40, 40), "ann.wav")]}, "lies outside the 212x136 photo"),
         ({"speakers": [Speaker(FaceBox(10, 10, 4, 40), "ann.wav")]}, "smaller than 8 pixels"),
         ({"speakers": [Speaker(1)]}, "Face 1 has no recording"),
         ({"speakers": [Speaker(1, "ann.wav")], "audio": "mix.wav", "turns": "turns.json"}, "not both"),

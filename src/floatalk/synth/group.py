@@ -88,6 +88,10 @@ def group_specs(
     return specs
 
 
+def _even(value: float) -> int:
+    return int(round(float(value) / 2)) * 2
+
+
 def _turns(rng: np.random.Generator, faces: int, seconds: float) -> list[dict]:
     """Turns of 1.2-2.4 s with 0.1-0.4 s pauses, every face once per round in a random order."""
     turns: list[dict] = []
@@ -115,11 +119,13 @@ def make_group_scene(spec: GroupSpec) -> GroupScene:
     identities = [int(v) & 0x7FFFFFFF for v in rng.integers(0, 2**31, spec.faces)]
     emotions = [EMOTIONS[int(k)] for k in rng.integers(0, len(EMOTIONS), spec.faces)]
     sides = [int(round(spec.size * rng.uniform(0.75, 1.0) / 2)) * 2 for _ in range(spec.faces)]
-    margin = int(round(MARGIN * spec.size))
-    lows = [int(rng.integers(0, max(1, spec.size - side + 1))) for side in sides]
+    # Every portrait's edges lie on even pixels, as the video's half-resolution colour planes
+    # (4:2:0) are laid out: a colour edge inside a 2 x 2 block would blur into the backdrop.
+    margin = _even(MARGIN * spec.size)
+    lows = [_even(rng.integers(0, max(1, spec.size - side + 1))) for side in sides]
     xs = [margin]
     for side in sides[:-1]:
-        xs.append(xs[-1] + int(round(side * (1.0 - spec.overlap))))
+        xs.append(xs[-1] + _even(side * (1.0 - spec.overlap)))
     width = xs[-1] + sides[-1] + margin
     height = spec.size + 2 * margin
     photo = np.empty((height, width, 3), np.uint8)
