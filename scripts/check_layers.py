@@ -24,7 +24,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "src" / "floatalk"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("errors", "units", "convert", "progress", "fileio", "config", "jaw_law")),
     ("io and models", ("io", "models", "face_motion", "assets")),
-    ("specs", ("sampling", "checkpoint", "timeline", "options")),
+    ("specs", ("sampling", "checkpoint", "timeline", "options", "scene")),
     ("meters", ("evaluation",)),
     ("engine", ("engine",)),
     ("editing", ("editing",)),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from support import build_release_dir, require_parity  # noqa: E402 - after the offline switches
+from support import build_release_dir, require_parity, tone_voice  # noqa: E402 - after the offline switches
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -130,3 +130,31 @@ def example(tmp_path_factory: pytest.TempPathFactory):
     from floatalk.apps.examples import write_example
 
     return write_example(tmp_path_factory.mktemp("example"), seconds=2.0)
+
+
+@pytest.fixture(scope="session")
+def scene_group():
+    """A drawn group photo of two portraits side by side (faces 1 and 2 from the left), 212 x 136 px."""
+    from floatalk.synth.group import GroupSpec, make_group_scene
+
+    return make_group_scene(GroupSpec("test", seed=2, faces=2, seconds=4.8, size=96))
+
+
+@pytest.fixture(scope="session")
+def scene_files(scene_group, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`scene_group`'s photo.png, 1.2 s recordings (ann.wav: face 1 speaks 0-0.5 s, bob.wav: face 2
+    0.6-1.2 s, mix.wav both, quiet.wav silence) and turns.json for the mix, in one folder."""
+    import json
+
+    from PIL import Image
+
+    from floatalk.io.audio import write_wav
+
+    folder = tmp_path_factory.mktemp("scene")
+    Image.fromarray(scene_group.photo).save(folder / "photo.png")
+    ann, bob = tone_voice(0.0, 0.5, 200, 1.2), tone_voice(0.6, 1.2, 310, 1.2)
+    for name, wave in (("ann", ann), ("bob", bob), ("mix", ann + bob), ("quiet", np.zeros_like(ann))):
+        write_wav(folder / f"{name}.wav", np.rint(wave * 32767).astype(np.int16), 16000)
+    turns = [{"start": 0, "end": 0.5, "face": 1}, {"start": 0.6, "end": 1.2, "face": 2}]
+    (folder / "turns.json").write_text(json.dumps(turns))
+    return folder

@@ -1,5 +1,5 @@
 """Helpers the tests import by name (`from support import ...`): the parity data's place and
-files, the release-format folder builder, a live uvicorn server. Fixtures live in conftest.py;
+files, the release-format folder builder, a live uvicorn server, a scene's test voices. Fixtures live in conftest.py;
 these are plain functions and classes, in a module of a name no other file of tests/ takes."""
 
 from __future__ import annotations
@@ -92,3 +92,13 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(30)
         self.sock.close()
+
+
+def tone_voice(start: float, end: float, pitch: float, seconds: float, rate: int = 16000):
+    """A syllable-rate modulated tone between `start` and `end` s and silence elsewhere: (N,) float32."""
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * pitch * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    wave[(t < start) | (t >= end)] = 0.0
+    return wave.astype(np.float32)

@@ -33,7 +33,7 @@ from floatalk.errors import UserInputError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Segment", "Timeline", "FrameSettings"]
+__all__ = ["FrameSettings", "Segment", "Timeline", "read_document"]
 
 SCALES = ("e_cfg_scale", "head_motion", "mouth_scale", "expression_scale")
 MAX_SCALE = 10.0
@@ -110,6 +110,31 @@ def _segment(item: Any, where: str) -> Segment:
     return Segment(start, end, emotion, blink=blink, **values)
 
 
+def read_document(path: str | os.PathLike, kind: str, title: str) -> tuple[Path, Any]:
+    """(path, the parsed object) of a JSON file, or a YAML one (.yaml / .yml) when PyYAML is
+    installed; a parse error is one sentence naming its line. kind: the file's kind for a missing
+    file ('timeline'); title: how a sentence begins naming it ('Timeline', 'Turns file')."""
+    from floatalk.io.image import require_file
+
+    path = require_file(path, kind)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UserInputError(f"Reading '{path}' needs PyYAML (pip install pyyaml), or write it as JSON.") from None
+        try:
+            return path, yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark is not None else ""
+            raise UserInputError(f"{title} '{path}' is not valid YAML{line}.") from None
+    try:
+        return path, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{title} '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+
+
 @dataclass(frozen=True)
 class Timeline:
     """Segments in time order that do not overlap, and the transition length in seconds."""
@@ -152,28 +177,7 @@ class Timeline:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Timeline:
         """Read a JSON (or YAML) timeline file; a parse error names its line."""
-        from floatalk.io.image import require_file
-
-        path = require_file(path, "timeline")
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise UserInputError(
-                    f"Reading '{path}' needs PyYAML (pip install pyyaml), or write it as JSON."
-                ) from None
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                line = f" at line {mark.line + 1}" if mark is not None else ""
-                raise UserInputError(f"Timeline '{path}' is not valid YAML{line}.") from None
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UserInputError(f"Timeline '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+        path, data = read_document(path, "timeline", "Timeline")
         return cls.from_dict(data, source=f"timeline '{path}'")
 
     @classmethod

@@ -34,6 +34,7 @@ class OneLineParser(argparse.ArgumentParser):
 # Each name is a module of floatalk.cli with an `add_parser(subparsers)` function.
 SUBCOMMANDS: tuple[str, ...] = (
     "generate",
+    "scene",
     "live",
     "reenact",
     "demo",

@@ -237,6 +237,30 @@ class FloatEngine:
                 continue
             yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below))
 
+    @torch.inference_mode()
+    def decode_faces(self, sources: list[SourceImage], motion: Tensor, batch_size: int = 8) -> Iterator[np.ndarray]:
+        """Render several portraits together: motion (F, T, D), row f for `sources[f]` -> yields
+        (n, F, S, S, 3) uint8 batches in order. Every decoder pass holds all F faces of n frames,
+        n = max(1, batch_size // F), so a frame's faces are rendered in one batch."""
+        ae = self.model.motion_autoencoder
+        F, T, D = motion.shape
+        s_r = torch.cat([s.s_r for s in sources])  # (F, D)
+        styles = s_r[:, None] + motion.to(s_r.dtype)  # (F, T, D): s_r + r_d[t] per face
+        exact = self.decode_mode == "exact"
+        per_face = [s.feats if exact else (s.fast_feats or channels_last_features(s.feats)) for s in sources]
+        stacked = [torch.cat(scale) for scale in zip(*per_face)]  # per scale (F, C, H, W)
+        step = max(1, batch_size // F)
+        for start in range(0, T, step):
+            n = min(step, T - start)
+            batch = styles[:, start : start + n].transpose(0, 1).reshape(n * F, D)  # (n F, D), frame-major
+            feats = stacked if n == 1 else [f.repeat(n, 1, 1, 1) for f in stacked]  # (n F, C, H, W)
+            if exact:
+                images = ae.decode(batch, feats)
+            else:
+                feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
+                images = ae.decode_fast(batch, feats, self.dtype, self.float32_below)
+            yield to_pixels(images).reshape(n, F, *images.shape[2:], 3)
+
     # ----------------------------------------------------------------------------------- motion
     def sample_motion(
         self,

@@ -36,6 +36,7 @@ __all__ = [
     "face_crop_box",
     "find_crop_box",
     "find_face",
+    "from_the_left",
     "letterbox_box",
     "paste_back",
 ]
@@ -151,6 +152,11 @@ class FaceChoice:
     detector: str
 
 
+def from_the_left(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h) in the order they are numbered: by the centre's x, then its y."""
+    return sorted(boxes, key=lambda b: (b[0] + b[2] / 2, b[1]))
+
+
 def locate_face(image: np.ndarray, detector: str = "auto", face: int | None = None) -> FaceChoice:
     """The face to crop: face number `face` (1 = leftmost) or, when None, the largest one.
 
@@ -160,7 +166,7 @@ def locate_face(image: np.ndarray, detector: str = "auto", face: int | None = No
     boxes = detect_faces(image, used)
     if not boxes:
         raise UserInputError("No face found in the image; pass --no-crop to animate the whole photo.")
-    ordered = sorted(boxes, key=lambda b: (b[0] + b[2] / 2, b[1]))
+    ordered = from_the_left(boxes)
     if face is None:
         box = boxes[0]
     elif isinstance(face, bool) or not isinstance(face, int) or not 1 <= face <= len(ordered):
@@ -202,7 +208,7 @@ def letterbox_box(height: int, width: int) -> CropBox:
     return CropBox(x0=(width - side) / 2, y0=(height - side) / 2, size=side)
 
 
-def _box_matrix(box: CropBox, size: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def box_matrix(box: CropBox, size: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """2x3 affine map from pixel indices of the original image (shifted by `offset`, the (x, y) of
     a region of interest) to pixel indices of the `size` x `size` square covering `box`."""
     s = size / box.size
@@ -307,7 +313,7 @@ def _shrink_blocks(region: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-def _feather_ramp(length: int, start: float, side: float, feather: float) -> np.ndarray:
+def feather_ramp(length: int, start: float, side: float, feather: float) -> np.ndarray:
     """Mask profile along one axis for pixels start .. start+length-1 of the original image."""
     centres = np.arange(length, dtype=np.float64) + 0.5
     t = (centres - start) / side  # position inside the box, 0..1
@@ -350,11 +356,11 @@ class PasteBack:
         self._source_size = self.crop_size
         if self.crop_size > box.size * 1.05:
             self._source_size = max(1, math.ceil(box.size))
-        self._matrix = _box_matrix(box, self._source_size, offset=(self._x0, self._y0))
+        self._matrix = box_matrix(box, self._source_size, offset=(self._x0, self._y0))
         # The mask is the outer product of two ramps; it is kept as the ramps and formed strip by
         # strip, so a big photo's paste-back never holds float copies of the whole region.
-        self._mask_x = _feather_ramp(roi_w, box.x0 - self._x0, box.size, feather)
-        self._mask_y = _feather_ramp(roi_h, box.y0 - self._y0, box.size, feather)
+        self._mask_x = feather_ramp(roi_w, box.x0 - self._x0, box.size, feather)
+        self._mask_y = feather_ramp(roi_h, box.y0 - self._y0, box.size, feather)
         self._cv2_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from floatalk.io.face import CropBox
 
-__all__ = ["RenderReport"]
+__all__ = ["RenderReport", "SceneFaceReport", "SceneReport"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,52 @@ class RenderReport:
             f"{self.width}x{self.height}, in {self.elapsed:.1f} s"
         )
         return [face, emotion, wrote]
+
+
+@dataclass(frozen=True)
+class SceneFaceReport:
+    """One face of a scene: what it did."""
+
+    label: str  # 'face 2' or 'the face at x,y,w,h'
+    box: tuple[int, int, int, int]  # the face box (x, y, w, h) in the photo's pixels
+    role: str  # 'speaker', 'idle' or 'still'
+    voice: str  # where its voice came from
+    speaking: float  # seconds it speaks
+    emotion: str  # the forced emotion's name or 'auto'
+
+
+@dataclass(frozen=True)
+class SceneReport:
+    """What `render_scene` did."""
+
+    out: Path
+    frames: int  # frames written
+    fps: int
+    width: int
+    height: int
+    seconds: float  # the scene's length, which is the video's
+    elapsed: float  # wall-clock seconds of the whole render
+    photo_size: tuple[int, int]  # (W, H) of the photo
+    faces: tuple[SceneFaceReport, ...]
+    found: int | None = None  # faces the detector found; None when it did not run
+    detector: str | None = None
+
+    def summary(self) -> list[str]:
+        """The lines `floatalk scene` prints: the faces, then what was written."""
+        w, h = self.photo_size
+        lines = []
+        if self.found is not None:
+            lines.append(f"faces: {self.found} found in the {w}x{h} photo by the {self.detector} detector")
+        for face in self.faces:
+            x, y, fw, fh = face.box
+            where = f"{face.label} ({fw}x{fh} at {x}, {y})"
+            if face.role == "speaker":
+                what = f"speaks {face.speaking:.1f} s ({face.voice}), emotion {face.emotion}"
+            else:
+                what = "idle (nobody names it)" if face.role == "idle" else "still (nobody names it)"
+            lines.append(f"{where}: {what}")
+        lines.append(
+            f"wrote {self.out}: {self.frames} frames at {self.fps} fps ({self.seconds:.2f} s), "
+            f"{self.width}x{self.height}, in {self.elapsed:.1f} s"
+        )
+        return lines

@@ -7,17 +7,14 @@ Letters: T model frames, S model image size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.options import MAX_FPS
-
-if TYPE_CHECKING:
-    from floatalk.io.face import PasteBack
 
 __all__ = ["MAX_FPS", "check_fps", "frame_picks", "write_video"]
 
@@ -46,14 +43,16 @@ def write_video(
     fps: int,
     soundtrack: np.ndarray | None,
     sample_rate: int,
-    paste: PasteBack | None = None,
+    paste: Callable[[np.ndarray], np.ndarray] | None = None,
     metadata: dict[str, str] | None = None,
 ) -> int:
     """Write model frames arriving in (n, S, S, 3) batches to `out` atomically; returns the frame count.
 
-    picks: for each output frame, the model frame shown (`frame_picks`); paste: blends each
-    frame into the full photo, one full-size frame at a time (memory independent of T x H x W);
-    metadata: container tags (floatalk.io.provenance's mark for a drawn face).
+    picks: for each output frame, the model frame shown (`frame_picks`); paste: makes each model
+    frame the full frame written, one at a time (memory independent of T x H x W): a
+    `floatalk.io.face.PasteBack` blends an (S, S, 3) frame into the photo, a
+    `floatalk.io.composite.SceneComposite` a scene's (F, S, S, 3) faces, the batches then being
+    (n, F, S, S, 3); metadata: container tags (floatalk.io.provenance's mark for a drawn face).
     """
     from floatalk.io.video import VideoWriter
 

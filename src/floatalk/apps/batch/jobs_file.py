@@ -2,7 +2,9 @@
 
 Each line names a photo (`image`), a recording (`audio`), optionally the output file (`name`)
 and any options of `floatalk generate` by flag name (floatalk.apps.jobs.parse_options; paths are
-taken relative to the jobs file). Every line is checked before any model is loaded; a line that
+taken relative to the jobs file). A line with `speakers` or `turns` is a scene of several faces
+(floatalk.apps.scene_jobs.parse_scene): each speaker brings its own `audio`, or the line's `audio`
+is the mixed recording its `turns` divide. Every line is checked before any model is loaded; a line that
 cannot run becomes an entry with its reason, and the others go on.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from floatalk.apps.jobs import JobOptions, option_field, parse_options
+from floatalk.apps.scene_jobs import SCENE_KEYS, SceneJob, is_scene, parse_scene
 from floatalk.errors import UserInputError, one_line
 
 __all__ = ["BatchEntry", "read_jobs"]
@@ -40,6 +43,7 @@ class BatchEntry:
     audio: Path | None = None
     job: JobOptions | None = None
     error: str | None = None  # one sentence; None when the job can run
+    scene: SceneJob | None = None  # a scene of several faces (audio: its mixed recording, or None)
 
 
 def read_jobs(path: str | os.PathLike) -> list[BatchEntry]:
@@ -131,7 +135,7 @@ def _cell_value(key: str, text: str) -> Any:
             return float(text)
     except ValueError:
         return text
-    if name == "timeline" and text.startswith("{"):
+    if (name == "timeline" and text.startswith("{")) or (name in SCENE_KEYS and text.startswith(("[", "{"))):
         try:
             return json.loads(text)
         except json.JSONDecodeError:
@@ -152,12 +156,18 @@ def _entry(line: int, row: dict[str, Any] | str, base: Path) -> BatchEntry:
         return BatchEntry(line, fallback, error=str(exc))
     try:
         image = require_file(_input_path(row, "image", base), "image")
-        audio = require_file(_input_path(row, "audio", base), "audio")
-        options = {k: v for k, v in row.items() if k not in _JOB_FIELDS}
+        scene = None
+        if is_scene(row):
+            mixed = row.get("audio") is not None
+            audio = require_file(_input_path(row, "audio", base), "audio") if mixed else None
+            scene = parse_scene(row, mixed_audio=mixed, base_dir=base, allow_paths=True)
+        else:
+            audio = require_file(_input_path(row, "audio", base), "audio")
+        options = {k: v for k, v in row.items() if k not in _JOB_FIELDS + SCENE_KEYS}
         job = parse_options(options, base_dir=base, allow_paths=True)
     except UserInputError as exc:
         return BatchEntry(line, name, error=one_line(exc))
-    return BatchEntry(line, name, image=image, audio=audio, job=job)
+    return BatchEntry(line, name, image=image, audio=audio, job=job, scene=scene)
 
 
 def _input_path(row: dict[str, Any], key: str, base: Path) -> Path:

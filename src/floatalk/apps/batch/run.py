@@ -19,6 +19,7 @@ from floatalk.apps import jobs
 from floatalk.apps.batch.folder import output_lock, remove_partials
 from floatalk.apps.batch.jobs_file import BatchEntry, read_jobs
 from floatalk.apps.batch.report import REPORT_NAME, BatchResult, Outcome
+from floatalk.apps.scene_jobs import run_scene_job
 from floatalk.errors import UserInputError, WriteRefusedError, one_line
 
 if TYPE_CHECKING:
@@ -35,7 +36,12 @@ def run_entry(
     (KeyboardInterrupt and a write the system refused go through, leaving no file behind)."""
     started = time.perf_counter()
     try:
-        jobs.run_job(pipe, entry.image, entry.audio, Path(out_dir) / entry.name, entry.job, progress=progress)
+        if entry.scene is not None:
+            run_scene_job(
+                pipe, entry.image, entry.audio, Path(out_dir) / entry.name, entry.job, entry.scene, progress=progress
+            )
+        else:
+            jobs.run_job(pipe, entry.image, entry.audio, Path(out_dir) / entry.name, entry.job, progress=progress)
     except WriteRefusedError:
         raise  # the output folder's problem (a full disk, ...): every next line would fail the same way
     except UserInputError as exc:
