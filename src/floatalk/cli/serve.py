@@ -325,6 +325,7 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, limits, log_
     window and goes back to the queue)."""
     import uvicorn
 
+    from floatalk.apps.server.auth import redact_tokens_in_logs
     from floatalk.apps.server.slow_headers import header_timeout_protocol
 
     def stop(signum: int, frame: object) -> None:
@@ -350,6 +351,7 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, limits, log_
             ws_max_size=ws_max_size,
             ws_per_message_deflate=False,
         )
+        redact_tokens_in_logs()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         workers.stop()

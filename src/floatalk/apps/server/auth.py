@@ -11,6 +11,8 @@ import base64
 import binascii
 import hmac
 import json
+import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -102,3 +104,25 @@ class TokenGate:
                 await self.refusal(scope["path"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class RedactTokens(logging.Filter):
+    """Hides the value of `token=` in log lines (uvicorn logs a WebSocket's address with its query,
+    and a browser's live page sends the token there)."""
+
+    _pattern = re.compile(r"([?&]token=)[^&\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._pattern.sub(r"\1***", record.msg)
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Put `RedactTokens` on uvicorn's loggers (once)."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
