@@ -85,7 +85,7 @@ def site(tmp_path_factory, tiny_bundle_dir: Path) -> Iterator[Site]:
     """The API with the live endpoint (one session slot; the tiny model, or the bundled one for a
     screenshot), the live page and a token, served by uvicorn on 127.0.0.1; the example's speech
     (16-bit PCM WAV, as Chromium's fake microphone wants it) written beside."""
-    from floatalk.apps.live_sessions import LiveLimits, LivePool
+    from floatalk.apps.live.sessions import LiveLimits, LivePool
     from floatalk.apps.server import create_app
     from floatalk.live.session import LiveSession
     from floatalk.pipeline import FloatPipeline

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from floatalk.apps.examples import write_example
-from floatalk.apps.live_page import LIVE_PATH, page_config, relative_link
+from floatalk.apps.live.page import LIVE_PATH, page_config, relative_link
 from floatalk.apps.queue import JobQueue
 from floatalk.config import EMOTIONS
 

@@ -1,4 +1,4 @@
-"""floatalk.apps.live_runner: a session refused at its start when the model is too slow for real
+"""floatalk.apps.live.runner: a session refused at its start when the model is too slow for real
 time, and its slot given back."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
-from floatalk.apps.live_runner import LiveRunner
-from floatalk.apps.live_sessions import LiveError, LiveLimits, LivePool, parse_start
+from floatalk.apps.live.runner import LiveRunner
+from floatalk.apps.live.sessions import LiveError, LiveLimits, LivePool, parse_start
 from floatalk.apps.uploads import Limits
 
 

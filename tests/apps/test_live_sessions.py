@@ -1,4 +1,4 @@
-"""floatalk.apps.live_sessions: the start message read once and the pool's slots."""
+"""floatalk.apps.live.sessions: the start message read once and the pool's slots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from floatalk.apps.live_sessions import LiveError, LiveLimits, LivePool, parse_start
+from floatalk.apps.live.sessions import LiveError, LiveLimits, LivePool, parse_start
 from floatalk.apps.uploads import Limits
 
 PHOTO = base64.b64encode(b"\x89PNG not really").decode()

@@ -1,5 +1,5 @@
 """The live endpoint, /v1/live, over a real uvicorn WebSocket on 127.0.0.1 with the Python client
-(floatalk.apps.live_client): one server with a tiny model for the module, one live session slot,
+(floatalk.apps.live.client): one server with a tiny model for the module, one live session slot,
 a token, a short idle timeout and a small send queue."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
-from floatalk.apps.live_client import stream
-from floatalk.apps.live_sessions import LiveLimits, LivePool
+from floatalk.apps.live.client import stream
+from floatalk.apps.live.sessions import LiveLimits, LivePool
 from floatalk.apps.queue import JobQueue
 from floatalk.io.audio import load_audio
 from support import LiveServer

@@ -96,9 +96,9 @@ def add_live_flags(p: argparse.ArgumentParser) -> None:
 
 
 def live_limits(args: argparse.Namespace):
-    """The live sessions' bounds (floatalk.apps.live_sessions.LiveLimits) the flags set; one sentence
+    """The live sessions' bounds (floatalk.apps.live.sessions.LiveLimits) the flags set; one sentence
     (UserInputError) for a value that cannot work."""
-    from floatalk.apps.live_sessions import LiveLimits
+    from floatalk.apps.live.sessions import LiveLimits
 
     if not 0 <= args.live_sessions <= 64:
         raise UserInputError(f"--live-sessions must be from 0 to 64 (got {args.live_sessions}).")
@@ -245,7 +245,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    from floatalk.apps.live_page import LIVE_PATH
+    from floatalk.apps.live.page import LIVE_PATH
     from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         rules = host_rules(args, args.host)
         live = None
         if args.live_sessions:
-            from floatalk.apps.live_sessions import LivePool
+            from floatalk.apps.live.sessions import LivePool
 
             live = LivePool(args.checkpoint, args.device, live_limits(args))
             live.preload()  # beside the workers' own copies

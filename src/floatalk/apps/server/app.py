@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from floatalk import __version__
 from floatalk.apps.hosts import HostRules
-from floatalk.apps.live_page import LIVE_PATH, live_page_router
-from floatalk.apps.live_sessions import LivePool
+from floatalk.apps.live.page import LIVE_PATH, live_page_router
+from floatalk.apps.live.sessions import LivePool
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.server import job_routes, live_routes, site, submit
 from floatalk.apps.server.answers import add_error_handlers
@@ -44,7 +44,7 @@ def create_app(
     """The API over `queue` (whose jobs `workers` run); with `token`, every endpoint except
     /v1/health wants `Authorization: Bearer <token>`. page_prefix: where the web page will be
     mounted (`floatalk.apps.ui.mount_ui`): the live page is served at LIVE_PATH beside it
-    (`floatalk.apps.live_page`), with a token a browser on either is asked for it (HTTP Basic,
+    (`floatalk.apps.live.page`), with a token a browser on either is asked for it (HTTP Basic,
     the token as password; the live page also takes `?token=`), and / leads to the page. rules:
     the Host names and other origins the server accepts (default: this machine's loopback names,
     no other origin). live: the slots of the live sessions at /v1/live (None: that endpoint

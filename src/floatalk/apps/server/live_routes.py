@@ -1,5 +1,5 @@
 """GET /v1/live: the live endpoint, a WebSocket that runs one live session (the protocol is
-floatalk.apps.live_stream's; docs/LIVE.md describes it). The guards have passed it already: the
+floatalk.apps.live.stream's; docs/LIVE.md describes it). The guards have passed it already: the
 Host and Origin rules, and the token (as `Authorization: Bearer T` or `?token=T`).
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from floatalk.apps.live_sessions import CLOSE_POLICY, LiveError
-from floatalk.apps.live_stream import ClientGoneError, LiveContext, run_live, say_error
+from floatalk.apps.live.sessions import CLOSE_POLICY, LiveError
+from floatalk.apps.live.stream import ClientGoneError, LiveContext, run_live, say_error
 from floatalk.apps.queue import JobQueue
 from floatalk.apps.server.state import API_PREFIX, ServerState
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix=API_PREFIX)
 
 
 class _Socket:
-    """A Starlette WebSocket as a floatalk.apps.live_stream.Connection."""
+    """A Starlette WebSocket as a floatalk.apps.live.stream.Connection."""
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from floatalk.apps.live_sessions import LivePool
+from floatalk.apps.live.sessions import LivePool
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.uploads import Limits
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floatalk.apps.examples import EXAMPLE_OPTIONS
-from floatalk.apps.live_page import relative_link
+from floatalk.apps.live.page import relative_link
 from floatalk.apps.queue import JobQueue, JobRecord, QueueFullError
 from floatalk.apps.ui.actions import cancel_job, follow_job, submit_files
 from floatalk.apps.ui.convert import LABELS, TIMELINE_COLUMNS, describe, options_from_controls, page_words
@@ -353,7 +353,7 @@ def mount_ui(
 
     example_dir: where the example files go (default: a new temporary folder); limits: the upload
     limits (default the API's); Gradio refuses a file over `limits.max_upload_bytes` as it arrives.
-    live_path: where the app serves the live page (`floatalk.apps.live_page`), linked from this
+    live_path: where the app serves the live page (`floatalk.apps.live.page`), linked from this
     page; None: no link."""
     gr = _import_gradio()
     limits = limits or Limits()

@@ -4,7 +4,7 @@ the web: the start message, PCM and controls in, numbered JPEG frames, stats and
 Three tasks share the session: the reader takes the client's messages (with the idle timeout and
 the session's length bound) into a short queue, so a client that sends faster than the model
 works is held back by the connection itself; the worker runs each push in the session's own
-thread (floatalk.apps.live_runner.LiveRunner), never in the event loop; the sender writes the
+thread (floatalk.apps.live.runner.LiveRunner), never in the event loop; the sender writes the
 outbox to the client. The outbox holds at most `send_frames` frames: a client that reads too
 slowly loses the oldest waiting frames (counted in `stats` and `done`), so nothing is buffered
 without bound and the worker never waits for a reader.
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from floatalk.apps.live_runner import Batch, LiveRunner, describe_failure
-from floatalk.apps.live_sessions import (
+from floatalk.apps.live.runner import Batch, LiveRunner, describe_failure
+from floatalk.apps.live.sessions import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,

@@ -111,7 +111,7 @@ def _carried_token(request: Request, token: str | None) -> str:
 
 
 def _page_template() -> str:
-    return resources.files("floatalk.apps.live_page").joinpath("static", _PAGE_FILE).read_text(encoding="utf-8")
+    return resources.files("floatalk.apps.live.page").joinpath("static", _PAGE_FILE).read_text(encoding="utf-8")
 
 
 def live_page_router(

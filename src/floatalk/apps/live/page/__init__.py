@@ -7,6 +7,6 @@ emotion and motion controls changing the running stream.
 serve` includes it beside the web page (floatalk.apps.server.create_app).
 """
 
-from floatalk.apps.live_page.routes import LIVE_PATH, live_page_router, page_config, relative_link
+from floatalk.apps.live.page.routes import LIVE_PATH, live_page_router, page_config, relative_link
 
 __all__ = ["LIVE_PATH", "live_page_router", "page_config", "relative_link"]

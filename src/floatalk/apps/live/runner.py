@@ -1,6 +1,6 @@
 """One live session's compute (`LiveRunner`): the photo checked and cut, the session opened and
 its speed measured, PCM bytes pushed, controls changed, the close; all in a thread of its own
-with one torch thread, frames turned into numbered JPEGs. floatalk.apps.live_stream calls it
+with one torch thread, frames turned into numbered JPEGs. floatalk.apps.live.stream calls it
 from the event loop, which never waits on it.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from floatalk.apps.live_sessions import (
+from floatalk.apps.live.sessions import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_UNSUPPORTED,

@@ -3,7 +3,7 @@ microphone would (paced at real time, or as fast as the server takes it) and kee
 back, the numbered JPEG frames, the `ready`, `stats` and `done` messages and the close code;
 optionally write the frames as a video with the recording as its soundtrack.
 
-    python -m floatalk.apps.live_client --url ws://127.0.0.1:8000/v1/live --token T \\
+    python -m floatalk.apps.live.client --url ws://127.0.0.1:8000/v1/live --token T \\
         --image portrait.png --audio speech.wav --out-dir frames --video live.mp4
 
 Uses the `websockets` library (installed with floatalk[serve]); nothing of the server's web stack.
@@ -265,7 +265,7 @@ def write_frames(
 
 def main(argv: list[str] | None = None) -> int:
     """Stream a recording to a live endpoint and save what comes back (see the module)."""
-    p = argparse.ArgumentParser(prog="python -m floatalk.apps.live_client", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m floatalk.apps.live.client", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="ws://127.0.0.1:8000/v1/live", help="the live endpoint")
     p.add_argument("--token", help="the server's token (sent as Authorization: Bearer)")
     p.add_argument("--image", help="portrait photo")

@@ -1,7 +1,7 @@
 """The server's live sessions, without the web: their bounds (`LiveLimits`), the start message
 read once into a checked `StartRequest`, and a bounded pool of model slots (`LivePool`, one
-loaded pipeline per concurrent session). floatalk.apps.live_runner runs a session's compute and
-floatalk.apps.live_stream drives it over a connection.
+loaded pipeline per concurrent session). floatalk.apps.live.runner runs a session's compute and
+floatalk.apps.live.stream drives it over a connection.
 
 Every refusal is a `LiveError`: a WebSocket close code and one sentence. Nothing heavy (torch,
 the model) is imported at the top.
