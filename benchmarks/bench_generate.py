@@ -1,26 +1,30 @@
-"""Benchmark of the generation stages on release-size weights.
+"""Benchmark of the generation stages on release-size weights, default against the fast path.
 
-Every configuration runs in its own subprocess, so that its peak RSS is its own. Three kinds:
+Every configuration runs in its own subprocess, so that its peak RSS is its own. Kinds:
 
-* pipeline (one per duration and dtype): seconds per frame of each stage (image, emotion,
-  audio features, motion sampling, decoding, video encoding), end-to-end real-time factor
-  and peak RSS, generating a --duration seconds clip (the parity speech clip repeated)
-  through the same streaming loop as `floatalk generate`.
-* decode: the same frames (motion latents of the parity data) decoded frame by frame in
-  float32 with the release's decoder (batch 1, grouped per-sample weights), with the batched
-  float32 decoder and with bfloat16; seconds per frame, speed-ups and PSNR against float32.
-* gpu (--gpu): frames per second at 512 px, NFE 10, batch-1 streaming and batched decoding
-  in float16 / bfloat16, optionally with torch.compile.
+* pipeline (one per clip length and precision, side by side; the first precision is the
+  baseline of the ratios): seconds per frame of each stage (image, emotion, audio features,
+  motion sampling, decoding, video encoding), the real-time factor, the first frame's time after
+  the weights are loaded (handed to the video writer; the clip's first two frames are decoded
+  alone) and peak RSS, generating a clip (the parity speech repeated) through the same
+  streaming loop as `floatalk generate`;
+* peak: the machine's GFLOP/s for a matmul and a 3x3 convolution in float32, bfloat16 and int8,
+  and the share of the convolution peak each run's decoder reaches (37.8 GFLOP per 512 px frame);
+* decode: the same frames decoded frame by frame with floatalk's copy of the release's decoder
+  (batch 1; not the release's own code), batched in float32 and in bfloat16; PSNR against float32;
+* --device cuda: frames per second at 512 px, NFE 10, decoder batches 1 to 32 in float16 and
+  bfloat16 (--compile: torch.compile, --compile-mode reduce-overhead for CUDA graphs), the
+  sampler and the batch-1 stream; without a GPU it says so in one sentence and exits 0.
 
 Examples (from the repository root):
 
     python tests/data/parity/make_release_dir.py checkpoints/parity_release      # once, 1.15 GB
-    python benchmarks/bench_generate.py --checkpoint checkpoints/parity_release
-    python benchmarks/bench_generate.py --durations 5 30 --dtypes float32 --skip-decode
+    python benchmarks/bench_generate.py --skip-decode                  # 10 s clip, float32 vs fast
+    python benchmarks/bench_generate.py --durations 2 --skip-decode --skip-peak     # a quick run
     python benchmarks/bench_generate.py --only-decode --decode-frames 8
-    python benchmarks/bench_generate.py --gpu --dtypes float16 bfloat16 --compile
+    python benchmarks/bench_generate.py --device cuda --compile
 
-Results go to stdout as a table and, with --json PATH, as JSON lines.
+Results go to stdout as tables and, with --json PATH, as JSON lines.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO / "tests" / "data" / "parity"
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "parity_release"
 STAGES = ("image", "emotion", "audio", "motion", "decode", "video")
+DECODER_GFLOP = 37.8  # the decoder's 3x3 convolutions per 512 px frame (experiments/conv_winograd.py)
+GPU_BATCHES = (1, 2, 4, 8, 16, 32)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -115,15 +121,17 @@ def load_pipe(args: argparse.Namespace, dtype_name: str, decode: str = "batched"
 
 # ------------------------------------------------------------------------------------ workers
 def worker_pipeline(args: argparse.Namespace) -> dict:
-    """One clip through the streaming loop of `floatalk generate`, timed stage by stage."""
+    """One clip through the streaming loop of `floatalk generate`, timed stage by stage, in one precision."""
     import torch
 
+    from floatalk.engine.core import FIRST_FRAMES
     from floatalk.io.video import VideoWriter
     from floatalk.sampling.sampler import SamplerSettings, iter_motion_windows
 
     setup_worker(args)
     t0 = time.perf_counter()
-    pipe = load_pipe(args, args.dtype)
+    pipe = load_pipe(args, "float32")
+    run = pipe.precision(args.precision)  # built now: part of loading, not of the generation
     load_s = time.perf_counter() - t0
     rss_loaded = max_rss_mb()
     wave = speech(args.duration, pipe.sample_rate)
@@ -133,31 +141,34 @@ def worker_pipeline(args: argparse.Namespace) -> dict:
     clock = Clock()
     settings = SamplerSettings(nfe=args.nfe)
     with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
         src = clock.run("image", pipe.encode_image, PARITY / "inputs_a" / "image.png", crop=False)
-        we = clock.run("emotion", pipe.encode_emotion, wave).to(pipe.dtype)
-        r_s = src.r_s.to(pipe.dtype)
+        we = clock.run("emotion", pipe.encode_emotion, wave).to(run.dtype)
+        r_s = src.r_s.to(run.dtype)
         generator = torch.Generator().manual_seed(15)
         prev_x = prev_wa = None
         frames_done, first_frame_s = 0, None
-        start = time.perf_counter()
-        features = pipe.iter_audio_features(wave)
+        features = pipe.iter_audio_features(wave, run.audio_encoder)
         with VideoWriter(Path(tmp) / "out.mp4", fps=pipe.fps, audio=soundtrack, sample_rate=48000) as writer:
             while (wa := clock.run("audio", next, features, None)) is not None:
-                wa = wa.to(pipe.dtype)
-                windows = iter_motion_windows(pipe.model.fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa)
+                wa = wa.to(run.dtype)
+                windows = iter_motion_windows(run.fmt, wa, r_s, we, settings, generator, 0, prev_x, prev_wa)
                 while (window := clock.run("motion", next, windows, None)) is not None:
-                    for frames in clock.run("decode", list, pipe.decode(src, window, args.batch_size)):
+                    first = FIRST_FRAMES if frames_done == 0 else 0
+                    batches = pipe.decode(src, window, args.batch_size, first, run.decode_dtype)
+                    while (frames := clock.run("decode", next, batches, None)) is not None:
                         clock.run("video", writer.write, frames)
+                        if first_frame_s is None:
+                            first_frame_s = time.perf_counter() - start  # handed to the writer
                         frames_done += len(frames)
-                    if first_frame_s is None:
-                        first_frame_s = time.perf_counter() - start + clock.total["image"] + clock.total["emotion"]
                     prev_x = window[:, -pipe.cfg.fmt.prev :]
                 prev_wa = wa[:, -pipe.cfg.fmt.prev :]
     total = sum(clock.total.values())
     return {
         "kind": "pipeline",
         "duration_s": args.duration,
-        "dtype": args.dtype,
+        "precision": args.precision,
+        "decode_dtype": str(run.decode_dtype).removeprefix("torch."),
         "frames": frames_done,
         "load_s": load_s,
         "stage_s": clock.total,
@@ -166,11 +177,64 @@ def worker_pipeline(args: argparse.Namespace) -> dict:
         "rtf": total / args.duration,
         "cpu_s_per_frame": (cpu_seconds() - cpu0) / frames_done,
         "load_avg_1min": [load_before, os.getloadavg()[0]],
-        "first_frames_after_s": first_frame_s,
+        "first_frame_after_load_s": first_frame_s,
         "peak_rss_mb": max_rss_mb(),
         "rss_after_load_mb": rss_loaded,
         "generation_peak_rss_mb": vm_hwm_mb() if hwm_reset else None,
     }
+
+
+def worker_peak(args: argparse.Namespace) -> dict:
+    """The machine's peak GFLOP/s on `--threads` threads: a large matmul and a 3x3 convolution of the
+    decoder's shape (256 channels at 64 px, batch 8, channels-last), in float32, bfloat16 and int8
+    (int8: torch._int_mm for the matmul, torch.ao's quantized convolution), best of a few runs."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out: dict = {"kind": "peak", "threads": args.threads}
+
+    def best(fn, flops: float, reps: int = 3) -> float:
+        fn()
+        seconds = min(timed(fn) for _ in range(reps))
+        return flops / seconds / 1e9
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    with torch.inference_mode():
+        out["matmul_float32"] = best(lambda: a @ b, 2 * n**3)
+        ab, bb = a.bfloat16(), b.bfloat16()
+        out["matmul_bfloat16"] = best(lambda: ab @ bb, 2 * n**3)
+        try:
+            ai, bi = torch.randint(-64, 64, (n, n), dtype=torch.int8), torch.randint(-64, 64, (n, n), dtype=torch.int8)
+            out["matmul_int8"] = best(lambda: torch._int_mm(ai, bi), 2 * n**3)
+        except (RuntimeError, AttributeError) as exc:
+            out["matmul_int8"] = None
+            out["matmul_int8_error"] = str(exc).splitlines()[0]
+        batch, ch, px = 8, 256, 64
+        flops = 2 * batch * ch * ch * 9 * px * px
+        x = torch.randn(batch, ch, px, px).contiguous(memory_format=torch.channels_last)
+        conv = torch.nn.Conv2d(ch, ch, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+        out["conv_float32"] = best(lambda: conv(x), flops)
+        conv_bf, x_bf = conv.bfloat16(), x.bfloat16()
+        out["conv_bfloat16"] = best(lambda: conv_bf(x_bf), flops)
+        conv.float()
+        try:
+            from torch.ao.nn.quantized import Conv2d as QConv2d
+
+            qconv = QConv2d(ch, ch, 3, padding=1, bias=False)
+            qconv.set_weight_bias(torch.quantize_per_tensor(conv.weight.detach(), 0.01, 0, torch.qint8), None)
+            qx = torch.quantize_per_tensor(x, 0.05, 64, torch.quint8)
+            out["conv_int8"] = best(lambda: qconv(qx), flops)
+        except (RuntimeError, AttributeError) as exc:
+            out["conv_int8"] = None
+            out["conv_int8_error"] = str(exc).splitlines()[0]
+    out["load_avg_1min"] = os.getloadavg()[0]
+    return out
 
 
 def worker_decode(args: argparse.Namespace) -> dict:
@@ -254,11 +318,11 @@ def worker_gpu(args: argparse.Namespace) -> dict:
     out: dict = {"kind": "gpu", "dtype": args.dtype, "device_name": torch.cuda.get_device_name(dev)}
     decode_fast = ae.decode_fast
     if args.compile:
-        decode_fast = torch.compile(ae.decode_fast, mode="max-autotune-no-cudagraphs", dynamic=False)
+        decode_fast = torch.compile(ae.decode_fast, mode=args.compile_mode, dynamic=False)
     with torch.inference_mode():
         src = pipe.encode_image(PARITY / "inputs_a" / "image.png", crop=False)
         dtype = getattr(torch, args.dtype)
-        for bs in (1, 8, 32):
+        for bs in GPU_BATCHES:
             styles = src.s_r + 0.1 * torch.randn(bs, src.s_r.shape[1], device=dev)
             for _ in range(3):
                 decode_fast(styles, src.fast_feats, dtype, 0)
@@ -296,7 +360,7 @@ def run_worker(kind: str, args: argparse.Namespace, **extra: object) -> dict:
     if not args.tune_allocator:
         cmd.append("--no-tune-allocator")
     if args.compile:
-        cmd.append("--compile")
+        cmd += ["--compile", "--compile-mode", args.compile_mode]
     for key, value in extra.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -309,17 +373,34 @@ def run_worker(kind: str, args: argparse.Namespace, **extra: object) -> dict:
 def print_pipeline_row(r: dict) -> None:
     per = r["stage_s_per_frame"]
     gen = r["generation_peak_rss_mb"]
-    cells = [f"{r['duration_s']:.0f} s", r["dtype"], str(r["frames"]), *(f"{per[k]:.3f}" for k in STAGES)]
-    cells += [f"{r['total_s'] / r['frames']:.3f}", f"{r['rtf']:.2f}", f"{r['first_frames_after_s']:.1f} s"]
+    cells = [f"{r['duration_s']:g} s", r["precision"], r["decode_dtype"], str(r["frames"])]
+    cells += [f"{per[k]:.3f}" for k in STAGES]
+    cells += [f"{r['total_s'] / r['frames']:.3f}", f"{r['rtf']:.2f}", f"{r['first_frame_after_load_s']:.1f} s"]
     cells += [f"{r['peak_rss_mb']:.0f}", "-" if gen is None else f"{gen:.0f}", f"{r['cpu_s_per_frame']:.3f}"]
+    cells += ["/".join(f"{v:.1f}" for v in r["load_avg_1min"])]
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="release or floatalk folder")
-    p.add_argument("--durations", type=float, nargs="+", default=[5, 10, 30, 120], help="clip lengths (s)")
-    p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
+    p.add_argument(
+        "--durations", type=float, nargs="+", default=[10.0], help="clip lengths in s (default 10; 2 for a quick run)"
+    )
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32", "fast"],
+        choices=["float32", "bfloat16", "float16", "fast"],
+        help="generation precisions, side by side; the first is the baseline of the ratios (default float32 fast)",
+    )
+    p.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float16", "bfloat16"],
+        choices=["float32", "bfloat16", "float16"],
+        help="--device cuda: the decoder's dtypes (default float16 bfloat16)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     p.add_argument("--nfe", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8, help="frames per decoder call (default 8)")
@@ -333,51 +414,110 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="keep glibc's default of returning big blocks to the OS (see reuse_freed_memory)",
     )
-    p.add_argument("--gpu", action="store_true", help="GPU mode (CUDA): fps at 512 px")
-    p.add_argument("--compile", action="store_true", help="GPU mode: torch.compile the batched decoder")
+    p.add_argument("--skip-peak", action="store_true", help="skip the peak GFLOP/s microbenchmarks")
+    p.add_argument("--gpu", action="store_true", help="the same as --device cuda")
+    p.add_argument("--compile", action="store_true", help="--device cuda: torch.compile the batched decoder")
+    p.add_argument(
+        "--compile-mode",
+        default="max-autotune-no-cudagraphs",
+        choices=["default", "max-autotune-no-cudagraphs", "reduce-overhead"],
+        help="--compile's mode; reduce-overhead captures CUDA graphs (default max-autotune-no-cudagraphs)",
+    )
     p.add_argument("--json", type=Path, help="append every result as one JSON line to this file")
-    p.add_argument("--worker", choices=["pipeline", "decode", "gpu"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["pipeline", "decode", "gpu", "peak"], help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
-    p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda: frames per second on the GPU (default cpu)"
+    )
     args = p.parse_args(argv)
 
     if args.worker:
-        worker = {"pipeline": worker_pipeline, "decode": worker_decode, "gpu": worker_gpu}[args.worker]
+        worker = {"pipeline": worker_pipeline, "decode": worker_decode, "gpu": worker_gpu, "peak": worker_peak}
+        worker = worker[args.worker]
         print(json.dumps(worker(args)))
         return 0
+    from _common import machine
+
+    info = machine()
+    print(f"CPU: {info['cpu_model']} ({info['logical_cores']} logical cores), load {info['load_avg_1min']:.2f}")
+    if args.gpu or args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("No CUDA GPU here: the GPU measurement (--device cuda) is skipped.")
+            return 0
+        args.device = "cuda"
     if not args.checkpoint.exists():
         raise SystemExit(
             f"no checkpoint at {args.checkpoint}: build one with "
             f"`python {PARITY / 'make_release_dir.py'} {args.checkpoint}` or pass --checkpoint"
         )
-    results = []
-    if args.gpu:
-        args.device = "cuda"
+    results: list[dict] = []
+    if args.device == "cuda":
+        rows = []
         for dtype in args.dtypes:
             r = run_worker("gpu", args, dtype=dtype, duration=max(args.durations))
-            print(json.dumps(r), flush=True)
             results.append(r)
+            rows.append(r)
+        print(f"\nGPU: {rows[0]['device_name']}; 512 px, NFE {args.nfe}; frames per second")
+        print("| dtype | " + " | ".join(f"decode b{b}" for b in GPU_BATCHES) + " | motion | stream b1 |")
+        print("|---" * (3 + len(GPU_BATCHES)) + "|")
+        for r in rows:
+            cells = [f"{r.get(f'decode_fps_b{b}', float('nan')):.1f}" for b in GPU_BATCHES]
+            print(f"| {r['dtype']} | " + " | ".join(cells) + f" | {r['motion_fps']:.1f} | {r['stream_b1_fps']:.1f} |")
     else:
         if not args.only_decode:
             print(
-                "| audio | dtype | frames | "
+                "\n| audio | precision | decoder dtype | frames | "
                 + " | ".join(f"{s} s/f" for s in STAGES)
-                + " | total s/f | RTF | first frames | peak RSS MiB | generation peak MiB | CPU s/f |"
+                + " | total s/f | RTF | first frame after load | peak RSS MiB | generation peak MiB | CPU s/f "
+                "| load before/after |"
             )
-            print("|---" * (9 + len(STAGES)) + "|", flush=True)
+            print("|---" * (12 + len(STAGES)) + "|", flush=True)
             for duration in args.durations:
-                for dtype in args.dtypes:
-                    r = run_worker("pipeline", args, duration=duration, dtype=dtype)
+                for precision in args.precisions:
+                    r = run_worker("pipeline", args, duration=duration, precision=precision)
                     print_pipeline_row(r)
                     results.append(r)
+            pipelines = [r for r in results if r["kind"] == "pipeline"]
+            print(f"\nratios to floatalk {args.precisions[0]} (the baseline; not the release's own code):")
+            for duration in args.durations:
+                base = next(r for r in pipelines if r["duration_s"] == duration)
+                for r in pipelines:
+                    if r["duration_s"] != duration or r is base:
+                        continue
+                    speed = (base["total_s"] / base["frames"]) / (r["total_s"] / r["frames"])
+                    first = r["first_frame_after_load_s"] / base["first_frame_after_load_s"]
+                    print(f"  {duration:g} s, {r['precision']}: {speed:.2f}x the speed, first frame at {first:.2f}x")
+        peak = None
+        if not args.skip_peak:
+            peak = run_worker("peak", args)
+            results.append(peak)
+            print(f"\npeak GFLOP/s, {peak['threads']} threads (load {peak['load_avg_1min']:.2f}):")
+            print("| kernel | float32 | bfloat16 | int8 |")
+            print("|---|---|---|---|")
+            for kernel in ("matmul", "conv"):
+                cells = [peak.get(f"{kernel}_{d}") for d in ("float32", "bfloat16", "int8")]
+                print(f"| {kernel} | " + " | ".join("-" if c is None else f"{c:.0f}" for c in cells) + " |")
+            for r in results:
+                if r["kind"] != "pipeline":
+                    continue
+                decode_s = r["stage_s_per_frame"]["decode"]
+                reached = DECODER_GFLOP / decode_s
+                top = peak.get(f"conv_{r['decode_dtype']}") or peak["conv_float32"]
+                print(
+                    f"decoder, {r['duration_s']:g} s {r['precision']} ({r['decode_dtype']}): {decode_s:.3f} s/frame = "
+                    f"{reached:.0f} GFLOP/s, {reached / top:.0%} of the {r['decode_dtype']} convolution peak"
+                )
         if not args.skip_decode:
             r = run_worker("decode", args)
             results.append(r)
             print(f"\ndecoder, {r['frames']} frames, batch {r['batch_size']}, {r['threads']} threads:")
             print(
-                "| path | s/frame | CPU s/frame | speed-up vs release batch 1 | PSNR vs batched f32 (dB) "
-                "| PSNR vs release (dB) |"
+                "| path | s/frame | CPU s/frame | speed-up vs floatalk's frame-by-frame release decoder "
+                "| PSNR vs batched f32 (dB) | PSNR vs release (dB) |"
             )
             print("|---|---|---|---|---|---|")
             for name, v in r["results"].items():
@@ -387,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {v['psnr_vs_release_b1']:.1f} |",
                     flush=True,
                 )
+    print(f"load at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         with args.json.open("a") as fh:
             for r in results:

@@ -305,6 +305,16 @@ class GenerateOptions:
     batch_size: int = option(
         8, "frames decoded per decoder pass; larger is faster and uses more memory", low=1, high=256, metavar="N"
     )
+    precision: str | None = option(
+        None,
+        "arithmetic of the motion sampler and the image decoder: float32 (the reference), bfloat16, float16, "
+        "or fast, which keeps only what holds frames at least 33 dB PSNR from float32's and lip sync at least "
+        "0.95 of float32's: the decoder in bfloat16 (40 dB) on CPUs with native bfloat16 (AVX-512 BF16, AMX), "
+        "elsewhere the same as float32; bfloat16 on a GPU (docs/PERFORMANCE.md); default: the precision the "
+        "model was loaded in (float32)",
+        choices=("float32", "bfloat16", "float16", "fast"),
+        lower=True,
+    )
     head_motion: float = option(
         1.0,
         "head motion: 0 holds the photo's pose while the lips still move, 1 as generated, above 1 amplified",

@@ -72,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--dtype",
         default="float32",
         choices=DTYPES,
-        help="precision of the motion sampler and image decoder (default float32, the reference)",
+        help="precision the model is loaded in (default float32, the reference; --precision, when given, "
+        "chooses the generation's)",
     )
     p.add_argument(
         "--quiet",
@@ -126,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         reuse_freed_memory()  # the decoder's big short-lived blocks are page-faulted in again otherwise
     n_model = -(-len(wave) * cfg.audio.fps // cfg.audio.sample_rate)
     with ProgressBar(n_model, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
-        pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device, dtype=getattr(torch, args.dtype))
+        # A plain --precision is loaded as such (no second copy of the sampler); fast is built from float32.
+        dtype = options.precision if options.precision in DTYPES else args.dtype
+        pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device, dtype=getattr(torch, dtype))
         # A drawn face animated is still a drawn face: the video keeps the portrait's mark.
         mark = synthetic_video_metadata() if is_synthetic(args.image) else None
         report = render_video(

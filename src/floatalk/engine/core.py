@@ -20,6 +20,7 @@ Letters: B batch (1 here), T frames, N samples, S image size, D latent size.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from floatalk.config import emotion_choice
 from floatalk.convert import to_pixels, to_tensor
 from floatalk.engine.audio import AudioInput, LongAudio, NormalizedWave, normalize_audio
 from floatalk.engine.motion import Conditions, sample_motion
+from floatalk.engine.precision import DTYPES, RunPrecision, native_bfloat16
 from floatalk.engine.source import ImageInput, PreparedImage, SourceImage, prepare_image
 from floatalk.models.audio_encoder import AudioEncoder, conv_frame_count, frame_count
 from floatalk.models.emotion_encoder import EmotionEncoder
@@ -89,6 +91,7 @@ class FloatEngine:
         self.float32_below = float32_below
         self.long_audio = long_audio or LongAudio()
         self.source: Path | None = None  # the folder the model was loaded from (from_pretrained)
+        self._precisions: dict[str, RunPrecision] = {}  # built by `precision`, once each
         self.model.to(self.device)
         if dtype != torch.float32:
             # Only the FMT is converted. The motion auto-encoder keeps float32 weights: the image
@@ -146,6 +149,40 @@ class FloatEngine:
             model.load_state_dict({k: v.float() for k, v in self.model.state_dict().items()})
         return save_pretrained(model, path)
 
+    @property
+    def loaded_precision(self) -> str:
+        """The precision the model was loaded in (float32, bfloat16 or float16): a generation's default."""
+        return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    def precision(self, name: str | None = None) -> RunPrecision:
+        """The networks and dtypes of a generation in precision `name` (float32, bfloat16, float16 or
+        fast; None: the loaded one), built on first use and kept (floatalk.engine.precision).
+
+        A plain precision other than the loaded one runs a converted copy of the FMT (the loaded
+        model's own weights: a float32 copy of a bfloat16 model is bfloat16 weights in float32).
+        fast on the CPU: the decoder's convolutions at 256 px and up in bfloat16 where the CPU has
+        native bfloat16, else float32 throughout; on a GPU, fast is bfloat16."""
+        name = name or self.loaded_precision
+        if name not in self._precisions:
+            self._precisions[name] = self._build_precision(name)
+        return self._precisions[name]
+
+    def _build_precision(self, name: str) -> RunPrecision:
+        fmt, audio = self.model.fmt, self.model.audio_encoder
+        if name == "fast" and self.device.type != "cpu":
+            name = "bfloat16"
+        if name == "fast":
+            # What holds quality (floatalk.engine.precision): the bfloat16 decoder, where it is native.
+            fmt32 = fmt if self.dtype == torch.float32 else copy.deepcopy(fmt).float()
+            decode_dtype = torch.bfloat16 if native_bfloat16() else torch.float32
+            return RunPrecision("fast", fmt32, torch.float32, decode_dtype, audio)
+        if name not in DTYPES:
+            raise ValueError(f"unknown precision {name!r}; choose one of {', '.join([*DTYPES, 'fast'])}")
+        dtype = DTYPES[name]
+        if dtype != self.dtype:
+            fmt = copy.deepcopy(fmt).to(dtype)
+        return RunPrecision(name, fmt, dtype, dtype, audio)
+
     def reader(self, wave: np.ndarray) -> NormalizedWave:
         """The clip's normalized samples, read range by range (for the piecewise encoders)."""
         exact = self.long_audio.max_whole_frames * (self.sample_rate // self.fps)
@@ -185,11 +222,12 @@ class FloatEngine:
         return torch.cat(list(self.iter_audio_features(wave)), dim=1)
 
     @torch.inference_mode()
-    def iter_audio_features(self, wave: np.ndarray) -> Iterator[Tensor]:
+    def iter_audio_features(self, wave: np.ndarray, encoder: torch.nn.Module | None = None) -> Iterator[Tensor]:
         """wa chunk by chunk: (1, n, Da), n = long_audio.core rounded up to whole FMT windows (except the
-        last chunk), or the whole clip in one chunk when it is short."""
+        last chunk), or the whole clip in one chunk when it is short. encoder: the audio encoder
+        (default the model's; a precision's `audio_encoder`)."""
         T = frame_count(len(wave), self.sample_rate, self.fps)
-        enc = self.model.audio_encoder
+        enc = self.model.audio_encoder if encoder is None else encoder
         # The log-mel encoder has no attention over the clip (memory linear and small): one pass.
         if not self.is_long(wave) or not isinstance(enc, AudioEncoder):
             norm = torch.from_numpy(normalize_audio(wave))[None].to(self.device)
@@ -216,13 +254,22 @@ class FloatEngine:
         return enc(norm)
 
     @torch.inference_mode()
-    def decode(self, source: SourceImage, motion: Tensor, batch_size: int = 8, first: int = 0) -> Iterator[np.ndarray]:
+    def decode(
+        self,
+        source: SourceImage,
+        motion: Tensor,
+        batch_size: int = 8,
+        first: int = 0,
+        dtype: torch.dtype | None = None,
+    ) -> Iterator[np.ndarray]:
         """Render frames for motion (1, T, D): yields (n, S, S, 3) uint8 batches in order.
 
         first: when more than 0 and fewer than the first batch's frames (batched decoder only),
         that batch is handed on in two parts, its first `first` frames alone: a sooner first
-        frame, with the same pixels as decoding the batch whole (`decode_fast`'s rows)."""
+        frame, with the same pixels as decoding the batch whole (`decode_fast`'s rows). dtype:
+        of the batched decoder's convolutions at `float32_below` px and up (default the loaded one)."""
         ae = self.model.motion_autoencoder
+        dtype = self.dtype if dtype is None else dtype
         styles = source.s_r + motion[0].to(source.s_r.dtype)  # (T, D): s_r + r_d[t], float32
         if self.decode_mode == "exact":
             for start in range(0, styles.shape[0], batch_size):
@@ -233,9 +280,9 @@ class FloatEngine:
             batch = styles[start : start + batch_size]
             if start == 0 and 0 < first < len(batch):
                 for rows in (slice(0, first), slice(first, len(batch))):
-                    yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below, rows))
+                    yield to_pixels(ae.decode_fast(batch, feats, dtype, self.float32_below, rows))
                 continue
-            yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below))
+            yield to_pixels(ae.decode_fast(batch, feats, dtype, self.float32_below))
 
     @torch.inference_mode()
     def decode_faces(self, sources: list[SourceImage], motion: Tensor, batch_size: int = 8) -> Iterator[np.ndarray]:
@@ -270,10 +317,11 @@ class FloatEngine:
         progress: Progress | None = None,
     ) -> Iterator[tuple[int, Tensor]]:
         """Motion window by window: yields (start frame, motion (1, n, D) to show); see
-        `floatalk.engine.motion.sample_motion`."""
+        `floatalk.engine.motion.sample_motion`. In `options.precision` (`precision`)."""
         T = frame_count(len(conditions.wave), self.sample_rate, self.fps)
-        features = self.iter_audio_features(conditions.wave)
-        return sample_motion(self.model.fmt, features, T, conditions, options, self.dtype, generator, progress)
+        run = self.precision(options.precision)
+        features = self.iter_audio_features(conditions.wave, run.audio_encoder)
+        return sample_motion(run.fmt, features, T, conditions, options, run.dtype, generator, progress)
 
     @torch.inference_mode()
     def iter_frames(
@@ -291,11 +339,12 @@ class FloatEngine:
         Progress: audio, motion and frames (in model frames)."""
         report = progress or no_progress
         T = frame_count(len(conditions.wave), self.sample_rate, self.fps)
+        dtype = self.precision(options.precision).decode_dtype
         for start, shown in self.sample_motion(conditions, options, generator, report):
             motion = shown[0].float().cpu()
             done = 0
             first = FIRST_FRAMES if start == 0 else 0
-            for frames in self.decode(conditions.source, shown, options.batch_size, first):
+            for frames in self.decode(conditions.source, shown, options.batch_size, first, dtype):
                 n = len(frames)
                 report("frames", start + done + n, T)
                 yield motion[done : done + n], frames
