@@ -15,7 +15,8 @@ and measured as the lip-sync meter reads a single portrait (floatalk.evaluation)
 * PSNR of the pixels outside every face square against the photo: target at least 40 dB (beside
   it, the same for the photo alone written as a still video: what the codec itself costs).
 
-Cost, for scenes of 1, 2, 4 and 6 faces (--counts): `floatalk scene` in a fresh process against
+Cost, for scenes of 1, 2, 4 and 6 faces (--counts) in which every face talks all along (what a
+scene costs does not depend on who speaks when): `floatalk scene` in a fresh process against
 `floatalk generate` run once per face on that face's square (the separate runs a scene replaces);
 the scene runs twice, the first time measuring each new portrait's motion atlas (what closing a
 listener's mouth edits through; cached), the second reading it, and the second is compared:
@@ -199,18 +200,36 @@ def _summary_seconds(tail: list[str]) -> float | None:
     return None
 
 
+def _talkers(count: int, seconds: float, size: int, seed: int, folder: Path):
+    """A group scene of `count` faces in which every face talks all along (its own speech in
+    face_K.wav): what a scene costs does not depend on who speaks when, and a short scene leaves
+    no face without a voice."""
+    from floatalk.io.audio import write_wav
+    from floatalk.synth.face import Identity
+    from floatalk.synth.group import GroupSpec, make_group_scene, write_group_scene
+    from floatalk.synth.speech import plan_speech, synthesize
+
+    scene = make_group_scene(GroupSpec(folder.name, seed, count, seconds, size))
+    where = write_group_scene(scene, folder)
+    rng = np.random.default_rng(seed)
+    for k, identity in enumerate(scene.identities):
+        speech = synthesize(plan_speech(rng, seconds, scene.emotions[k], Identity.sample(identity).f0), rng)
+        write_wav(
+            where / f"face_{k + 1}.wav", np.clip(np.rint(speech.audio * 32768), -32768, 32767).astype(np.int16), 16000
+        )
+    return scene, where
+
+
 def cost(args, folder: Path) -> list[dict]:
     """`floatalk scene` against one `floatalk generate` per face, each in a fresh process."""
     from PIL import Image
 
     from floatalk.io.face import crop_image, face_crop_box
-    from floatalk.synth.group import GroupSpec, make_group_scene, write_group_scene
 
     cmd = floatalk_command(args.floatalk)
     rows = []
     for count in args.counts:
-        scene = make_group_scene(GroupSpec(f"cost_{count}", SEED + count, count, args.cost_seconds, args.size))
-        where = write_group_scene(scene, folder / f"cost_{count}")
+        scene, where = _talkers(count, args.cost_seconds, args.size, SEED + count, folder / f"cost_{count}")
         T = int(round(args.cost_seconds * 25))
         speakers = []
         for k, box in enumerate(scene.boxes):
@@ -265,13 +284,10 @@ def cost(args, folder: Path) -> list[dict]:
 
 def length_memory(args, folder: Path) -> list[dict]:
     """Peak RSS of `floatalk scene` (2 faces) at --cost-seconds and at --long-seconds: flat in length."""
-    from floatalk.synth.group import GroupSpec, make_group_scene, write_group_scene
-
     cmd = floatalk_command(args.floatalk)
     rows = []
     for seconds in (args.cost_seconds, args.long_seconds):
-        scene = make_group_scene(GroupSpec(f"long_{seconds:g}", SEED + 77, 2, seconds, args.size))
-        where = write_group_scene(scene, folder / f"long_{seconds:g}")
+        scene, where = _talkers(2, seconds, args.size, SEED + 77, folder / f"long_{seconds:g}")
         speakers = []
         for k, box in enumerate(scene.boxes):
             speakers += ["--speaker", ",".join(f"{v:.2f}" for v in box) + f"={where / f'face_{k + 1}.wav'}"]
