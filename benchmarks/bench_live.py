@@ -66,6 +66,9 @@ def main() -> None:
     p.add_argument("--chunks", default="40,120,200,400")
     p.add_argument("--out", type=Path, default=Path("outputs/bench_live.json"))
     args = p.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("No CUDA GPU is visible to torch here: nothing to measure with --device cuda; run it on a GPU.")
+        return
     torch.set_num_threads(args.threads)
     info = machine() | {"threads": args.threads, "device": args.device}
     print_machine(info)

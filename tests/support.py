@@ -52,9 +52,11 @@ class LiveServer:
     stack (sockets, uvicorn's protocol with floatalk's header timeout, the app's middleware), as
     `floatalk serve` runs it, without loading a model."""
 
-    def __init__(self, app, header_timeout_s: float = 10.0) -> None:
+    def __init__(self, app, header_timeout_s: float = 10.0, send_buffer: int | None = None) -> None:
+        """send_buffer: the kernel's send buffer of each connection, in bytes (small: a slow link)."""
         self.app = app
         self.header_timeout_s = header_timeout_s
+        self.send_buffer = send_buffer
         self.port = 0
 
     def url(self, path: str = "") -> str:
@@ -70,6 +72,8 @@ class LiveServer:
         from floatalk.apps.server import header_timeout_protocol
 
         self.sock = socket.socket()
+        if self.send_buffer is not None:  # accepted connections inherit it
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(256)
         self.port = self.sock.getsockname()[1]

@@ -115,5 +115,9 @@ def test_the_apps_layers_point_one_way():
     below |= _imports_under(apps, ("jobs.py", "uploads.py", "ray_runner.py"))
     web = ("floatalk.apps.server", "floatalk.apps.ui", "gradio", "fastapi", "starlette")
     assert not _offenders(below, web)
+    # a live session's bounds, compute, protocol and client need no web framework (only its
+    # endpoint and page do)
+    live = _imports_under(apps / "live", ("sessions.py", "runner.py", "stream.py", "client.py"))
+    assert live and not _offenders(live, web)
     # the API does not know the page (the command line mounts one beside the other)
     assert not _offenders(_imports_under(apps / "server"), ("floatalk.apps.ui", "gradio"))

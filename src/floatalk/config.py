@@ -14,6 +14,17 @@ from typing import Any
 from floatalk.units import FPS, SAMPLE_RATE
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def emotion_choice(value: object) -> str | None:
+    """`value` as an emotion setting: 'auto' or one of EMOTIONS, any case and spacing, lower-cased;
+    None when it is neither (the caller words the error its own way)."""
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower()
+    return name if name == "auto" or name in EMOTIONS else None
+
+
 """The 7 emotion classes, in the release classifier's output order."""
 
 ODE_METHODS: tuple[str, ...] = ("euler", "midpoint", "rk4")

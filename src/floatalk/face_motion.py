@@ -22,7 +22,7 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 
-__all__ = ["EFFECTS", "face_effects", "head_motion_energy", "head_track"]
+__all__ = ["EFFECTS", "face_effects", "head_motion_energy", "head_track", "shift_energy", "upper_face_shift"]
 
 EFFECTS: tuple[str, ...] = (
     "head_x",  # translation, fraction of the frame width
@@ -142,3 +142,27 @@ def head_motion_energy(track: np.ndarray) -> float:
     parts = np.stack([t[:, 0], t[:, 1], np.log(t[:, 2]), np.radians(t[:, 3])], axis=1)
     parts = parts - parts.mean(axis=0)
     return float(np.sqrt((parts**2).sum(axis=1).mean()))
+
+
+def upper_face_shift(frames: np.ndarray, top: float = 0.6) -> np.ndarray:
+    """(T, H, W, 3) uint8 face-crop frames -> (T, 2) x and y translation in pixels of the upper
+    face (the top `top` share of the crop: hair, brows, eyes, nose) against the first frame, by
+    phase correlation (a Hann window against the crop's edges). A second, model-free view of head
+    motion beside `head_track`: it sees every edge of the upper face move alike, so a brow raise
+    reads as a small upward shift."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 1:
+        raise UserInputError(f"Facial motion needs (T, H, W, 3) frames, got shape {frames.shape}.")
+    rows = max(8, int(round(top * frames.shape[1])))
+    upper = frames[:, :rows].astype(np.float32).mean(axis=3)  # (T, rows, W)
+    window = cv2.createHanningWindow((upper.shape[2], upper.shape[1]), cv2.CV_32F)
+    return np.array([cv2.phaseCorrelate(upper[0], f, window)[0] for f in upper], dtype=np.float64)
+
+
+def shift_energy(shift: np.ndarray) -> float:
+    """One number for a (T, 2) translation track: the RMS over frames of its distance from the
+    first frame, in pixels."""
+    s = np.asarray(shift, dtype=np.float64)
+    return float(np.sqrt((s**2).sum(axis=1).mean()))

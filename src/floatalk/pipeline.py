@@ -129,13 +129,27 @@ class FloatPipeline(FloatEngine):
         *,
         generator: torch.Generator | None = None,
         progress: Progress | None = None,
+        frames_per_step: int | None = None,
         **overrides: Any,
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
-        """Generate window by window: yields (motion (n, D), frames (n, S, S, 3) uint8) as soon as
-        each window of 50 frames is sampled and decoded. Arguments as in `__call__`."""
+        """Generate piece by piece: yields (motion (n, D) float32, frames (n, S, S, 3) uint8), in
+        order, each as soon as its frames are decoded. Arguments as in `__call__`.
+
+        frames_per_step: None (default) hands on each decoder batch as it is done (at most
+        `batch_size` frames; the clip's first two frames come alone, after one window of motion);
+        N gives pieces of exactly N frames (the last may be shorter), each handed on as soon as
+        its last frame is decoded; 50, the motion window, gives a piece per window. The frames are
+        the same whatever the granularity."""
+        if frames_per_step is not None and (
+            isinstance(frames_per_step, bool) or not isinstance(frames_per_step, int) or frames_per_step < 1
+        ):
+            raise UserInputError(
+                f"frames_per_step must be a whole number of at least 1, or None (got {frames_per_step!r})."
+            )
         report = progress or no_progress
         opts, conditions = self._begin(image, audio, options, generator, report, overrides)
-        yield from self.iter_windows(conditions, opts, generator, report)
+        pieces = self.iter_frames(conditions, opts, generator, report)
+        yield from pieces if frames_per_step is None else regroup(pieces, frames_per_step)
 
     def __call__(
         self,
@@ -160,7 +174,7 @@ class FloatPipeline(FloatEngine):
         report = progress or no_progress
         opts, conditions = self._begin(image, audio, options, generator, report, overrides)
         motions, frames = [], []
-        for m, f in self.iter_windows(conditions, opts, generator, report):
+        for m, f in self.iter_frames(conditions, opts, generator, report):
             motions.append(m)
             frames.append(f)
         return FloatOutput(
@@ -199,3 +213,25 @@ class FloatPipeline(FloatEngine):
         source = self.encode_image(image, **opts.image_settings())
         editor = EffectEditor.for_portrait(self, source)
         return LiveSession(self, source, opts, chunk_ms, lookahead_ms, generator, editor)
+
+
+def regroup(pieces: Iterator[tuple[Tensor, np.ndarray]], size: int) -> Iterator[tuple[Tensor, np.ndarray]]:
+    """(motion (n, D), frames (n, S, S, 3)) pieces of any lengths -> pieces of exactly `size` frames
+    (the last may be shorter), each yielded as soon as its last frame has arrived."""
+    motions: list[Tensor] = []
+    frames: list[np.ndarray] = []
+    held = 0
+    for motion, part in pieces:
+        motions.append(motion)
+        frames.append(part)
+        held += len(part)
+        if held < size:
+            continue
+        motion_all, frames_all = torch.cat(motions), np.concatenate(frames)
+        cut = held - held % size
+        for start in range(0, cut, size):
+            yield motion_all[start : start + size], frames_all[start : start + size]
+        motions, frames = [motion_all[cut:]], [frames_all[cut:]]
+        held -= cut
+    if held:
+        yield torch.cat(motions), np.concatenate(frames)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floatalk.config import EMOTIONS
+from floatalk.config import EMOTIONS, emotion_choice
 from floatalk.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -97,11 +97,12 @@ def _segment(item: Any, where: str) -> Segment:
         raise UserInputError(f"Timeline {where} ends ({end:g} s) before it starts ({start:g} s).")
     emotion = item.get("emotion")
     if emotion is not None:
-        if not isinstance(emotion, str) or emotion.strip().lower() not in ("auto", *EMOTIONS):
+        name = emotion_choice(emotion)
+        if name is None:
             raise UserInputError(
                 f"Timeline {where}.emotion {emotion!r} is not 'auto' or one of: {', '.join(EMOTIONS)}."
             )
-        emotion = emotion.strip().lower()
+        emotion = name
     values = {key: _number(item[key], f"{where}.{key}") for key in SCALES if item.get(key) is not None}
     blink = item.get("blink")
     if blink is not None and not isinstance(blink, bool):

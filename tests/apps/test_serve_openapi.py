@@ -27,6 +27,9 @@ from floatalk.apps.examples import write_example  # noqa: E402
 from floatalk.apps.queue import JobQueue  # noqa: E402
 from floatalk.apps.uploads import Limits  # noqa: E402
 
+# generated requests against a live server: the full suite (CI) runs these, the fast tier does not
+pytestmark = pytest.mark.slow
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

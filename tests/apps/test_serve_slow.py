@@ -17,6 +17,9 @@ from floatalk.apps.queue import JobQueue
 from floatalk.apps.uploads import Limits
 from support import LiveServer
 
+# waits out real timeouts on a live server: the full suite (CI) runs these, the fast tier does not
+pytestmark = pytest.mark.slow
+
 HEADER_S, BODY_S, MAX_UPLOADS = 1.0, 2.0, 3
 BOUNDARY = "slowBoundary"
 

@@ -26,6 +26,9 @@ from PIL import Image
 from floatalk.apps.examples import EXAMPLE_OPTIONS, write_example
 from floatalk.io.video import VideoWriter
 
+# a `floatalk serve` subprocess per module: the full suite (CI) runs these, the fast tier does not
+pytestmark = pytest.mark.slow
+
 DEADLINE_S = 120.0
 TOKEN = "s3cret-token"
 LIMIT_MB = 1

@@ -230,6 +230,8 @@ def test_the_example_renders_a_video_in_a_real_browser(server, browser) -> None:
         ".filter(n => !n.startsWith('http://127.0.0.1') && !n.startsWith('data:') && !n.startsWith('blob:'))"
     )
     assert outside == [], f"the page fetched resources from elsewhere: {outside}"
+    live = browser.find_element(By.CSS_SELECTOR, "#live-link a")  # the live page, linked under the title
+    assert live.get_attribute("href") == url.removesuffix("/ui/") + "/live/"
 
     browser.find_element(By.ID, "generate").click()  # nothing given yet: one sentence, nothing queued
     body = browser.find_element(By.TAG_NAME, "body")

@@ -309,6 +309,7 @@ def _reenact_release_size(release_dir, parity_dir, tmp_path, frames: int, absolu
     assert info["audio_codec"] == "aac"
 
 
+@pytest.mark.slow
 def test_absolute_reenactment_on_the_release_size_folder(release_dir, parity_dir, tmp_path):
     # the release-size encoder, decoder and muxing (relative motion also measures the photo's
     # atlas at 512 px, about 30 s on 2 cores: the slow test below)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from floatalk.errors import UserInputError
 from floatalk.models.audio_encoder import conv_features, first_layer_norm_stats, interpolation_positions
 from floatalk.models.layers import Blur
 from floatalk.models.motion_ae import channels_last_features
@@ -140,11 +141,49 @@ def test_stream_yields_the_frames_of_one_call(tiny_model, image):
     pipe = FloatPipeline(tiny_model)
     wave = speech_like(0.9)
     full = pipe(image, wave, crop=False, seed=4, batch_size=3, nfe=3)
-    parts = list(pipe.stream(image, wave, crop=False, seed=4, batch_size=3, nfe=3))
     window = tiny_model.cfg.fmt.window
+    parts = list(pipe.stream(image, wave, crop=False, seed=4, batch_size=3, nfe=3, frames_per_step=window))
     assert [len(f) for _, f in parts[:-1]] == [window] * (len(parts) - 1)
     assert np.array_equal(np.concatenate([f for _, f in parts]), full.frames)
     assert torch.equal(torch.cat([m for m, _ in parts]), full.motion)
+
+
+@pytest.mark.parametrize("batch_size", [3, 5, 8])
+def test_streaming_granularity_changes_no_frame(tiny_model, image, batch_size):
+    """Frames handed on per decoder batch (the first two alone), in pieces of any size or by
+    windows: every frame and latent is the same, bit for bit, as decoding whole batches per window."""
+    from floatalk.engine.core import FIRST_FRAMES
+
+    pipe = FloatPipeline(tiny_model)
+    wave = speech_like(1.3)  # 33 frames: windows of 8 and a short last one
+    kw = {"crop": False, "seed": 6, "batch_size": batch_size, "nfe": 3}
+    window = tiny_model.cfg.fmt.window
+    opts = pipe.options(**kw)
+    conditions = pipe.prepare(image, wave, opts)
+    with torch.inference_mode():
+        reference = [  # the decoder's batches of each window, whole: how frames were made before
+            frames
+            for _, shown in pipe.sample_motion(conditions, opts)
+            for frames in pipe.decode(conditions.source, shown, batch_size)
+        ]
+    reference = np.concatenate(reference)
+    default = list(pipe.stream(image, wave, **kw))
+    sizes = [len(f) for _, f in default]
+    assert sizes[0] == min(FIRST_FRAMES, batch_size) and max(sizes) <= batch_size
+    assert np.array_equal(np.concatenate([f for _, f in default]), reference)
+    motion = torch.cat([m for m, _ in default])
+    for step in (1, 2, 7, window, 1000):
+        pieces = list(pipe.stream(image, wave, frames_per_step=step, **kw))
+        assert [len(f) for _, f in pieces[:-1]] == [step] * (len(pieces) - 1) and 1 <= len(pieces[-1][1]) <= step
+        assert np.array_equal(np.concatenate([f for _, f in pieces]), reference)
+        assert torch.equal(torch.cat([m for m, _ in pieces]), motion)
+    assert np.array_equal(pipe(image, wave, **kw).frames, reference)
+
+
+@pytest.mark.parametrize("step", [0, -1, 2.5, True, "8"])
+def test_stream_refuses_a_bad_granularity(tiny_model, image, step):
+    with pytest.raises(UserInputError, match="frames_per_step"):
+        next(FloatPipeline(tiny_model).stream(image, speech_like(0.5), crop=False, nfe=3, frames_per_step=step))
 
 
 def test_long_audio_streams_chunk_by_chunk_with_the_motion_of_one_pass(tiny_model, image):
@@ -165,7 +204,7 @@ def test_long_audio_streams_chunk_by_chunk_with_the_motion_of_one_pass(tiny_mode
     try:
         stream = pipe.stream(image, wave, crop=False, seed=2, batch_size=5, nfe=3)
         first = next(stream)
-        assert calls == [16] and len(first[1]) == tiny_model.cfg.fmt.window
+        assert calls == [16] and len(first[1]) == 2  # the first two frames come alone
         parts = [first, *stream]
     finally:
         del enc.iter_windows

@@ -31,6 +31,24 @@ def test_euler_keeps_the_release_meaning_of_nfe():
     torch.testing.assert_close(x1, torch.full((3,), 72 / 81))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_euler_is_bit_for_bit_torchdiffeqs(dtype):
+    """floatalk's own Euler (no torchdiffeq import on the default path) gives torchdiffeq's bits."""
+    from torchdiffeq import odeint
+
+    weight = torch.randn(16, 16, generator=torch.Generator().manual_seed(0)).to(dtype)
+
+    def field(t, x):
+        return torch.tanh(x @ weight) * (1 + t) - 0.3 * x
+
+    x0 = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1)).to(dtype)
+    for nfe in (2, 3, 10, 25):
+        grid = time_grid("euler", nfe)
+        ours = solve(field, x0, "euler", nfe=nfe)
+        theirs = odeint(field, x0, grid, method="euler")[-1]
+        assert ours.dtype == x0.dtype and torch.equal(ours, theirs)
+
+
 def test_midpoint_is_exact_for_linear_time_and_honours_nfe():
     f = Counter(lambda t, x: torch.ones_like(x) * 2 * t)
     x1 = solve(f, torch.ones(2), "midpoint", nfe=10)

@@ -246,3 +246,10 @@ def test_landmarks_sit_on_the_drawn_face_and_follow_pose_and_expression():
     clip = make_clip(dataclasses.replace(clip_specs(1, 0.2, 64, 7)[0], emotion="happy"))
     marks = np.array(clip.truth["landmarks"])
     assert marks.shape == (clip.truth["n_frames"], len(LANDMARK_NAMES), 2) and clip.truth["landmark_names"][0]
+
+
+def test_drawing_only_the_first_frames_keeps_them_and_the_audio():
+    spec = ClipSpec(name="x", identity=5, emotion="happy", seed=9, seconds=2.0, size=48)
+    whole, first = make_clip(spec), make_clip(spec, draw=1)
+    assert first.frames.shape == (1, 48, 48, 3)
+    assert np.array_equal(first.frames[0], whole.frames[0]) and np.array_equal(first.audio, whole.audio)

@@ -125,6 +125,7 @@ def test_motion_ae_golden_log(stage1):
     compare_or_record("motion_ae", {**stage1_values(stage1), "probe": rows(stage1 / "probe.csv", ())})
 
 
+@pytest.mark.slow  # a second training run from a checkpoint
 def test_motion_ae_golden_log_resumed(stage1, data, tmp_path):
     run = train(STAGE1, data, tmp_path / "mae", STAGE1_STEPS // 2)
     train(STAGE1, data, run, STAGE1_STEPS, "--resume")
@@ -140,6 +141,7 @@ def test_fmt_golden_log(stage2):
     compare_or_record("fmt", stage2_values(stage2))
 
 
+@pytest.mark.slow  # a second training run from a checkpoint
 def test_fmt_golden_log_resumed(stage1, stage2, data, tmp_path):
     args = [*STAGE2, "--motion-ae", str(stage1)]
     run = train(args, data, tmp_path / "fmt", STAGE2_STEPS // 2)

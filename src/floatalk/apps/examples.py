@@ -8,12 +8,14 @@ Synthetic portraits fill the frame, so they are animated uncropped (`EXAMPLE_OPT
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXAMPLE_OPTIONS", "Example", "write_example"]
+__all__ = ["EXAMPLE_OPTIONS", "Example", "example_files", "write_example"]
 
 EXAMPLE_OPTIONS: dict[str, Any] = {"crop": False}
 """The job options the example needs (as `floatalk.apps.jobs.parse_options` reads them)."""
@@ -31,12 +33,17 @@ class Example:
 
 
 def write_example(
-    folder: str | os.PathLike, seconds: float = 4.0, seed: int | None = None, size: int | None = None
+    folder: str | os.PathLike,
+    seconds: float = 4.0,
+    seed: int | None = None,
+    size: int | None = None,
+    frames: bool = True,
 ) -> Example:
     """Write `portrait.png` and `speech.wav` into `folder` (made if missing) and return them.
 
     seconds: length of the speech; seed: the synthetic speaker (default the demo's); size: the
-    portrait's side in pixels (default the bundled model's)."""
+    portrait's side in pixels (default the bundled model's); frames: draw the world's whole clip
+    into `Example.frames` (False: only its first frame, the portrait, which is quicker)."""
     import soundfile as sf
     from PIL import Image
 
@@ -52,10 +59,41 @@ def write_example(
     spec = clip_specs(
         1, seconds, size, DEMO_SEED if seed is None else seed, onset=onset, expression_scale=DEMO_EXPRESSION_SCALE
     )[0]
-    clip = make_clip(spec)
+    clip = make_clip(spec, draw=None if frames else 1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     portrait, speech = folder / "portrait.png", folder / "speech.wav"
     Image.fromarray(clip.frames[0]).save(portrait, pnginfo=synthetic_png_info())  # a drawn face: marked
     sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
     return Example(image=portrait, audio=speech, emotion=spec.emotion, identity=spec.identity, frames=clip.frames)
+
+
+_writing: dict[Path, concurrent.futures.Future[tuple[Path, Path]]] = {}
+_writing_lock = threading.Lock()
+
+
+def example_files(folder: str | os.PathLike, seconds: float = 4.0) -> concurrent.futures.Future[tuple[Path, Path]]:
+    """The example's (portrait, speech) in `folder`: at once when they are there, else written in
+    the background (rendering the synthetic clip takes seconds), so a page starts without waiting.
+    Pages that ask for the same folder in one process (the web page and the live page) share one
+    writing, so the files are never written twice at once."""
+    folder = Path(folder).resolve()
+    portrait, speech = folder / "portrait.png", folder / "speech.wav"
+    with _writing_lock:
+        pending = _writing.get(folder)
+        if pending is not None and not (pending.done() and pending.exception() is not None):
+            return pending
+        if portrait.is_file() and speech.is_file():
+            done: concurrent.futures.Future[tuple[Path, Path]] = concurrent.futures.Future()
+            done.set_result((portrait, speech))
+            return done
+
+        def write() -> tuple[Path, Path]:
+            written = write_example(folder, seconds=seconds)
+            return written.image, written.audio
+
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floatalk-example")
+        future = pool.submit(write)
+        pool.shutdown(wait=False)
+        _writing[folder] = future
+        return future

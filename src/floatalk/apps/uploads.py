@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from floatalk.apps.jobs import JobOptions
     from floatalk.timeline import Timeline
 
@@ -73,6 +75,12 @@ def _megapixels(pixels: int) -> str:
 def check_image(path: Path, limits: Limits) -> str:
     """Check that `path` is an image floatalk can read within the pixel limit (its size is read
     from the header before anything is decoded); returns the suffix for its format."""
+    return _read_image(path, limits)[0]
+
+
+def _read_image(path: Path, limits: Limits) -> tuple[str, np.ndarray]:
+    """`check_image`'s work, also returning the decoded pixels ((H, W, 3) uint8) so that a job's
+    other checks need not decode the photo again."""
     from PIL import Image, UnidentifiedImageError
 
     from floatalk.errors import UserInputError
@@ -95,10 +103,10 @@ def check_image(path: Path, limits: Limits) -> str:
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             raise UploadError(400, "The 'image' upload is not an image this server can read.") from None
         try:
-            load_image(path)
+            pixels = load_image(path)
         except (UserInputError, OSError, ValueError, SyntaxError):
             raise UploadError(400, "The 'image' upload is not an image this server can read.") from None
-    return _IMAGE_SUFFIXES.get(fmt, ".img")
+    return _IMAGE_SUFFIXES.get(fmt, ".img"), pixels
 
 
 def check_audio(path: Path, limits: Limits, timeline: Timeline | None = None) -> str:
@@ -157,13 +165,15 @@ def check_video(path: Path) -> str:
     return "." + fmt if fmt.isalnum() and len(fmt) <= 8 else ".video"
 
 
-def check_face(path: Path, detector: str, face: int) -> None:
-    """Check that the photo at `path` has face number `face` (counted from the left) for the job's
-    crop to find, so that a job asking for a face the photo lacks is refused now, not failed later."""
+def check_face(image: Path | np.ndarray, detector: str, face: int) -> None:
+    """Check that the photo (a path, or its decoded (H, W, 3) uint8 pixels) has face number `face`
+    (counted from the left) for the job's crop to find, so that a job asking for a face the photo
+    lacks is refused now, not failed later."""
     from floatalk.io.face import detect_faces
     from floatalk.io.image import load_image
 
-    count = len(detect_faces(load_image(path), detector))
+    pixels = load_image(image) if isinstance(image, Path) else image
+    count = len(detect_faces(pixels, detector))
     if not 1 <= face <= count:
         found = f"{count} face{'' if count == 1 else 's'}" if count else "no face"
         raise UploadError(400, f"The photo shows {found}; option 'face' must name one of them (got {face}).")
@@ -177,12 +187,10 @@ def check_uploads(
     and the pose video, if any (`check_video`), in that order; a face asked for by number must be
     in the photo (`check_face`). Returns each file's suffix for storage by part name ("image",
     "audio" and "pose_video" when given)."""
-    suffixes = {
-        "image": check_image(image, limits),
-        "audio": check_audio(audio, limits, job.generate.timeline),
-    }
+    image_suffix, pixels = _read_image(image, limits)  # the only decoding before the worker's
+    suffixes = {"image": image_suffix, "audio": check_audio(audio, limits, job.generate.timeline)}
     if job.generate.crop and job.generate.face is not None:
-        check_face(image, job.generate.detector, job.generate.face)
+        check_face(pixels, job.generate.detector, job.generate.face)
     if pose_video is not None:
         suffixes["pose_video"] = check_video(pose_video)
     return suffixes

@@ -64,13 +64,16 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.pipeline import FloatPipeline
     from floatalk.progress import GENERATION_LABELS, ProgressBar
     from floatalk.render import render_video
+    from floatalk.units import FPS
 
     model = resolve_model(BUNDLED)
 
     with tempfile.TemporaryDirectory() as tmp:
-        example = write_example(tmp, args.seconds, args.seed)
+        # The world's own frames are drawn only when they are shown beside the model's.
+        example = write_example(tmp, args.seconds, args.seed, frames=args.side_by_side)
         portrait, speech = example.image, example.audio
-        with ProgressBar(len(example.frames), "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
+        n_frames = max(1, round(args.seconds * FPS))  # the world's clip length (floatalk.synth.world.make_clip)
+        with ProgressBar(n_frames, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
             pipe = FloatPipeline.from_pretrained(model)
             options = GenerateOptions(emotion=args.emotion, crop=False)
             mark = synthetic_video_metadata()  # the world's drawn face: eval-lipsync picks the world's meter

@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="serve the web page at /ui on the same queue (default; with --token the browser asks for the "
         "token as password); --no-ui serves the API only",
     )
+    add_live_flags(p)
     p.add_argument(
         "--log-level",
         default="info",
@@ -50,6 +51,68 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.set_defaults(run=run)
     return p
+
+
+def add_live_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the live endpoint (/v1/live): sessions at once and their bounds."""
+    p.add_argument(
+        "--live-sessions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="live sessions at once at /v1/live, each with its own copy of the model, loaded when the server "
+        "starts; one more is refused with close code 1013 (default 1; 0 turns live sessions off)",
+    )
+    p.add_argument(
+        "--live-idle-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="a live session whose client sends nothing (or reads nothing) for S seconds is closed (default 30)",
+    )
+    p.add_argument(
+        "--live-max-s",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="longest live session, in seconds of wall time and of audio received (default 600)",
+    )
+    p.add_argument(
+        "--live-max-chunk-s",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="most audio one PCM message of a live session may hold, in seconds; more is refused with close code "
+        "1009 (default 2)",
+    )
+    p.add_argument(
+        "--live-min-speed",
+        type=float,
+        default=0.8,
+        metavar="X",
+        help="a live session whose model, measured at its start, makes frames slower than X times real time is "
+        "refused (default 0.8; 0 runs every session, however late its frames come)",
+    )
+
+
+def live_limits(args: argparse.Namespace):
+    """The live sessions' bounds (floatalk.apps.live.sessions.LiveLimits) the flags set; one sentence
+    (UserInputError) for a value that cannot work."""
+    from floatalk.apps.live.sessions import LiveLimits
+
+    if not 0 <= args.live_sessions <= 64:
+        raise UserInputError(f"--live-sessions must be from 0 to 64 (got {args.live_sessions}).")
+    if min(args.live_idle_s, args.live_max_s, args.live_max_chunk_s) <= 0:
+        raise UserInputError("--live-idle-s, --live-max-s and --live-max-chunk-s must be positive.")
+    if not 0 <= args.live_min_speed <= 10:
+        raise UserInputError(f"--live-min-speed must be from 0 to 10 (got {args.live_min_speed:g}).")
+    return LiveLimits(
+        max_sessions=args.live_sessions,
+        idle_s=args.live_idle_s,
+        max_s=args.live_max_s,
+        max_chunk_s=args.live_max_chunk_s,
+        min_speed=args.live_min_speed,
+    )
 
 
 def add_server_flags(p: argparse.ArgumentParser, port: int) -> None:
@@ -169,6 +232,7 @@ def limits_from(args: argparse.Namespace):
 
 def _check(args: argparse.Namespace) -> None:
     check_server_flags(args)
+    live_limits(args)
     if args.token is not None and not args.token.strip():
         raise UserInputError("--token must not be empty.")
     try:
@@ -181,6 +245,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    from floatalk.apps.live.page import LIVE_PATH
     from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
@@ -201,15 +266,23 @@ def run(args: argparse.Namespace) -> int:
         limits = limits_from(args)
         page = UI_PATH if args.ui else None
         rules = host_rules(args, args.host)
-        app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page, rules=rules)
+        live = None
+        if args.live_sessions:
+            from floatalk.apps.live.sessions import LivePool
+
+            live = LivePool(args.checkpoint, args.device, live_limits(args))
+            live.preload()  # beside the workers' own copies
+        app = create_app(queue, workers, limits=limits, token=args.token, page_prefix=page, rules=rules, live=live)
         if page is not None:
             from floatalk.apps.ui import mount_ui
 
-            app = mount_ui(app, queue, page, example_dir=os.path.join(data_dir, "example"), limits=limits)
+            example = os.path.join(data_dir, "example")
+            app = mount_ui(app, queue, page, example_dir=example, limits=limits, live_path=LIVE_PATH)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        where = f"; the page at http://{host}:{port}{UI_PATH}/" if page else ""
+        where = f"; the page at http://{host}:{port}{UI_PATH}/, live at {LIVE_PATH}/" if page else ""
         data = os.path.abspath(data_dir)
-        banner = f"floatalk serve: http://{host}:{port}, data in {data}; {args.workers} worker(s){where}"
+        sessions = f", {args.live_sessions} live session(s) at /v1/live" if live else ""
+        banner = f"floatalk serve: http://{host}:{port}, data in {data}; {args.workers} worker(s){sessions}{where}"
         serve_until_stopped("floatalk serve", app, sock, workers, banner, limits, log_level=args.log_level)
     finally:
         sock.close()
@@ -252,6 +325,7 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, limits, log_
     window and goes back to the queue)."""
     import uvicorn
 
+    from floatalk.apps.server.auth import redact_tokens_in_logs
     from floatalk.apps.server.slow_headers import header_timeout_protocol
 
     def stop(signum: int, frame: object) -> None:
@@ -265,7 +339,19 @@ def serve_until_stopped(name: str, app, sock, workers, banner: str, limits, log_
     try:
         print(banner, file=sys.stderr, flush=True)
         http = header_timeout_protocol(limits.header_timeout_s)
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", http=http)
+        # WebSocket messages: a live session's start message carries the photo (base64) within the
+        # upload limit; frames are JPEGs already, so compressing them again would only cost time.
+        ws_max_size = limits.max_upload_bytes * 4 // 3 + 65536
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            http=http,
+            ws_max_size=ws_max_size,
+            ws_per_message_deflate=False,
+        )
+        redact_tokens_in_logs()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         workers.stop()

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from floatalk.checkpoint import load_model, save_pretrained
+from floatalk.config import emotion_choice
 from floatalk.convert import to_pixels, to_tensor
 from floatalk.engine.audio import AudioInput, LongAudio, NormalizedWave, normalize_audio
 from floatalk.engine.motion import Conditions, sample_motion
@@ -41,7 +42,12 @@ from floatalk.models.motion_ae import channels_last_features
 from floatalk.options import GenerateOptions
 from floatalk.progress import Progress, no_progress
 
-__all__ = ["FloatEngine"]
+__all__ = ["FIRST_FRAMES", "FloatEngine"]
+
+FIRST_FRAMES = 2
+"""The clip's first decoder batch hands on its first this many frames alone (a sooner first
+frame). Two, not one: for a batch of one, oneDNN picks other convolution kernels on small maps,
+whose sums round differently, while two frames get the same pixels as in the whole batch."""
 
 
 class FloatEngine:
@@ -201,7 +207,7 @@ class FloatEngine:
         emotion: None or 'auto' to predict from speech, else one of EMOTIONS.
         """
         enc = self.model.emotion_encoder
-        if emotion is not None and emotion.strip().lower() != "auto":
+        if emotion is not None and emotion_choice(emotion) != "auto":
             return enc.one_hot(emotion).to(self.device)  # one_hot checks the name (emotion_index)
         segment = self.long_audio.emotion_segment
         if isinstance(enc, EmotionEncoder) and conv_frame_count(enc.wav2vec2_for_emotion.wav2vec2, len(wave)) > segment:
@@ -210,8 +216,12 @@ class FloatEngine:
         return enc(norm)
 
     @torch.inference_mode()
-    def decode(self, source: SourceImage, motion: Tensor, batch_size: int = 8) -> Iterator[np.ndarray]:
-        """Render frames for motion (1, T, D): yields (n, S, S, 3) uint8 batches in order."""
+    def decode(self, source: SourceImage, motion: Tensor, batch_size: int = 8, first: int = 0) -> Iterator[np.ndarray]:
+        """Render frames for motion (1, T, D): yields (n, S, S, 3) uint8 batches in order.
+
+        first: when more than 0 and fewer than the first batch's frames (batched decoder only),
+        that batch is handed on in two parts, its first `first` frames alone: a sooner first
+        frame, with the same pixels as decoding the batch whole (`decode_fast`'s rows)."""
         ae = self.model.motion_autoencoder
         styles = source.s_r + motion[0].to(source.s_r.dtype)  # (T, D): s_r + r_d[t], float32
         if self.decode_mode == "exact":
@@ -221,6 +231,10 @@ class FloatEngine:
         feats = source.fast_feats if source.fast_feats is not None else channels_last_features(source.feats)
         for start in range(0, styles.shape[0], batch_size):
             batch = styles[start : start + batch_size]
+            if start == 0 and 0 < first < len(batch):
+                for rows in (slice(0, first), slice(first, len(batch))):
+                    yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below, rows))
+                continue
             yield to_pixels(ae.decode_fast(batch, feats, self.dtype, self.float32_below))
 
     @torch.inference_mode()
@@ -262,6 +276,31 @@ class FloatEngine:
         return sample_motion(self.model.fmt, features, T, conditions, options, self.dtype, generator, progress)
 
     @torch.inference_mode()
+    def iter_frames(
+        self,
+        conditions: Conditions,
+        options: GenerateOptions,
+        generator: torch.Generator | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[tuple[Tensor, np.ndarray]]:
+        """Frames as soon as each decoder batch is done: yields (motion (n, D) float32, frames
+        (n, S, S, 3) uint8), n at most `options.batch_size`, in order. Each motion window is
+        sampled, then decoded batch by batch; the clip's first batch is handed on in two parts,
+        its first FIRST_FRAMES frames alone, so the first frame waits for one window's motion and
+        that many frames of decoding. The pixels are those of decoding whole batches.
+        Progress: audio, motion and frames (in model frames)."""
+        report = progress or no_progress
+        T = frame_count(len(conditions.wave), self.sample_rate, self.fps)
+        for start, shown in self.sample_motion(conditions, options, generator, report):
+            motion = shown[0].float().cpu()
+            done = 0
+            first = FIRST_FRAMES if start == 0 else 0
+            for frames in self.decode(conditions.source, shown, options.batch_size, first):
+                n = len(frames)
+                report("frames", start + done + n, T)
+                yield motion[done : done + n], frames
+                done += n
+
     def iter_windows(
         self,
         conditions: Conditions,
@@ -270,12 +309,18 @@ class FloatEngine:
         progress: Progress | None = None,
     ) -> Iterator[tuple[Tensor, np.ndarray]]:
         """Motion window by window, each decoded as soon as it is sampled: yields (motion (n, D)
-        float32, frames (n, S, S, 3) uint8). Progress: audio, motion and frames (in model frames)."""
-        report = progress or no_progress
-        T = frame_count(len(conditions.wave), self.sample_rate, self.fps)
-        for start, shown in self.sample_motion(conditions, options, generator, report):
-            chunks = []
-            for chunk in self.decode(conditions.source, shown, options.batch_size):
-                chunks.append(chunk)
-                report("frames", start + sum(len(c) for c in chunks), T)
-            yield shown[0].float().cpu(), np.concatenate(chunks)
+        float32, frames (n, S, S, 3) uint8), n the window's frames (50 but the last). Progress as
+        in `iter_frames`, which hands frames on sooner."""
+        motions: list[Tensor] = []
+        frames: list[np.ndarray] = []
+        window = self.cfg.fmt.window
+        done = 0
+        for motion, part in self.iter_frames(conditions, options, generator, progress):
+            motions.append(motion)
+            frames.append(part)
+            done += len(part)
+            if done % window == 0:
+                yield torch.cat(motions), np.concatenate(frames)
+                motions, frames = [], []
+        if frames:
+            yield torch.cat(motions), np.concatenate(frames)

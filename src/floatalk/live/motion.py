@@ -12,6 +12,10 @@ Letters: L window, L' previous frames, n frames of a live window (<= L), D laten
 
 from __future__ import annotations
 
+import threading
+import warnings
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,7 +25,7 @@ from floatalk.sampling.guidance import GuidedField
 from floatalk.sampling.ode import solve
 from floatalk.sampling.sampler import SamplerSettings
 
-__all__ = ["NoiseBank", "context", "pad_frames", "sample_window"]
+__all__ = ["NoiseBank", "TracedFMT", "context", "pad_frames", "sample_window", "traced_fmt"]
 
 
 class NoiseBank:
@@ -60,9 +64,53 @@ def context(x: Tensor | None, n: int, dim: int, like: Tensor) -> Tensor:
     return rows
 
 
+class TracedFMT:
+    """A live step's FMT: the network traced and frozen (TorchScript) once per input shape and
+    called in place of the eager module. A live window is small (a few new frames, the band's
+    margin, the context), so the eager network spends most of its time between operations; the
+    frozen graph cuts that. Same weights and operations, outputs within float32 rounding of the
+    eager network's (about 1e-6); a live window's shape is the same step after step, so a trace
+    is made once per session shape (the first one costs a fraction of a second)."""
+
+    def __init__(self, fmt: FlowMatchingTransformer) -> None:
+        self.fmt = fmt
+        self.graphs: dict[tuple, torch.jit.ScriptModule] = {}
+        self.lock = threading.Lock()
+
+    def __call__(
+        self, t: Tensor, x: Tensor, wa: Tensor, wr: Tensor, we: Tensor, prev_x: Tensor, prev_wa: Tensor
+    ) -> Tensor:
+        """`FlowMatchingTransformer.forward`'s arguments and result."""
+        args = (t, x, wa, wr, we, prev_x, prev_wa)
+        key = tuple((tuple(a.shape), a.dtype, a.device.type) for a in args)
+        with self.lock:
+            graph = self.graphs.get(key)
+            if graph is None:
+                graph = self.graphs[key] = self._trace(args)
+        return graph(*args)
+
+    def _trace(self, args: tuple[Tensor, ...]) -> torch.jit.ScriptModule:
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's notices about tracing, not the user's concern
+            plain = tuple(a.clone() for a in args)
+            traced = torch.jit.trace(self.fmt.eval(), plain, check_trace=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+
+_TRACED: weakref.WeakKeyDictionary[FlowMatchingTransformer, TracedFMT] = weakref.WeakKeyDictionary()
+
+
+def traced_fmt(fmt: FlowMatchingTransformer) -> TracedFMT:
+    """The `TracedFMT` of `fmt`, shared by every live session of the same loaded model."""
+    found = _TRACED.get(fmt)
+    if found is None:
+        found = _TRACED.setdefault(fmt, TracedFMT(fmt))
+    return found
+
+
 @torch.inference_mode()
 def sample_window(
-    fmt: FlowMatchingTransformer,
+    fmt: FlowMatchingTransformer | TracedFMT,
     x0: Tensor,
     wa: Tensor,
     r_s: Tensor,

@@ -29,7 +29,7 @@ from floatalk.errors import UserInputError
 from floatalk.live.audio import AudioBuffer, check_pcm
 from floatalk.live.controls import LiveControls, check_controls
 from floatalk.live.emotion import EmotionTracker
-from floatalk.live.motion import NoiseBank, context, pad_frames, sample_window
+from floatalk.live.motion import NoiseBank, context, pad_frames, sample_window, traced_fmt
 from floatalk.options import GenerateOptions
 from floatalk.sampling.sampler import SamplerSettings
 
@@ -99,6 +99,9 @@ class LiveSession:
         self.committed = 0  # frames made so far
         self.latents: Tensor | None = None  # (1, <= L', D) the last committed latents, as sampled
         self.closed = False
+        # live steps run the FMT traced (`TracedFMT`) where that pays: float32 on a CPU; the
+        # windows of `close` run it as offline generation does
+        self.eager = torch.device(engine.device).type != "cpu" or engine.dtype != torch.float32
 
     @property
     def chunk_ms(self) -> float:
@@ -181,7 +184,8 @@ class LiveSession:
             method=self.options.method,
         )
         x0 = self.noise.take(C, n_window).to(device=engine.device, dtype=dtype)
-        x1 = sample_window(engine.model.fmt, x0, wa, self.source.r_s.to(dtype), we, prev_x, prev_wa, settings)
+        fmt = engine.model.fmt if final or self.eager else traced_fmt(engine.model.fmt)
+        x1 = sample_window(fmt, x0, wa, self.source.r_s.to(dtype), we, prev_x, prev_wa, settings)
         new = x1[:, :n]  # (1, n, D): the frames committed now
         self.latents = torch.cat([prev_x, new], dim=1)[:, -self.Lp :]
         shown = self.controls.edit(new[0].float())

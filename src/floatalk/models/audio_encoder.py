@@ -29,14 +29,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from floatalk.config import AudioEncoderConfig, Wav2Vec2Settings
 from floatalk.units import FPS, SAMPLE_RATE
+
+if TYPE_CHECKING:
+    # transformers takes seconds to import: only a wav2vec2 model (the release's weights) needs it,
+    # never the bundled model's log-mel encoders, so it is imported where a wav2vec2 is built.
+    from transformers import Wav2Vec2Model
 
 SampleReader = Callable[[int, int], Tensor]
 """reader(start, stop) -> (1, stop - start) float32 normalized samples; past the end of the
@@ -45,6 +50,8 @@ clip it repeats the last sample (the release's padding)."""
 
 def build_wav2vec2(settings: Wav2Vec2Settings) -> Wav2Vec2Model:
     """A randomly initialised transformers Wav2Vec2Model for a stored config (eager attention)."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
     cfg = Wav2Vec2Config(**settings.to_dict())
     # Eager attention is what the release ran (transformers 4.30); it also keeps CPU results stable.
     cfg._attn_implementation = "eager"

@@ -142,13 +142,16 @@ class StyledConv(nn.Module):
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         return self.activate(self.conv(x, style))
 
-    def forward_fast(self, x: Tensor, style: Tensor) -> Tensor:
+    def forward_fast(self, x: Tensor, style: Tensor, rows: slice | None = None) -> Tensor:
         """Non-fused evaluation in x's dtype and memory format: x (B, C_in, H, W), style (B, D) float32.
 
         The demodulation d, the activation bias and the gain sqrt 2 are applied in one pass,
-        leaky(z) * g = leaky(g * z) for g > 0, then the leaky ReLU in place.
+        leaky(z) * g = leaky(g * z) for g > 0, then the leaky ReLU in place. rows: x holds only
+        these rows of the style's batch (see `SynthesisDecoder.forward_fast`).
         """
         s, d = self.conv.coefficients(style)
+        if rows is not None:
+            s, d = s[rows], d[rows]
         out = self.conv.forward_batched(x, s)
         scale = (d * LRELU_GAIN).to(out.dtype)[:, :, None, None]
         bias = (self.activate.bias * LRELU_GAIN).to(out.dtype)
@@ -222,14 +225,17 @@ class ToFlow(nn.Module):
         warped = F.grid_sample(feat, flow, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
         return warped, warped + x * (1.0 - mask), out
 
-    def logits_fast(self, x: Tensor, style: Tensor, skip: Tensor | None = None) -> Tensor:
+    def logits_fast(self, x: Tensor, style: Tensor, skip: Tensor | None = None, rows: slice | None = None) -> Tensor:
         """The raw 3-channel output of `forward` (flow offsets, mask logit), float32 (B, 3, H, W).
 
         x in any dtype and memory format; the 1x1 modulated conv is a batched matmul in x's dtype
         (bfloat16 matmuls accumulate in float32; rounding the 3 outputs costs about 0.2 dB of
-        PSNR, converting x to float32 first about 10 % of the bfloat16 decoding time).
+        PSNR, converting x to float32 first about 10 % of the bfloat16 decoding time). rows: x
+        holds only these rows of the style's batch.
         """
         s = self.conv.modulation(style)  # (B, C)
+        if rows is not None:
+            s = s[rows]
         weight = (self.conv.scale * self.conv.weight[0, :, :, 0, 0])[None] * s[:, None]  # (B, 3, C)
         out = pointwise_conv(x, weight).float() + self.bias
         if skip is not None:
@@ -324,7 +330,12 @@ class SynthesisDecoder(nn.Module):
         return rgb
 
     def forward_fast(
-        self, style: Tensor, feats: list[Tensor], dtype: torch.dtype = torch.float32, float32_below: int = 0
+        self,
+        style: Tensor,
+        feats: list[Tensor],
+        dtype: torch.dtype = torch.float32,
+        float32_below: int = 0,
+        rows: slice | None = None,
     ) -> Tensor:
         """Batched non-fused evaluation: style (B, D), feats (batch 1 or B) -> (B, 3, S, S) float32.
 
@@ -333,23 +344,29 @@ class SynthesisDecoder(nn.Module):
         Per scale: the flow logits from the 1x1 modulated conv, the RGB skip from the warped
         3-channel projection of the features (`ToRGB.project`), and, except at the last scale
         whose blended features nothing reads, the warped features blended into x.
+
+        rows: decode only these frames of the batch, (n, 3, S, S), with the same bits as they
+        have in the whole batch's result. The BLAS sums a matrix product's rows in an order that
+        depends on how many rows there are, so the per-frame style coefficients (small linear
+        layers) are computed for the whole batch and sliced; the convolutions, warps and blends
+        give each frame the same bits whatever the batch (tests/engine/test_streaming.py).
         """
         style = style.float()
-        B = style.shape[0]
+        B = style.shape[0] if rows is None else len(range(*rows.indices(style.shape[0])))
         cl = torch.channels_last
 
         def at(res: int) -> torch.dtype:
             return dtype if res >= float32_below else torch.float32
 
         x = self.input(B).to(at(4)).contiguous(memory_format=cl)
-        x = self.conv1.forward_fast(x, style)
+        x = self.conv1.forward_fast(x, style, rows)
         rgb: Tensor | None = None
         flow: Tensor | None = None
         for k, feat in enumerate(feats):
             x = x.to(at(feat.shape[-1]))
-            x = self.convs[2 * k].forward_fast(x, style)
-            x = self.convs[2 * k + 1].forward_fast(x, style)
-            flow = self.to_flows[k].logits_fast(x, style, flow)
+            x = self.convs[2 * k].forward_fast(x, style, rows)
+            x = self.convs[2 * k + 1].forward_fast(x, style, rows)
+            flow = self.to_flows[k].logits_fast(x, style, flow, rows)
             grid, mask = warp_grid(flow)
             rgb = self.to_rgbs[k].forward_fast(warp(self.to_rgbs[k].project(feat), grid, mask), rgb)
             if k + 1 < len(feats):
@@ -383,15 +400,21 @@ class MotionAutoEncoder(nn.Module):
         return self.dec(style, feats, grids)
 
     def decode_fast(
-        self, style: Tensor, feats: list[Tensor], dtype: torch.dtype = torch.float32, float32_below: int = 0
+        self,
+        style: Tensor,
+        feats: list[Tensor],
+        dtype: torch.dtype = torch.float32,
+        float32_below: int = 0,
+        rows: slice | None = None,
     ) -> Tensor:
         """Batched decoder: style (B, D) -> raw image (B, 3, S, S) float32 (not clamped).
 
         Equal to `decode` up to rounding (float32) or to bfloat16 precision in the convolutions
         of scales >= `float32_below` pixels. Pass `feats` in channels-last layout
-        (`channels_last_features`) to avoid converting them on every call.
+        (`channels_last_features`) to avoid converting them on every call. rows: only these
+        frames of the batch, bit for bit as in the whole batch (`SynthesisDecoder.forward_fast`).
         """
-        return self.dec.forward_fast(style, feats, dtype, float32_below)
+        return self.dec.forward_fast(style, feats, dtype, float32_below, rows)
 
     def forward(self, source: Tensor, driving: Tensor) -> Tensor:
         """Self-reconstruction used in training: render `driving`'s motion on `source`'s identity.

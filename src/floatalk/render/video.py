@@ -1,7 +1,7 @@
 """The render path of a generation: a photo and a recording in, a talking video file out.
 
 `render_video` owns everything between the pipeline's frames and a finished file: streaming
-window by window, frame-rate resampling, pasting the face back into the full photo frame by
+decoder batch by decoder batch, frame-rate resampling, pasting the face back into the full photo frame by
 frame (memory does not grow with the number of frames times the photo size), the soundtrack,
 and atomic writing (a temporary file renamed only on success). `floatalk generate`,
 `floatalk demo`, the apps and the trainers' sample videos all call it.
@@ -93,7 +93,8 @@ def render_video(
     report("emotion", 1, 1)
     n_model = -(-len(wave) * pipe.fps // pipe.sample_rate)
     picks = frame_picks(n_model, pipe.fps, out_fps, len(wave), pipe.sample_rate)
-    batches = (frames for _, frames in pipe.iter_windows(conditions, opts, generator, report))
+    # Each decoder batch goes to the encoder as soon as it is done (the first two frames alone).
+    batches = (frames for _, frames in pipe.iter_frames(conditions, opts, generator, report))
     written = write_video(out, batches, picks, out_fps, soundtrack, sound_rate, paste, metadata)
     height, width = (prepared.original.shape[:2]) if paste is not None else (pipe.image_size, pipe.image_size)
     mean_emotion = conditions.emotion[0].float().mean(0)  # (K,): over frames when a timeline varies it

@@ -208,8 +208,12 @@ class _FaceTrack:
         )
 
 
-def make_clip(spec: ClipSpec) -> Clip:
-    """Render one clip in memory (deterministic in the spec)."""
+def make_clip(spec: ClipSpec, draw: int | None = None) -> Clip:
+    """Render one clip in memory (deterministic in the spec).
+
+    draw: how many of its frames to draw (default all): `frames` and the truth's per-frame
+    drawings then hold only the first `draw`, the same as the whole clip's first ones; the audio
+    and the rest of the truth are the whole clip's."""
     if spec.emotion not in PROSODY:
         raise UserInputError(f"Unknown emotion {spec.emotion!r}; choose one of {', '.join(EMOTIONS)}.")
     identity = Identity.sample(spec.identity)
@@ -218,7 +222,7 @@ def make_clip(spec: ClipSpec) -> Clip:
     plan = plan_speech(rng, n_frames / FPS, spec.emotion, identity.f0)
     speech = synthesize(plan, rng)
     track = _face_track(spec, speech, n_frames)
-    frames, drawn = _draw(identity, track, spec.size)
+    frames, drawn = _draw(identity, track, spec.size, n_frames if draw is None else max(1, min(draw, n_frames)))
     # The wav is PCM16: keep exactly the samples it will hold.
     pcm = np.clip(np.rint(speech.audio * 32767.0), -32768, 32767).astype(np.int16)
     audio = pcm.astype(np.float32) / np.float32(32768.0)
@@ -248,11 +252,10 @@ def _face_track(spec: ClipSpec, speech: Speech, n_frames: int) -> _FaceTrack:
     return _FaceTrack(opening, rounding, blink, tx, ty, rot, scale, weight, expr, strength, rest)
 
 
-def _draw(identity: Identity, track: _FaceTrack, size: int) -> tuple[np.ndarray, dict[str, list]]:
-    """(T, S, S, 3) uint8 frames, and per frame the truth of what was drawn: `expression_frames`,
-    `face_box` and `landmarks` (see the module docstring)."""
+def _draw(identity: Identity, track: _FaceTrack, size: int, n_frames: int) -> tuple[np.ndarray, dict[str, list]]:
+    """The first n_frames frames (n, S, S, 3) uint8, and per frame the truth of what was drawn:
+    `expression_frames`, `face_box` and `landmarks` (see the module docstring)."""
     background = render_background(identity, size * supersampling(size))
-    n_frames = len(track.opening)
     frames = np.empty((n_frames, size, size, 3), dtype=np.uint8)
     boxes, departures, points = [], [], []
     neutral = EXPRESSIONS["neutral"]

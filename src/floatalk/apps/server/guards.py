@@ -27,15 +27,19 @@ def protect(
     *,
     token: str | None = None,
     open_paths: tuple[str, ...] = (),
-    page_prefix: str | None = None,
+    page_prefixes: tuple[str, ...] = (),
+    query_paths: tuple[str, ...] = (),
 ) -> FastAPI:
     """Put the guards on `app` (before it serves a request); returns it. With `token`, every path
-    but `open_paths` wants it (see `TokenGate`)."""
+    but `open_paths` wants it, a browser on the pages under `page_prefixes` is asked for it, and
+    the pages at `query_paths` may carry it as `?token=` (see `TokenGate`)."""
     # Starlette wraps the last middleware added around the others: add from the inside out.
     app.add_middleware(UploadGate, max_uploads=limits.max_uploads, body_timeout_s=limits.body_timeout_s)
     app.add_middleware(MethodGate, app=app)
     if token:
-        app.add_middleware(TokenGate, token=token, open_paths=open_paths, page_prefix=page_prefix)
+        app.add_middleware(
+            TokenGate, token=token, open_paths=open_paths, page_prefixes=page_prefixes, query_paths=query_paths
+        )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(rules.allow_origins),

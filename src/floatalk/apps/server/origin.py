@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from floatalk.apps.hosts import HostRules, host_name
+from floatalk.apps.server.auth import refuse_websocket
 
 __all__ = ["OriginGate"]
 
@@ -56,7 +57,7 @@ class OriginGate:
             problem = self.problem(scope)
             if problem is not None:
                 if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
+                    await refuse_websocket(scope, send, *problem)
                     return
                 for message in _refusal(*problem):
                     await send(message)

@@ -1,6 +1,6 @@
-"""What the API's handlers share: the queue, its workers, the upload limits and the token, kept on
-the app (`app.state.floatalk`) by `create_app` and handed to each handler by FastAPI's dependency
-injection (`State`), so the handlers are plain module-level functions.
+"""What the API's handlers share: the queue, its workers, the upload limits, the token and the live
+sessions' slots, kept on the app (`app.state.floatalk`) by `create_app` and handed to each handler
+by FastAPI's dependency injection (`State`), so the handlers are plain module-level functions.
 """
 
 from dataclasses import dataclass
@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from floatalk.apps.live.sessions import LivePool
 from floatalk.apps.queue import JobQueue, Workers
 from floatalk.apps.uploads import Limits
 
@@ -28,6 +29,7 @@ class ServerState:
     token: str | None  # None: no authentication
     incoming: Path  # where uploads stream to before their job exists
     page_prefix: str | None  # where the web page is mounted, if it is
+    live: LivePool | None = None  # the live sessions' slots (None: no live sessions)
 
 
 def server_state(request: Request) -> ServerState:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from floatalk.apps.jobs import JobOptions, parse_options
-from floatalk.config import EMOTIONS
+from floatalk.config import EMOTIONS, emotion_choice
 from floatalk.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -120,8 +120,8 @@ def timeline_from_rows(table: Any, transition: float | None = None) -> dict[str,
             elif column == "blink":
                 segment[column] = _cell_bool(value, number)
             else:
-                emotion = str(value).strip().lower()
-                if emotion not in ("auto", *EMOTIONS):
+                emotion = emotion_choice(str(value))
+                if emotion is None:
                     raise UserInputError(
                         f"Timeline row {number}: emotion must be 'auto' or one of {', '.join(EMOTIONS)} "
                         f"(got {value!r})."

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floatalk.apps.examples import EXAMPLE_OPTIONS
+from floatalk.apps.live.page import relative_link
 from floatalk.apps.queue import JobQueue, JobRecord, QueueFullError
 from floatalk.apps.ui.actions import cancel_job, follow_job, submit_files
 from floatalk.apps.ui.convert import LABELS, TIMELINE_COLUMNS, describe, options_from_controls, page_words
@@ -69,7 +70,12 @@ def _import_gradio() -> Any:
 
 
 def build_ui(
-    queue: JobQueue, *, example_dir: str | os.PathLike, example_seconds: float = 4.0, limits: Limits | None = None
+    queue: JobQueue,
+    *,
+    example_dir: str | os.PathLike,
+    example_seconds: float = 4.0,
+    limits: Limits | None = None,
+    live_link: str | None = None,
 ) -> gr.Blocks:
     """The page as a Gradio Blocks whose jobs go into `queue` (shared with the API).
 
@@ -77,7 +83,8 @@ def build_ui(
     where finished videos are linked for the page to serve; whoever mounts the page passes this
     folder in Gradio's `allowed_paths` unless it lies in the temporary folder (`mount_ui` does).
     example_seconds: the example speech's length; limits: the API's upload limits, which the page's
-    files must meet too (default `floatalk.apps.uploads.Limits()`, the API's defaults)."""
+    files must meet too (default `floatalk.apps.uploads.Limits()`, the API's defaults); live_link:
+    the live page's address as seen from this page (a link to it under the title), or None."""
     gr = _import_gradio()
     limits = limits or Limits()
     example_dir = Path(example_dir)
@@ -86,6 +93,11 @@ def build_ui(
     # delete_cache: Gradio's copies of uploads and videos older than a day go, checked hourly.
     with gr.Blocks(title="floatalk", analytics_enabled=False, delete_cache=(3600, 86400)) as page:
         gr.Markdown(_INTRO)
+        if live_link is not None:
+            gr.Markdown(
+                f"**Live:** [talk into the microphone and watch the portrait follow as you speak]({live_link})",
+                elem_id="live-link",
+            )
         with gr.Row():
             with gr.Column(scale=1):
                 parts = _files_and_buttons(gr)
@@ -335,16 +347,20 @@ def mount_ui(
     *,
     example_dir: str | os.PathLike | None = None,
     limits: Limits | None = None,
+    live_path: str | None = None,
 ) -> FastAPI:
     """Mount the page on `app` at `path` (the API's FastAPI app or one of its own), sharing `queue`.
 
     example_dir: where the example files go (default: a new temporary folder); limits: the upload
-    limits (default the API's); Gradio refuses a file over `limits.max_upload_bytes` as it arrives."""
+    limits (default the API's); Gradio refuses a file over `limits.max_upload_bytes` as it arrives.
+    live_path: where the app serves the live page (`floatalk.apps.live.page`), linked from this
+    page; None: no link."""
     gr = _import_gradio()
     limits = limits or Limits()
     if example_dir is None:
         example_dir = tempfile.mkdtemp(prefix="floatalk-example-")
-    page = build_ui(queue, example_dir=example_dir, limits=limits)
+    live_link = None if live_path is None else relative_link(path, live_path) + "/"
+    page = build_ui(queue, example_dir=example_dir, limits=limits, live_link=live_link)
     return gr.mount_gradio_app(
         app,
         page,

@@ -1,11 +1,10 @@
 """The page's files: uploads copied into a staging folder before they are queued (the queue moves
 what it is given; Gradio keeps its own), finished videos placed where the page serves them, and
-the one-click example's files written in the background.
+the one-click example's files written in the background (`floatalk.apps.examples.example_files`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -14,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from floatalk.apps.examples import write_example
+from floatalk.apps.examples import example_files
 from floatalk.errors import UserInputError
 
 __all__ = ["example_files", "publish_video", "stage_inputs", "staging_folder"]
@@ -70,22 +69,3 @@ def publish_video(video: Path, folder: Path, job_id: str, keep_s: float = 86400.
     except OSError:
         shutil.copyfile(video, target)
     return str(target)
-
-
-def example_files(folder: Path, seconds: float) -> concurrent.futures.Future[tuple[Path, Path]]:
-    """The example's (portrait, speech) in `folder`: at once when they are there, else written in
-    the background (rendering the synthetic clip takes seconds), so the page starts without waiting."""
-    portrait, speech = folder / "portrait.png", folder / "speech.wav"
-    if portrait.is_file() and speech.is_file():
-        done: concurrent.futures.Future[tuple[Path, Path]] = concurrent.futures.Future()
-        done.set_result((portrait, speech))
-        return done
-
-    def write() -> tuple[Path, Path]:
-        written = write_example(folder, seconds=seconds)
-        return written.image, written.audio
-
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floatalk-example")
-    future = pool.submit(write)
-    pool.shutdown(wait=False)
-    return future
