@@ -198,7 +198,7 @@ def render_scene(
     batches = _scene_frames(pipe, sources, conditions, face_opts, T, opts.batch_size, generator, report)
     written = write_video(out, batches, picks, out_fps, cast.soundtrack, cast.sound_rate, composite, metadata)
     height, width = composite.size
-    emotions = {id(f): fo.emotion or "auto" for f, fo in zip(moving, face_opts)}
+    emotions = iter(fo.emotion or "auto" for fo in face_opts)  # the moving faces', in cast order
     faces = tuple(
         SceneFaceReport(
             label=f.label,
@@ -206,7 +206,7 @@ def render_scene(
             role=f.role,
             voice=f.voice,
             speaking=sum(b - a for a, b in f.speaking),
-            emotion=emotions.get(id(f), "none"),
+            emotion="none" if f.role == "still" else next(emotions),
         )
         for f in cast.faces
     )
