@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,8 @@ class LiveSession:
         # live steps run the FMT traced (`TracedFMT`) where that pays: float32 on a CPU; the
         # windows of `close` run it as offline generation does
         self.eager = torch.device(engine.device).type != "cpu" or engine.dtype != torch.float32
+        if self.lookahead is not None:
+            self._warm_up()
 
     @property
     def chunk_ms(self) -> float:
@@ -144,6 +147,30 @@ class LiveSession:
         if "emotion" in checked:
             self.emotion.set(checked["emotion"])
         self.controls.set(checked)
+
+    def _warm_up(self) -> None:
+        """Run a live step's shapes once before any audio (the FMT's trace for the steady window,
+        the decoder's first call), so that the first frames do not wait for them."""
+        engine, cfg, dtype = self.engine, self.engine.cfg.fmt, self.engine.dtype
+        n = min(self.L, self.step_frames + self.margin)
+        fmt = engine.model.fmt if self.eager else traced_fmt(engine.model.fmt)
+        zeros = partial(torch.zeros, device=engine.device, dtype=dtype)
+        settings = SamplerSettings(
+            a_cfg_scale=self.options.a_cfg_scale, e_cfg_scale=self.controls.e_cfg_scale, nfe=2, method="euler"
+        )
+        we = zeros(1, 1, cfg.dim_e)
+        sample_window(
+            fmt,
+            zeros(1, n, self.dim),
+            zeros(1, n, cfg.dim_a),
+            self.source.r_s.to(dtype),
+            we,
+            zeros(1, self.Lp, self.dim),
+            zeros(1, self.Lp, cfg.dim_a),
+            settings,
+        )
+        for _ in engine.decode(self.source, zeros(1, self.step_frames, self.dim), self.options.batch_size):
+            pass
 
     # ------------------------------------------------------------------------------- stepping
     def _advance(self, target: int, final: bool) -> LiveOutput:
