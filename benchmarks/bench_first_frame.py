@@ -17,6 +17,7 @@ face-mesh runtime (ai_edge_litert) imported on the bundled model's path.
 
     python benchmarks/bench_first_frame.py [--runs 3] [--seconds 6] [--json outputs/bench/first_frame.json]
     python benchmarks/bench_first_frame.py --baseline ../main/src     # beside another floatalk's source
+    python benchmarks/bench_first_frame.py --checkpoint checkpoints/parity_release --skip-bundled --runs 1
 
 With --baseline SRC, each run of this floatalk alternates with a run of the floatalk whose `src`
 folder is SRC (put first on PYTHONPATH), so both see the same load; the table gives both and
@@ -95,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--baseline", type=Path, metavar="SRC", help="also time the floatalk in this src folder, alternately"
     )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="also time `floatalk generate --checkpoint DIR` on the parity photo and speech (release-size weights)",
+    )
+    p.add_argument("--skip-bundled", action="store_true", help="only the --checkpoint run")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     args = p.parse_args(argv)
     import floatalk
@@ -132,6 +139,23 @@ def main(argv: list[str] | None = None) -> int:
                 "--quiet",
             ],
         }
+        if args.skip_bundled:
+            commands = {}
+        if args.checkpoint is not None:
+            parity = Path(__file__).resolve().parents[1] / "tests" / "data" / "parity" / "inputs_a"
+            commands["floatalk generate --checkpoint"] = [
+                "generate",
+                "--checkpoint",
+                str(args.checkpoint.resolve()),
+                "--image",
+                str(parity / "image.png"),
+                "--audio",
+                str(parity / "audio.wav"),
+                "--out",
+                str(folder / "release.mp4"),
+                "--no-crop",
+                "--quiet",
+            ]
         for name, command in commands.items():
             runs: dict[str, list[dict]] = {tree: [] for tree in trees}
             load_before = os.getloadavg()[0]

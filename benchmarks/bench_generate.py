@@ -100,9 +100,13 @@ class Clock:
 
 
 def setup_worker(args: argparse.Namespace) -> None:
+    """Threads; call `tune_allocator` once the weights are loaded, as `floatalk generate` does."""
     import torch
 
     torch.set_num_threads(args.threads)
+
+
+def tune_allocator(args: argparse.Namespace) -> None:
     if args.tune_allocator:
         from floatalk.pipeline import reuse_freed_memory
 
@@ -132,6 +136,7 @@ def worker_pipeline(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     pipe = load_pipe(args, "float32")
     run = pipe.precision(args.precision)  # built now: part of loading, not of the generation
+    tune_allocator(args)
     load_s = time.perf_counter() - t0
     rss_loaded = max_rss_mb()
     wave = speech(args.duration, pipe.sample_rate)
@@ -193,7 +198,7 @@ def worker_peak(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     out: dict = {"kind": "peak", "threads": args.threads}
 
-    def best(fn, flops: float, reps: int = 3) -> float:
+    def best(fn, flops: float, reps: int = 8) -> float:
         fn()
         seconds = min(timed(fn) for _ in range(reps))
         return flops / seconds / 1e9
@@ -414,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="keep glibc's default of returning big blocks to the OS (see reuse_freed_memory)",
     )
+    p.add_argument("--rounds", type=int, default=1, help="runs of each precision, alternating; best kept (default 1)")
     p.add_argument("--skip-peak", action="store_true", help="skip the peak GFLOP/s microbenchmarks")
     p.add_argument("--gpu", action="store_true", help="the same as --device cuda")
     p.add_argument("--compile", action="store_true", help="--device cuda: torch.compile the batched decoder")
@@ -476,21 +482,31 @@ def main(argv: list[str] | None = None) -> int:
                 "| load before/after |"
             )
             print("|---" * (12 + len(STAGES)) + "|", flush=True)
+            best: dict[tuple[float, str], dict] = {}
             for duration in args.durations:
-                for precision in args.precisions:
-                    r = run_worker("pipeline", args, duration=duration, precision=precision)
-                    print_pipeline_row(r)
-                    results.append(r)
-            pipelines = [r for r in results if r["kind"] == "pipeline"]
-            print(f"\nratios to floatalk {args.precisions[0]} (the baseline; not the release's own code):")
+                for _ in range(args.rounds):  # precisions alternate, so a burst of load hits both alike
+                    for precision in args.precisions:
+                        r = run_worker("pipeline", args, duration=duration, precision=precision)
+                        print_pipeline_row(r)
+                        results.append(r)
+                        key = (duration, precision)
+                        if key not in best or r["total_s"] < best[key]["total_s"]:
+                            best[key] = r
+            print(
+                f"\nratios to floatalk {args.precisions[0]} (the baseline; not the release's own code), "
+                f"best of {args.rounds} round(s) each; CPU seconds are less sensitive to other load than wall seconds:"
+            )
             for duration in args.durations:
-                base = next(r for r in pipelines if r["duration_s"] == duration)
-                for r in pipelines:
-                    if r["duration_s"] != duration or r is base:
-                        continue
+                base = best[(duration, args.precisions[0])]
+                for precision in args.precisions[1:]:
+                    r = best[(duration, precision)]
                     speed = (base["total_s"] / base["frames"]) / (r["total_s"] / r["frames"])
+                    cpu = base["cpu_s_per_frame"] / r["cpu_s_per_frame"]
                     first = r["first_frame_after_load_s"] / base["first_frame_after_load_s"]
-                    print(f"  {duration:g} s, {r['precision']}: {speed:.2f}x the speed, first frame at {first:.2f}x")
+                    print(
+                        f"  {duration:g} s, {precision}: {speed:.2f}x the speed ({cpu:.2f}x in CPU seconds), "
+                        f"first frame at {first:.2f}x the time"
+                    )
         peak = None
         if not args.skip_peak:
             peak = run_worker("peak", args)

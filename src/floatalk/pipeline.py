@@ -206,6 +206,11 @@ class FloatPipeline(FloatEngine):
         self.check_inputs(image, np.zeros(1, np.float32), generator)
         if opts.timeline is not None or opts.pose_video is not None:
             raise UserInputError("a live session takes no timeline or pose video; change its controls with update().")
+        if opts.precision not in (None, self.loaded_precision):
+            raise UserInputError(
+                f"a live session runs in the precision the model was loaded in ({self.loaded_precision}), "
+                f"not {opts.precision}."
+            )
         if not (isinstance(chunk_ms, (int, float)) and 1 <= chunk_ms <= 2000):
             raise UserInputError(f"chunk_ms must be a number from 1 to 2000 (got {chunk_ms!r}).")
         if lookahead_ms is not None and not (isinstance(lookahead_ms, (int, float)) and 0 <= lookahead_ms <= 2000):

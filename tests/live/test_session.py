@@ -150,7 +150,7 @@ def test_closed_sessions_and_bad_settings_are_one_sentence(bundled_pipe, example
         with pytest.raises(UserInputError) as exc:
             call()
         assert "closed" in one_sentence(exc)
-    for kwargs in ({"chunk_ms": 0}, {"lookahead_ms": -5}, {"timeline": {"segments": []}}):
+    for kwargs in ({"chunk_ms": 0}, {"lookahead_ms": -5}, {"timeline": {"segments": []}}, {"precision": "fast"}):
         with pytest.raises(UserInputError) as exc:
             bundled_pipe.live(example.image, **kwargs)
         one_sentence(exc)

@@ -123,13 +123,16 @@ def run(args: argparse.Namespace) -> int:
     note = bundled_note(checkpoint, [args.image])
     if note:
         print(note, file=sys.stderr)
-    if args.device == "cpu":
-        reuse_freed_memory()  # the decoder's big short-lived blocks are page-faulted in again otherwise
     n_model = -(-len(wave) * cfg.audio.fps // cfg.audio.sample_rate)
     with ProgressBar(n_model, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
         # A plain --precision is loaded as such (no second copy of the sampler); fast is built from float32.
         dtype = options.precision if options.precision in DTYPES else args.dtype
         pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device, dtype=getattr(torch, dtype))
+        if args.device == "cpu":
+            # The decoder's big short-lived blocks are page-faulted in again otherwise. Only after the
+            # weights are in: the checkpoint's temporary copy, freed, then goes back to the OS instead
+            # of staying in the heap (peak RSS 3.19 GB instead of 3.51 GB at release size).
+            reuse_freed_memory()
         # A drawn face animated is still a drawn face: the video keeps the portrait's mark.
         mark = synthetic_video_metadata() if is_synthetic(args.image) else None
         report = render_video(

@@ -15,8 +15,9 @@ def reuse_freed_memory() -> bool:
     page-faulted in and zeroed by the kernel again: about a third of CPU decoding time on 2
     cores. Disabling mmap for the heap (M_MMAP_MAX = 0) and heap trimming (M_TRIM_THRESHOLD)
     keeps them in the heap. The peak RSS is the same; RSS just does not drop after a peak.
-    Never called at import: `floatalk generate` calls it for CPU runs. Returns False where
-    there is no glibc (nothing changed).
+    Never called at import: `floatalk generate` calls it for CPU runs, once the weights are
+    loaded (called before, the checkpoint's temporary copy would stay in the heap: peak RSS 3.51
+    instead of 3.19 GB at release size). Returns False where there is no glibc (nothing changed).
     """
     import ctypes
     import ctypes.util

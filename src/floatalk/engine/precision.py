@@ -15,8 +15,8 @@ float32's on the parity inputs and lip sync at least 0.95 of float32's on held-o
 
 Measured and left out: the FMT's linear layers in int8 (`quantize_linears`, torch.ao dynamic
 quantisation, the time embedding kept float since the FMT reads its weight's dtype) sampled a
-window 1.9-2.7x faster (three runs at load 4-6 on 2 cores) but moved the motion latents by 1.6 % and the frames to 27.5 dB PSNR; the
-audio encoder in int8, 27.3 dB.
+window 1.9-2.7x faster (three runs at load 4-6 on 2 cores) but moved the motion latents by 1.6 %
+and the frames to 27.5 dB PSNR; the audio encoder in int8, 27.3 dB.
 
 Letters: none (no tensors are shaped here).
 """

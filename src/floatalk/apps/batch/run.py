@@ -72,11 +72,11 @@ def run_local(checkpoint: str = "bundled", device: str = "cpu", progress: Progre
 
         if device == "cuda" and not torch.cuda.is_available():
             raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
-        if device == "cpu":
-            reuse_freed_memory()
         if progress is not None:
             progress("loading model", 0, 0)
         pipe = FloatPipeline.from_pretrained(folder, device=device)
+        if device == "cpu":
+            reuse_freed_memory()  # after loading, as floatalk generate does (the checkpoint's copy goes back)
         for entry in entries:
             finished(run_entry(pipe, entry, out_dir, progress))
 
