@@ -22,8 +22,8 @@ pose video would give every head the same motion."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from floatalk.io.composite import MAX_SCENE_SIDE
     from floatalk.scene import SPEAKER_OPTIONS
+    from floatalk.units import MAX_SCENE_SIDE
 
     p = sub.add_parser(
         "scene",
