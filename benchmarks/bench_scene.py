@@ -21,7 +21,8 @@ scene costs does not depend on who speaks when): `floatalk scene` in a fresh pro
 the scene runs twice, the first time measuring each new portrait's motion atlas (what closing a
 listener's mouth edits through; cached), the second reading it, and the second is compared:
 wall seconds, the render's own seconds (the summary's, without start-up and model loading) per
-frame, the ratio scene / sum of separate runs, and peak RSS; with --long-seconds, the peak RSS of
+frame, the ratio scene / sum of separate runs, and peak RSS, each the fastest of --repeats runs
+taken in turn (other work on a shared machine only slows a run down); with --long-seconds, the peak RSS of
 a 2-face scene at --cost-seconds and at that length (memory flat in the scene's length).
 
 Detection (--detection): every face found by the face mesh on composites of the real photos that
@@ -220,8 +221,18 @@ def _talkers(count: int, seconds: float, size: int, seed: int, folder: Path):
     return scene, where
 
 
+def _run(command: list[str], log: Path, out: Path) -> dict:
+    """One measured run writing `out` (removed first): wall seconds, the summary's render seconds, peak RSS."""
+    out.unlink(missing_ok=True)
+    run = run_measured(command, log, timeout=3600)
+    if run["exit_status"] != 0:
+        raise SystemExit(f"a run failed: {run['command']}: {run['output_tail']}")
+    return {"wall": run["wall_s"], "render": _summary_seconds(run["output_tail"]), "peak": run["peak_rss_bytes"]}
+
+
 def cost(args, folder: Path) -> list[dict]:
-    """`floatalk scene` against one `floatalk generate` per face, each in a fresh process."""
+    """`floatalk scene` against one `floatalk generate` per face, each in a fresh process; the
+    fastest of --repeats interleaved runs of each (the machine's other load only slows runs down)."""
     from PIL import Image
 
     from floatalk.io.face import crop_image, face_crop_box
@@ -234,40 +245,41 @@ def cost(args, folder: Path) -> list[dict]:
         speakers = []
         for k, box in enumerate(scene.boxes):
             speakers += ["--speaker", ",".join(f"{v:.2f}" for v in box) + f"={where / f'face_{k + 1}.wav'}"]
-        scene_cmd = [*cmd, "scene", "--image", str(where / "photo.png"), *speakers, "--out", str(where / "scene.mp4")]
-        first = run_measured(scene_cmd, where / "first.log", timeout=3600)  # measures each portrait's motion atlas
-        (where / "scene.mp4").unlink(missing_ok=True)
-        run = run_measured(scene_cmd, where / "scene.log", timeout=3600)  # the atlases read from the cache
-        separate = []
+        video = where / "scene.mp4"
+        scene_cmd = [*cmd, "scene", "--image", str(where / "photo.png"), *speakers, "--out", str(video)]
+        alone_cmds = []
         for k, box in enumerate(scene.boxes):
             crop = where / f"crop_{k + 1}.png"
             Image.fromarray(crop_image(scene.photo, face_crop_box(box, 1.6), 128)).save(crop)
-            separate.append(
-                run_measured(
-                    [*cmd, "generate", "--image", str(crop), "--audio", str(where / f"face_{k + 1}.wav"), "--no-crop",
-                     "--out", str(where / f"alone_{k + 1}.mp4")],
-                    where / f"alone_{k + 1}.log",
-                    timeout=3600,
-                )
+            out = where / f"alone_{k + 1}.mp4"
+            alone_cmds.append(
+                ([*cmd, "generate", "--image", str(crop), "--audio", str(where / f"face_{k + 1}.wav"), "--no-crop",
+                  "--out", str(out)], out)
             )  # fmt: skip
-        failed = [r for r in (first, run, *separate) if r["exit_status"] != 0]
-        if failed:
-            raise SystemExit(f"a run failed: {failed[0]['command']}: {failed[0]['output_tail']}")
-        scene_work = _summary_seconds(run["output_tail"])
-        alone_work = sum(_summary_seconds(r["output_tail"]) or 0.0 for r in separate)
+        first = _run(scene_cmd, where / "first.log", video)  # measures each new portrait's motion atlas
+        scenes, alone = [], [[] for _ in alone_cmds]
+        for r in range(args.repeats):
+            scenes.append(_run(scene_cmd, where / f"scene_{r}.log", video))  # the atlases read from the cache
+            for k, (command, out) in enumerate(alone_cmds):
+                alone[k].append(_run(command, where / f"alone_{k + 1}_{r}.log", out))
+        scene_wall, scene_render = min(x["wall"] for x in scenes), min(x["render"] for x in scenes)
+        alone_wall = sum(min(x["wall"] for x in runs) for runs in alone)
+        alone_render = sum(min(x["render"] for x in runs) for runs in alone)
         row = {
             "faces": count,
             "frames": T,
-            "scene_first_wall_s": first["wall_s"],
-            "scene_wall_s": run["wall_s"],
-            "scene_render_s": scene_work,
-            "scene_render_s_per_frame": scene_work / T,
-            "scene_peak_rss_mb": run["peak_rss_bytes"] / 2**20,
-            "separate_wall_s": sum(r["wall_s"] for r in separate),
-            "separate_render_s": alone_work,
-            "separate_peak_rss_mb": max(r["peak_rss_bytes"] for r in separate) / 2**20,
-            "ratio_wall": run["wall_s"] / sum(r["wall_s"] for r in separate),
-            "ratio_render": scene_work / alone_work,
+            "repeats": args.repeats,
+            "scene_first_wall_s": first["wall"],
+            "scene_wall_s": scene_wall,
+            "scene_render_s": scene_render,
+            "scene_render_s_per_frame": scene_render / T,
+            "scene_peak_rss_mb": max(x["peak"] for x in scenes) / 2**20,
+            "separate_wall_s": alone_wall,
+            "separate_render_s": alone_render,
+            "separate_render_s_per_frame": alone_render / T,
+            "separate_peak_rss_mb": max(x["peak"] for runs in alone for x in runs) / 2**20,
+            "ratio_wall": scene_wall / alone_wall,
+            "ratio_render": scene_render / alone_render,
         }
         rows.append(row)
         print(
@@ -275,6 +287,7 @@ def cost(args, folder: Path) -> list[dict]:
             f"(first run, measuring the atlases: {row['scene_first_wall_s']:.1f} s), "
             f"{row['scene_render_s_per_frame'] * 1000:.0f} ms/frame rendering, "
             f"peak {row['scene_peak_rss_mb']:.0f} MB; separate runs {row['separate_wall_s']:.1f} s wall, "
+            f"{row['separate_render_s_per_frame'] * 1000:.0f} ms/frame rendering, "
             f"peak {row['separate_peak_rss_mb']:.0f} MB; scene / separate: {row['ratio_wall']:.2f} wall, "
             f"{row['ratio_render']:.2f} rendering",
             flush=True,
@@ -374,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mix", action="store_true", help="also render each quality scene from its mix and turns")
     p.add_argument("--counts", type=int, nargs="*", default=[1, 2, 4, 6], help="faces of the cost scenes")
     p.add_argument("--cost-seconds", type=float, default=4.0, help="length of a cost scene")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="interleaved runs of each cost measurement (the fastest counts)"
+    )
     p.add_argument("--long-seconds", type=float, default=0.0, help="also a 2-face scene this long: peak RSS vs length")
     p.add_argument("--detection", action="store_true", help="also count faces found on real group photos")
     p.add_argument("--floatalk", help="how to run floatalk (default: found as _common.floatalk_command does)")

@@ -93,7 +93,7 @@ def test_turns_files_json_and_yaml(tmp_path):
             [{"start": 0, "end": 2, "face": 1}, {"start": 1.5, "end": 3, "face": 2}],
             "Turns overlap: face 1 speaks until 2 s",
         ),
-        ([{"start": 0, "end": 2, "face": 0}], "turn 1's face 0 is not a face number"),
+        ([{"start": 0, "end": 2, "face": 1.5}], "turn 1's face 1.5 must be a face number"),
         ([{"start": 2, "end": 1, "face": 1}], "turn 1 ends (1 s) before it starts (2 s)"),
         ([{"start": 0, "end": 1}], "turn 1 needs 'face'"),
         ([{"start": 0, "end": 1, "face": 1, "who": "ann"}], "unknown field 'who'"),
@@ -106,6 +106,12 @@ def test_bad_turns_are_one_sentence(data, needle):
     with pytest.raises(UserInputError) as info:
         Turns.from_data(data)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_turns_file_that_names_face_0_counts_from_0():
+    turns = Turns.from_data([{"start": 0, "end": 1, "face": 0}, {"start": 1, "end": 2, "face": 2}])
+    assert turns.faces() == [1, 3]  # the leftmost and the third, in --face's counting
+    assert Turns.from_data([{"start": 0, "end": 1, "face": 2}]).faces() == [2]
 
 
 def test_turns_past_the_recording_end_are_refused():

@@ -9,7 +9,9 @@ and trusted by `floatalk.render.render_scene`.
   their ranges (`speaker_options`; `option_text` reads `1:emotion=happy` from the command line).
 * `Turns` say who speaks when in a mixed recording: a JSON or YAML list of
   `{"start": 0.0, "end": 3.2, "face": 1}` (seconds; a face number or `[x, y, w, h]`), or an object
-  with that list under "turns". Turns may not overlap nor pass the recording's end.
+  with that list under "turns". Turns may not overlap nor pass the recording's end. Faces count
+  from 1 as `--face` does, unless the file names a face 0: then it counts from 0, the leftmost
+  being 0, and each of its numbers means the next face in `--face`'s counting.
 * `listening_timeline` turns a face's speaking spans into the timeline that closes its mouth
   while it listens, easing in and out at the turns' edges, merged with any timeline of the user's.
 """
@@ -209,6 +211,17 @@ class Turn:
     face: Face
 
 
+def _is_number(value: Any) -> bool:
+    """True for a face number written as a number or as text ('2')."""
+    if isinstance(value, str):
+        return value.strip().lstrip("-").isdigit()
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+
+
+def _is_zero(value: Any) -> bool:
+    return _is_number(value) and int(float(value)) == 0
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise UserInputError(f"{where} must be a number of seconds, at least 0 (got {value!r}).")
@@ -234,6 +247,9 @@ class Turns:
             raise UserInputError(f"The {source} must be a non-empty list of turns {{start, end, face}}.")
         turns = []
         names = {f.name for f in fields(Turn)}
+        # Faces count from 1 as --face does; a file that names face 0 counts from 0 (as lists in
+        # code do), so each of its numbers is one more in --face's counting.
+        from_zero = any(isinstance(item, dict) and _is_zero(item.get("face")) for item in data)
         for i, item in enumerate(data):
             where = f"In the {source}, turn {i + 1}"
             if not isinstance(item, dict):
@@ -248,7 +264,10 @@ class Turns:
             end = _seconds(item["end"], f"{where}'s end")
             if end <= start:
                 raise UserInputError(f"{where} ends ({end:g} s) before it starts ({start:g} s).")
-            turns.append(Turn(start, end, parse_face(item["face"], f"{where}'s face")))
+            face = item["face"]
+            if from_zero and _is_number(face):
+                face = int(float(face)) + 1
+            turns.append(Turn(start, end, parse_face(face, f"{where}'s face")))
         turns.sort(key=lambda t: t.start)
         for a, b in zip(turns, turns[1:]):
             if b.start < a.end - 1e-9:

@@ -2,7 +2,7 @@
 
 The model's own rates travel in its config (`AudioEncoderConfig.sample_rate`, `.fps`); these
 are their defaults and the rates of everything around the model (the synthetic world, the
-training data, the soundtrack muxed into written videos).
+training data, the soundtrack muxed into written videos), and the size cap of a scene's video.
 """
 
 from __future__ import annotations
@@ -16,4 +16,7 @@ FPS = 25
 MUX_SAMPLE_RATE = 48000
 """Hz: the soundtrack written into output videos, resampled from the user's original file."""
 
-__all__ = ["FPS", "MUX_SAMPLE_RATE", "SAMPLE_RATE"]
+MAX_SCENE_SIDE = 1920
+"""Pixels: the longest side of a scene's video (`floatalk scene`); a bigger photo is scaled down."""
+
+__all__ = ["FPS", "MAX_SCENE_SIDE", "MUX_SAMPLE_RATE", "SAMPLE_RATE"]

@@ -22,8 +22,8 @@ pose video would give every head the same motion."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from floatalk.io.composite import MAX_SCENE_SIDE
     from floatalk.scene import SPEAKER_OPTIONS
+    from floatalk.units import MAX_SCENE_SIDE
 
     p = sub.add_parser(
         "scene",
@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
   --audio MIX --turns FILE                        one recording of everybody, and who speaks when
 turns file (JSON, or YAML as .yaml/.yml), seconds from the start of the recording:
   [{{"start": 0.0, "end": 3.2, "face": 1}}, {{"start": 3.4, "end": 6.0, "face": 2}}]
-  a face is a number or [x, y, w, h]; turns may not overlap nor pass the recording's end;
+  a face is a number (from 1 as --face counts; a file that names face 0 counts from 0) or [x, y, w, h];
+  turns may not overlap nor pass the recording's end;
   with --speaker recordings, --turns says who speaks when instead of their loudness.
 a speaker's own settings: --speaker-option FACE:NAME=VALUE (repeatable), NAME one of
   {", ".join(SPEAKER_OPTIONS)}

@@ -23,11 +23,10 @@ import numpy as np
 
 from floatalk.errors import UserInputError
 from floatalk.io.face import CropBox, box_matrix, feather_ramp
+from floatalk.units import MAX_SCENE_SIDE
 
 __all__ = ["CLEAR_MARGIN", "CLEAR_SOFT", "MAX_SCENE_SIDE", "SceneComposite", "scene_size"]
 
-MAX_SCENE_SIDE = 1920
-"""Longest side of a scene's video, in pixels; a bigger photo is scaled down to it."""
 CLEAR_MARGIN = 0.15
 CLEAR_SOFT = 0.1
 

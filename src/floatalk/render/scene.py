@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from floatalk.errors import UserInputError
-from floatalk.io.composite import MAX_SCENE_SIDE
 from floatalk.options import GenerateOptions
 from floatalk.progress import Progress, no_progress
 from floatalk.render.report import SceneFaceReport, SceneReport
@@ -33,6 +32,7 @@ from floatalk.render.scene_cast import CastFace, PreparedScene, prepare_scene
 from floatalk.render.writer import check_fps, frame_picks, write_video
 from floatalk.scene import Speaker, listening_timeline
 from floatalk.timeline import Timeline
+from floatalk.units import MAX_SCENE_SIDE
 
 if TYPE_CHECKING:
     import torch
