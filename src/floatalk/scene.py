@@ -316,6 +316,21 @@ class Turns:
                 )
 
 
+def _listening_spans(speaking: Sequence[tuple[float, float]], seconds: float, half: float) -> list[tuple[float, float]]:
+    """(start, end) seconds in which a face that speaks in `speaking` listens, stopping `half` a
+    transition short of its turns (not at the scene's own start and end)."""
+    spans = sorted((max(0.0, a), min(seconds, b)) for a, b in speaking if b > 0 and a < seconds)
+    listening = []
+    cursor = 0.0
+    for a, b in [*spans, (seconds, seconds)]:
+        lo = cursor if cursor <= 0 else cursor + half
+        hi = a if a >= seconds else a - half
+        if hi > lo + 1e-9:
+            listening.append((lo, hi))
+        cursor = max(cursor, b)
+    return listening
+
+
 def listening_timeline(
     speaking: Sequence[tuple[float, float]],
     seconds: float,
@@ -331,16 +346,7 @@ def listening_timeline(
     moving average of one transition does the rest), so a speaker's whole turn has its mouth.
     None when the face never listens and there is no `base`."""
     transition = base.transition if base is not None else ease
-    half = transition / 2
-    spans = sorted((max(0.0, a), min(seconds, b)) for a, b in speaking if b > 0 and a < seconds)
-    listening = []
-    cursor = 0.0
-    for a, b in [*spans, (seconds, seconds)]:
-        lo = cursor if cursor <= 0 else cursor + half
-        hi = a if a >= seconds else a - half
-        if hi > lo + 1e-9:
-            listening.append((lo, hi))
-        cursor = max(cursor, b)
+    listening = _listening_spans(speaking, seconds, transition / 2)
     user = list(base.segments) if base is not None else []
     edges = [v for span in listening for v in span] + [v for s in user for v in (s.start, s.end)]
     cuts = sorted({0.0, seconds, *edges})

@@ -107,6 +107,22 @@ def _scene_frames(
             yield frames
 
 
+def _face_reports(cast: Any, face_opts: list[GenerateOptions]) -> tuple[SceneFaceReport, ...]:
+    """What each face of the cast did; `face_opts` are the moving faces' options, in cast order."""
+    emotions = iter(fo.emotion or "auto" for fo in face_opts)
+    return tuple(
+        SceneFaceReport(
+            label=f.label,
+            box=f.box,
+            role=f.role,
+            voice=f.voice,
+            speaking=sum(b - a for a, b in f.speaking),
+            emotion="none" if f.role == "still" else next(emotions),
+        )
+        for f in cast.faces
+    )
+
+
 def _check_generator(generator: Any) -> None:
     import torch
 
@@ -159,8 +175,8 @@ def render_scene(
 
     started = time.perf_counter()
     _check_generator(generator)
+    given = bool(speakers) or audio is not None or turns is not None or options is not None or others != "still"
     if isinstance(image, PreparedScene):
-        given = speakers or audio is not None or turns is not None or options is not None or others != "still"
         if given or overrides:
             raise UserInputError("A prepared scene already holds its speakers, recordings, turns and options.")
         scene = image
@@ -198,18 +214,6 @@ def render_scene(
     batches = _scene_frames(pipe, sources, conditions, face_opts, T, opts.batch_size, generator, report)
     written = write_video(out, batches, picks, out_fps, cast.soundtrack, cast.sound_rate, composite, metadata)
     height, width = composite.size
-    emotions = iter(fo.emotion or "auto" for fo in face_opts)  # the moving faces', in cast order
-    faces = tuple(
-        SceneFaceReport(
-            label=f.label,
-            box=f.box,
-            role=f.role,
-            voice=f.voice,
-            speaking=sum(b - a for a, b in f.speaking),
-            emotion="none" if f.role == "still" else next(emotions),
-        )
-        for f in cast.faces
-    )
     return SceneReport(
         out=out,
         frames=written,
@@ -219,7 +223,7 @@ def render_scene(
         seconds=cast.seconds,
         elapsed=time.perf_counter() - started,
         photo_size=(photo.shape[1], photo.shape[0]),
-        faces=faces,
+        faces=_face_reports(cast, face_opts),
         found=cast.found,
         detector=cast.detector,
     )

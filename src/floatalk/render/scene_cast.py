@@ -205,54 +205,17 @@ def resolve_cast(
     `audio` and `turns`) none. turns: a Turns, a parsed list, or a file; with separate recordings
     they say who speaks when instead of each recording's level. others: 'still' or 'idle'.
     sample_rate: the model's; mux_rate: the soundtrack's when the recordings are files."""
-    from floatalk.io.audio import load_audio
-    from floatalk.io.voice import has_sound, speech_spans
-
     if others not in OTHERS:
         raise UserInputError(f"The faces nobody names must be 'still' or 'idle' (got {others!r}).")
     speakers = [s.checked() if isinstance(s, Speaker) else _not_speaker(s) for s in speakers]
     turns = Turns.coerce(turns) if turns is not None else None
-    if audio is not None:
-        if turns is None:
-            raise UserInputError("A mixed recording needs turns that say who speaks when.")
-        if any(s.audio is not None for s in speakers):
-            raise UserInputError("Give one recording per speaker or one mixed recording with turns, not both.")
-    elif not speakers:
-        raise UserInputError("A scene needs at least one speaker: a face and its recording.")
-    else:
-        silent = next((s for s in speakers if s.audio is None), None)
-        if silent is not None:
-            raise UserInputError(
-                f"{_upper(face_label(silent.face))} has no recording; give each speaker its own, "
-                "or one mixed recording with turns."
-            )
-        if turns is not None:
-            stranger = next((f for f in turns.faces() if all(f != s.face for s in speakers)), None)
-            if stranger is not None:
-                raise UserInputError(f"The turns name {face_label(stranger)}, which has no recording.")
+    _check_voices(speakers, audio, turns)
     named = _named_faces(speakers, turns)
     boxes, rest, found, used = _locate(photo, named, others, detector)
-
     if audio is None:
-        tracks, soundtrack, sound_rate = _separate_tracks(speakers, sample_rate, mux_rate)
-        n = len(tracks[0])
-        if turns is not None:
-            turns.check_duration(n / sample_rate)
-        spans = [
-            turns.spans(s.face) if turns is not None else speech_spans(t, sample_rate) for s, t in zip(speakers, tracks)
-        ]
-        voices = [_voice_name(s.audio) for s in speakers]
+        n, tracks, spans, voices, soundtrack, sound_rate = _own_voices(speakers, turns, sample_rate, mux_rate)
     else:
-        mix = load_audio(audio, sample_rate)
-        if not has_sound(mix):
-            raise UserInputError(f"The mixed recording ({_voice_name(audio)}) has no sound.")
-        n = len(mix)
-        turns.check_duration(n / sample_rate)
-        spans = [turns.spans(face) for face, _ in named]
-        tracks = [gate(mix, s, sample_rate) for s in spans]
-        files = isinstance(audio, (str, os.PathLike))
-        soundtrack, sound_rate = (load_audio(audio, mux_rate), mux_rate) if files else (mix, sample_rate)
-        voices = ["the mixed recording"] * len(named)
+        n, tracks, spans, voices, soundtrack, sound_rate = _mixed_voices(audio, turns, named, sample_rate, mux_rate)
 
     faces = []
     for (face, speaker), box, track, said, voice in zip(named, boxes, tracks, spans, voices):
@@ -262,6 +225,65 @@ def resolve_cast(
         number = found.index(box) + 1
         faces.append(CastFace(f"face {number}", number, box, others))
     return Cast(faces, n, sample_rate, soundtrack, sound_rate, len(found) if used else None, used)
+
+
+def _check_voices(speakers: list[Speaker], audio: Any, turns: Turns | None) -> None:
+    """Each speaker has its own recording (turns, if any, name only them), or there is one mixed
+    recording with turns and no speaker has a recording of its own."""
+    if audio is not None:
+        if turns is None:
+            raise UserInputError("A mixed recording needs turns that say who speaks when.")
+        if any(s.audio is not None for s in speakers):
+            raise UserInputError("Give one recording per speaker or one mixed recording with turns, not both.")
+        return
+    if not speakers:
+        raise UserInputError("A scene needs at least one speaker: a face and its recording.")
+    silent = next((s for s in speakers if s.audio is None), None)
+    if silent is not None:
+        raise UserInputError(
+            f"{_upper(face_label(silent.face))} has no recording; give each speaker its own, "
+            "or one mixed recording with turns."
+        )
+    if turns is not None:
+        stranger = next((f for f in turns.faces() if all(f != s.face for s in speakers)), None)
+        if stranger is not None:
+            raise UserInputError(f"The turns name {face_label(stranger)}, which has no recording.")
+
+
+def _own_voices(
+    speakers: list[Speaker], turns: Turns | None, sample_rate: int, mux_rate: int
+) -> tuple[int, list[np.ndarray], list[list[tuple[float, float]]], list[str], np.ndarray, int]:
+    """One recording per speaker: (samples, (N,) tracks, speaking spans per speaker (from the
+    turns, else from each recording's level), voice names, the soundtrack and its rate)."""
+    from floatalk.io.voice import speech_spans
+
+    tracks, soundtrack, sound_rate = _separate_tracks(speakers, sample_rate, mux_rate)
+    n = len(tracks[0])
+    if turns is not None:
+        turns.check_duration(n / sample_rate)
+        spans = [turns.spans(s.face) for s in speakers]
+    else:
+        spans = [speech_spans(t, sample_rate) for t in tracks]
+    return n, tracks, spans, [_voice_name(s.audio) for s in speakers], soundtrack, sound_rate
+
+
+def _mixed_voices(
+    audio: Any, turns: Turns, named: list, sample_rate: int, mux_rate: int
+) -> tuple[int, list[np.ndarray], list[list[tuple[float, float]]], list[str], np.ndarray, int]:
+    """One mixed recording with turns: each named face hears the mix during its own turns only."""
+    from floatalk.io.audio import load_audio
+    from floatalk.io.voice import has_sound
+
+    mix = load_audio(audio, sample_rate)
+    if not has_sound(mix):
+        raise UserInputError(f"The mixed recording ({_voice_name(audio)}) has no sound.")
+    n = len(mix)
+    turns.check_duration(n / sample_rate)
+    spans = [turns.spans(face) for face, _ in named]
+    tracks = [gate(mix, s, sample_rate) for s in spans]
+    files = isinstance(audio, (str, os.PathLike))
+    soundtrack, sound_rate = (load_audio(audio, mux_rate), mux_rate) if files else (mix, sample_rate)
+    return n, tracks, spans, ["the mixed recording"] * len(named), soundtrack, sound_rate
 
 
 def _not_speaker(value: Any) -> Speaker:
