@@ -21,7 +21,8 @@ scene costs does not depend on who speaks when): `floatalk scene` in a fresh pro
 the scene runs twice, the first time measuring each new portrait's motion atlas (what closing a
 listener's mouth edits through; cached), the second reading it, and the second is compared:
 wall seconds, the render's own seconds (the summary's, without start-up and model loading) per
-frame, the ratio scene / sum of separate runs, and peak RSS, each the fastest of --repeats runs
+frame, CPU seconds (user + system, less sensitive to other work on the machine than wall time),
+the ratios scene / sum of separate runs, and peak RSS, each the fastest of --repeats runs
 taken in turn (other work on a shared machine only slows a run down); with --long-seconds, the peak RSS of
 a 2-face scene at --cost-seconds and at that length (memory flat in the scene's length).
 
@@ -227,7 +228,8 @@ def _run(command: list[str], log: Path, out: Path) -> dict:
     run = run_measured(command, log, timeout=3600)
     if run["exit_status"] != 0:
         raise SystemExit(f"a run failed: {run['command']}: {run['output_tail']}")
-    return {"wall": run["wall_s"], "render": _summary_seconds(run["output_tail"]), "peak": run["peak_rss_bytes"]}
+    render = _summary_seconds(run["output_tail"])
+    return {"wall": run["wall_s"], "cpu": run["cpu_s"], "render": render, "peak": run["peak_rss_bytes"]}
 
 
 def cost(args, folder: Path) -> list[dict]:
@@ -263,8 +265,10 @@ def cost(args, folder: Path) -> list[dict]:
             for k, (command, out) in enumerate(alone_cmds):
                 alone[k].append(_run(command, where / f"alone_{k + 1}_{r}.log", out))
         scene_wall, scene_render = min(x["wall"] for x in scenes), min(x["render"] for x in scenes)
+        scene_cpu = min(x["cpu"] for x in scenes)
         alone_wall = sum(min(x["wall"] for x in runs) for runs in alone)
         alone_render = sum(min(x["render"] for x in runs) for runs in alone)
+        alone_cpu = sum(min(x["cpu"] for x in runs) for runs in alone)
         row = {
             "faces": count,
             "frames": T,
@@ -273,13 +277,16 @@ def cost(args, folder: Path) -> list[dict]:
             "scene_wall_s": scene_wall,
             "scene_render_s": scene_render,
             "scene_render_s_per_frame": scene_render / T,
+            "scene_cpu_s": scene_cpu,
             "scene_peak_rss_mb": max(x["peak"] for x in scenes) / 2**20,
             "separate_wall_s": alone_wall,
             "separate_render_s": alone_render,
             "separate_render_s_per_frame": alone_render / T,
+            "separate_cpu_s": alone_cpu,
             "separate_peak_rss_mb": max(x["peak"] for runs in alone for x in runs) / 2**20,
             "ratio_wall": scene_wall / alone_wall,
             "ratio_render": scene_render / alone_render,
+            "ratio_cpu": scene_cpu / alone_cpu,
         }
         rows.append(row)
         print(
@@ -288,8 +295,9 @@ def cost(args, folder: Path) -> list[dict]:
             f"{row['scene_render_s_per_frame'] * 1000:.0f} ms/frame rendering, "
             f"peak {row['scene_peak_rss_mb']:.0f} MB; separate runs {row['separate_wall_s']:.1f} s wall, "
             f"{row['separate_render_s_per_frame'] * 1000:.0f} ms/frame rendering, "
-            f"peak {row['separate_peak_rss_mb']:.0f} MB; scene / separate: {row['ratio_wall']:.2f} wall, "
-            f"{row['ratio_render']:.2f} rendering",
+            f"peak {row['separate_peak_rss_mb']:.0f} MB; CPU {row['scene_cpu_s']:.1f} s against "
+            f"{row['separate_cpu_s']:.1f} s; scene / separate: {row['ratio_wall']:.2f} wall, "
+            f"{row['ratio_render']:.2f} rendering, {row['ratio_cpu']:.2f} CPU",
             flush=True,
         )
     return rows
