@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mix", action="store_true", help="also render each quality scene from its mix and turns")
     p.add_argument("--counts", type=int, nargs="*", default=[1, 2, 4, 6], help="faces of the cost scenes")
     p.add_argument("--cost-seconds", type=float, default=4.0, help="length of a cost scene")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each cost run (OMP_NUM_THREADS)")
     p.add_argument(
         "--repeats", type=int, default=3, help="interleaved runs of each cost measurement (the fastest counts)"
     )
