@@ -21,8 +21,9 @@ scene costs does not depend on who speaks when): `floatalk scene` in a fresh pro
 the scene runs twice, the first time measuring each new portrait's motion atlas (what closing a
 listener's mouth edits through; cached), the second reading it, and the second is compared:
 wall seconds, the render's own seconds (the summary's, without start-up and model loading) per
-frame, CPU seconds (user + system, less sensitive to other work on the machine than wall time),
-the ratios scene / sum of separate runs, and peak RSS, each the fastest of --repeats runs
+frame, CPU seconds (user + system; each run on --threads torch threads, default one, so that
+other work on a shared machine cannot inflate them), the ratios scene / sum of separate runs, and
+peak RSS, each the fastest of --repeats runs
 taken in turn (other work on a shared machine only slows a run down); with --long-seconds, the peak RSS of
 a 2-face scene at --cost-seconds and at that length (memory flat in the scene's length).
 
@@ -235,11 +236,16 @@ def _run(command: list[str], log: Path, out: Path) -> dict:
 def cost(args, folder: Path) -> list[dict]:
     """`floatalk scene` against one `floatalk generate` per face, each in a fresh process; the
     fastest of --repeats interleaved runs of each (the machine's other load only slows runs down)."""
+    import os
+
     from PIL import Image
 
     from floatalk.io.face import crop_image, face_crop_box
 
     cmd = floatalk_command(args.floatalk)
+    # One thread each: with two busy cores shared with other work, torch's worker threads spin
+    # while they wait and count as CPU time; one thread's CPU seconds are the work done.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     rows = []
     for count in args.counts:
         scene, where = _talkers(count, args.cost_seconds, args.size, SEED + count, folder / f"cost_{count}")
@@ -395,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mix", action="store_true", help="also render each quality scene from its mix and turns")
     p.add_argument("--counts", type=int, nargs="*", default=[1, 2, 4, 6], help="faces of the cost scenes")
     p.add_argument("--cost-seconds", type=float, default=4.0, help="length of a cost scene")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each cost run (OMP_NUM_THREADS)")
     p.add_argument(
         "--repeats", type=int, default=3, help="interleaved runs of each cost measurement (the fastest counts)"
     )

@@ -55,8 +55,8 @@ class Cast:
     sample_rate: int
     soundtrack: np.ndarray  # (N',) the mix the video carries, at `sound_rate`
     sound_rate: int
-    found: int | None = None  # faces the detector found; None when it did not run
-    detector: str | None = None
+    found: int = 0  # faces the detector found
+    detector: str | None = None  # the detector used
 
     @property
     def seconds(self) -> float:
@@ -129,16 +129,15 @@ def _locate(
     photo: np.ndarray, named: list[tuple[Face, Speaker]], others: str, detector: str
 ) -> tuple[list[Box], list[Box], list[Box], str | None]:
     """(the named faces' boxes, the boxes of the faces nobody names, every face found from the left,
-    the detector used or None when it did not run)."""
+    the detector used)."""
     from floatalk.io.face import detect_faces, from_the_left, resolve_detector
 
     height, width = photo.shape[:2]
     numbered = [face for face, _ in named if isinstance(face, int)]
-    found: list[Box] = []
-    used = None
-    if numbered or others == "idle":
-        used = resolve_detector(detector)
-        found = from_the_left(detect_faces(photo, used))
+    # The faces are found even when every speaker is a box: the ones nobody names are kept clear
+    # of the speakers' squares (still) or animated (idle).
+    used = resolve_detector(detector)
+    found: list[Box] = from_the_left(detect_faces(photo, used))
     if numbered and not found:
         raise UserInputError("No face was found in the photo; name the faces by their boxes x,y,w,h instead.")
     boxes = []
@@ -224,7 +223,7 @@ def resolve_cast(
     for box in rest:
         number = found.index(box) + 1
         faces.append(CastFace(f"face {number}", number, box, others))
-    return Cast(faces, n, sample_rate, soundtrack, sound_rate, len(found) if used else None, used)
+    return Cast(faces, n, sample_rate, soundtrack, sound_rate, len(found), used)
 
 
 def _check_voices(speakers: list[Speaker], audio: Any, turns: Turns | None) -> None:
