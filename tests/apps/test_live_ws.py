@@ -221,6 +221,7 @@ def test_a_bad_message_gets_one_sentence_and_a_close(live: Live, case: str, code
     live.wait_idle()
 
 
+@pytest.mark.slow
 def test_the_session_limit_and_the_idle_timeout_hold(live: Live) -> None:
     live.wait_idle()
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -246,6 +247,7 @@ def test_the_session_limit_and_the_idle_timeout_hold(live: Live) -> None:
     live.wait_idle()
 
 
+@pytest.mark.slow
 def test_a_slow_reader_gets_frames_dropped_and_the_worker_is_freed(live: Live) -> None:
     live.wait_idle()
     wave = live.wave[: 16000 * 4]

@@ -83,6 +83,7 @@ def test_submissions_are_refused_while_space_is_short(tmp_path, example, monkeyp
     _job(queue, example, tmp_path / "in", "a")
 
 
+@pytest.mark.slow
 def test_a_worker_retries_recording_a_result_until_the_store_takes_it(tmp_path, example, monkeypatch, no_model) -> None:
     import floatalk.apps.jobs as jobs
 
@@ -108,6 +109,7 @@ def test_a_worker_retries_recording_a_result_until_the_store_takes_it(tmp_path, 
     assert len(refusals) == 2 and refusals[1] - refusals[0] >= 0.9  # waited, then tried again
 
 
+@pytest.mark.slow
 def test_workers_claim_nothing_while_space_is_short_and_go_on_when_it_returns(
     tmp_path, example, monkeypatch, no_model
 ) -> None:

@@ -94,6 +94,7 @@ def test_paths_are_refused_where_files_may_not_be_named():
         parse_scene({"speakers": [{"face": 1, "audio": "/etc/passwd"}]}, mixed_audio=False)
 
 
+@pytest.mark.slow
 def test_a_batch_renders_scene_lines_and_reports_each(folder, tiny_dir):
     late = {**MIXED, "name": "late", "turns": [{"start": 0, "end": 5, "face": 1}]}
     jobs = _jobs(folder, [SEPARATE, MIXED, late])

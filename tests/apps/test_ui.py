@@ -164,6 +164,7 @@ def test_the_page_reads_a_submitted_photo_into_pixels_once(tmp_path, example, mo
     assert len(reads) == 1  # the upload check's decode; the worker reads the stored file when it runs
 
 
+@pytest.mark.slow
 def test_the_page_sends_a_head_motion_video_beside_its_options(tmp_path, example) -> None:
     from floatalk.apps.uploads import Limits
     from floatalk.io.video import VideoWriter

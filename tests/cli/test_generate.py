@@ -97,6 +97,7 @@ def test_paste_back_keeps_the_photo_size(tiny_dir, media, tmp_path):
     assert np.abs(frame[-40:, -40:] - photo[-40:, -40:]).mean() < 6
 
 
+@pytest.mark.slow
 def test_same_seed_same_frames_and_fps_resampling(tiny_dir, media, tmp_path):
     # --paste-back makes the video the photo's size (420 x 512). libx264 output is not reproducible
     # for frames of 64 px and less (it varies with the heap layout of the process; docs/PERFORMANCE.md,

@@ -43,6 +43,7 @@ def scores(decoded) -> list[dict]:
     return [score_lipsync(frames, audio) for frames, audio in decoded]
 
 
+@pytest.mark.slow
 def test_ground_truth_clips_are_in_sync(scores):
     corr = np.array([s["correlation"] for s in scores])
     offsets = np.array([s["best_offset"] for s in scores])
@@ -51,6 +52,7 @@ def test_ground_truth_clips_are_in_sync(scores):
     assert all(s["face_detected"] for s in scores[:5])
 
 
+@pytest.mark.slow
 def test_meter_agrees_with_the_hidden_ground_truth(world, decoded):
     # Only the test reads the JSON: the meter's mouth curve tracks the true opening.
     r = [
@@ -60,6 +62,7 @@ def test_meter_agrees_with_the_hidden_ground_truth(world, decoded):
     assert np.mean(r) >= 0.9
 
 
+@pytest.mark.slow
 def test_shifted_or_foreign_audio_scores_low(decoded):
     shifted, foreign = [], []
     for i, (frames, audio) in enumerate(decoded):
@@ -106,6 +109,7 @@ def _cli_json(capsys, *args: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_meter_runs_on_reencoded_videos_via_cli(world, tmp_path, capsys):
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -119,6 +123,7 @@ def test_meter_runs_on_reencoded_videos_via_cli(world, tmp_path, capsys):
     assert {r["n_frames"] for r in results} == {75}
 
 
+@pytest.mark.slow
 def test_cli_audio_override(world, capsys):
     video = str(world / "clip_00003.mp4")
     own = _cli_json(capsys, video, "--audio", str(world / "clip_00003.wav"), "--max-offset", "5")
@@ -129,6 +134,7 @@ def test_cli_audio_override(world, capsys):
     assert set(report["expression"]) == {"mouth_corner", "brow_height"}
 
 
+@pytest.mark.slow
 def test_meter_is_robust_to_blur_noise_and_scale(decoded):
     rng = np.random.default_rng(0)
     corr = []
@@ -141,6 +147,7 @@ def test_meter_is_robust_to_blur_noise_and_scale(decoded):
     assert np.mean(corr) >= 0.85, corr
 
 
+@pytest.mark.slow
 def test_static_face_scores_zero(decoded):
     frames, audio = decoded[0]
     still = np.repeat(frames[:1], len(frames), axis=0)
@@ -172,6 +179,7 @@ def _silent_video(path: Path) -> None:
 
 
 @pytest.mark.parametrize("case", ["missing", "text", "json", "silent", "bad_audio", "bad_offset"])
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_exit_2(world, tmp_path, capsys, case):
     text = tmp_path / "notes.txt"
     text.write_text("not a video")

@@ -162,6 +162,7 @@ def world(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_landmark_meter_on_the_synthetic_world(world: Path) -> None:
     clips = [(read_video_frames(p), load_audio(p), p) for p in sorted(world.glob("clip_*.mp4"))]
     tracks = [ft.track_faces(frames) for frames, _, _ in clips]
@@ -184,6 +185,7 @@ def test_landmark_meter_on_the_synthetic_world(world: Path) -> None:
     assert real > 0 and abs(counted - real) <= 1, blinks
 
 
+@pytest.mark.slow
 def test_eval_lipsync_meters_give_the_same_keys(world: Path, capsys) -> None:
     video = str(world / "clip_00000.mp4")
     outs = []
@@ -217,6 +219,7 @@ def _degrade(src: Path, dst: Path, frames: int | None = None) -> None:
             writer.write(cv2.GaussianBlur(frame, (0, 0), 1.0))
 
 
+@pytest.mark.slow
 def test_evaluate_report_with_every_offline_metric(world: Path, tmp_path: Path, capsys) -> None:
     gen = tmp_path / "gen"
     gen.mkdir()

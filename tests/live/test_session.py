@@ -13,6 +13,8 @@ from floatalk.editing.atlas import GROUPS
 from floatalk.errors import UserInputError
 from floatalk.live import LiveOutput, LiveSession, pcm_from_s16le
 
+SLOW = pytest.mark.slow  # the fast tier keeps two piece sizes; the full suite runs all five
+
 
 def stream(session: LiveSession, wave: np.ndarray, piece: int) -> LiveOutput:
     outputs = [session.push(wave[i : i + piece]) for i in range(0, len(wave), piece)]
@@ -29,7 +31,10 @@ def test_one_chunk_with_unlimited_lookahead_is_the_offline_generation(bundled_pi
     assert np.array_equal(out.audio, example_wave)
 
 
-@pytest.mark.parametrize("piece_ms", [1, 7, 40, 130, 2000])
+@pytest.mark.parametrize(
+    "piece_ms",
+    [pytest.param(1, marks=SLOW), 7, 40, pytest.param(130, marks=SLOW), pytest.param(2000, marks=SLOW)],
+)
 def test_any_piece_size_gives_every_frame_once_in_order(bundled_pipe, example, example_wave, piece_ms):
     session = bundled_pipe.live(example.image, chunk_ms=120, lookahead_ms=80)
     out = stream(session, example_wave, piece_ms * 16)

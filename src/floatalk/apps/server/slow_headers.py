@@ -3,6 +3,13 @@ without limit (its keep-alive timeout only covers the quiet before the first byt
 that trickles a header line now and then holds a connection for ever. The protocol class made
 here answers 408 and closes the connection when the headers of a request have not all arrived
 `seconds` after the connection opened or after the previous answer ended.
+
+It also closes connections the way a client can read: when the server hangs up on a client that
+is still sending (a body timed out, an upload refused before its body was read), closing the
+socket at once makes the kernel reset the connection, and the reset can destroy the answer before
+the client reads it. The protocol shuts its sending side first (the client reads the answer and
+an end), discards what still arrives for at most `LINGER_S`, and closes then or when the client
+does.
 """
 
 from __future__ import annotations
@@ -13,7 +20,39 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-__all__ = ["header_timeout_protocol"]
+__all__ = ["LINGER_S", "header_timeout_protocol"]
+
+LINGER_S = 2.0
+
+
+class _LingeringTransport:
+    """The connection's transport as uvicorn's HTTP protocol sees it: `close()` sends the answer
+    and an end, then waits up to `LINGER_S` for the client's end, discarding what it still sends.
+    Everything else is the transport's own. A connection upgraded to a WebSocket (its protocol
+    no longer the HTTP one) closes plainly."""
+
+    def __init__(self, transport: asyncio.Transport, owner: Any) -> None:
+        self._transport = transport
+        self._owner = owner
+        self.lingering = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        real = self._transport
+        if self.lingering or real.is_closing():
+            return
+        if real.get_protocol() is not self._owner or not real.can_write_eof():
+            real.close()
+            return
+        self.lingering = True
+        real.write_eof()  # what is buffered goes first, then the end
+        real.resume_reading()  # discard what still comes, so that closing resets nothing
+        self._owner.loop.call_later(LINGER_S, real.close)
 
 
 class _HeaderDeadline:
@@ -47,8 +86,13 @@ class _HeaderDeadline:
         transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)  # type: ignore[misc]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[misc]
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if getattr(self.transport, "lingering", False):  # type: ignore[attr-defined]
+            return  # the answer is sent and the connection closing: the rest of the request is dropped
+        super().data_received(data)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
