@@ -122,11 +122,15 @@ def video_facts(data: bytes) -> tuple[str, str, int]:
 
 
 def stored(data_dir: Path) -> list[str]:
-    """Every file the server keeps for jobs and uploads (not the database itself)."""
+    """Every file the server keeps for jobs and uploads (not the database itself, nor the page's
+    example, which the server writes in the background as it starts)."""
     return sorted(
         str(p.relative_to(data_dir))
         for p in data_dir.rglob("*")
-        if p.is_file() and "queue.sqlite3" not in p.name and p.name != ".workers.lock"
+        if p.is_file()
+        and "queue.sqlite3" not in p.name
+        and p.name != ".workers.lock"
+        and p.relative_to(data_dir).parts[0] != "example"
     )
 
 

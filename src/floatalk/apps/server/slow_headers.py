@@ -8,8 +8,8 @@ It also closes connections the way a client can read: when the server hangs up o
 is still sending (a body timed out, an upload refused before its body was read), closing the
 socket at once makes the kernel reset the connection, and the reset can destroy the answer before
 the client reads it. The protocol shuts its sending side first (the client reads the answer and
-an end), discards what still arrives for at most `LINGER_S`, and closes then or when the client
-does.
+an end), discards what still arrives for at most `LINGER_S` and `LINGER_BYTES`, and closes then
+or when the client does.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-__all__ = ["LINGER_S", "header_timeout_protocol"]
+__all__ = ["LINGER_BYTES", "LINGER_S", "header_timeout_protocol"]
 
 LINGER_S = 2.0
+LINGER_BYTES = 1024 * 1024  # a client still pushing a refused upload at full speed is cut off past this
 
 
 class _LingeringTransport:
@@ -35,6 +36,7 @@ class _LingeringTransport:
         self._transport = transport
         self._owner = owner
         self.lingering = False
+        self.discarded = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -53,6 +55,12 @@ class _LingeringTransport:
         real.write_eof()  # what is buffered goes first, then the end
         real.resume_reading()  # discard what still comes, so that closing resets nothing
         self._owner.loop.call_later(LINGER_S, real.close)
+
+    def discard(self, size: int) -> None:
+        """Count `size` bytes dropped while lingering; past LINGER_BYTES the connection closes."""
+        self.discarded += size
+        if self.discarded > LINGER_BYTES:
+            self._transport.close()
 
 
 class _HeaderDeadline:
@@ -90,8 +98,10 @@ class _HeaderDeadline:
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if getattr(self.transport, "lingering", False):  # type: ignore[attr-defined]
-            return  # the answer is sent and the connection closing: the rest of the request is dropped
+        transport = self.transport  # type: ignore[attr-defined]
+        if isinstance(transport, _LingeringTransport) and transport.lingering:
+            transport.discard(len(data))  # the answer is sent and the connection closing: the rest is dropped
+            return
         super().data_received(data)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
