@@ -342,3 +342,53 @@ def test_a_head_motion_video_uploaded_on_the_page_goes_with_the_job(server, brow
     record = JobQueue(data).get(job_id)
     assert record is not None and record.state == "done"
     assert record.options["pose_video"].startswith("pose_video.") and record.options["blink_from_video"] is True
+
+
+def _upload(browser, elem_id: str, path: Path, shown: str) -> None:
+    """Send `path` to the upload of component `elem_id` and wait until it shows `shown` (a CSS selector inside it)."""
+    from selenium.webdriver.common.by import By
+
+    upload = _until(
+        f"the {elem_id} upload", 30, lambda: browser.find_elements(By.CSS_SELECTOR, f"#{elem_id} input[type='file']")
+    )
+    upload[0].send_keys(str(path))
+    _until(f"the uploaded {elem_id}", 60, lambda: browser.find_elements(By.CSS_SELECTOR, f"#{elem_id} {shown}"))
+
+
+@pytest.mark.slow
+def test_a_scene_is_made_on_the_scene_tab(server, browser, scene_files) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from floatalk.apps.queue import JobQueue
+
+    url, data = server
+    _open(browser, url)
+    browser.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Scene']").click()
+    detector = _until("the detector", 30, lambda: browser.find_elements(By.CSS_SELECTOR, "#scene_detector input"))[0]
+    detector.click()
+    detector.send_keys(Keys.CONTROL, "a")
+    detector.send_keys("haar", Keys.ENTER)  # the drawn faces of the test photo are found by Haar cascades
+    _upload(browser, "scene_photo", scene_files / "photo.png", "img[src]")
+    found = browser.find_element(By.ID, "scene_found")
+    _until("the faces found", 60, lambda: "Found 2 faces" in found.text)
+    assert browser.find_elements(By.CSS_SELECTOR, "#scene_faces img[src]")  # the photo, framed and numbered
+    _upload(browser, "scene_voice1", scene_files / "ann.wav", "audio")
+    _upload(browser, "scene_voice2", scene_files / "bob.wav", "audio")
+    browser.find_element(By.ID, "scene_generate").click()
+
+    def video_src() -> str | None:
+        found = browser.find_elements(By.CSS_SELECTOR, "#scene_video video")
+        return found[0].get_attribute("src") if found and found[0].get_attribute("src") else None
+
+    src = _until("the scene's video", VIDEO_DEADLINE_S, video_src)
+    with urllib.request.urlopen(src, timeout=60) as response:
+        assert response.read(12)[4:8] == b"ftyp"
+    job_id = browser.find_element(By.CSS_SELECTOR, "#scene_job textarea").get_attribute("value")
+    assert browser.find_element(By.ID, "scene_status").text.startswith(f"Job {job_id}: done")
+    record = JobQueue(data).get(job_id)  # the API's queue holds the scene as the API would have queued it
+    assert record.state == "done" and record.options["speakers"] == [
+        {"face": 1, "audio": "voice1"},
+        {"face": 2, "audio": "voice2"},
+    ]
+    assert {p.stem for p in (data / "jobs" / job_id).iterdir()} == {"image", "speaker1", "speaker2", "video"}

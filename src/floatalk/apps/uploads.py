@@ -28,9 +28,14 @@ __all__ = [
     "check_image",
     "check_uploads",
     "check_video",
+    "read_image",
 ]
 
 _IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
+
+
+_RECORDING = {"audio": "The recording"}
+"""How a sentence names a job's recording by its part (a scene's voices by their part names)."""
 
 
 class UploadError(Exception):
@@ -75,12 +80,12 @@ def _megapixels(pixels: int) -> str:
 def check_image(path: Path, limits: Limits) -> str:
     """Check that `path` is an image floatalk can read within the pixel limit (its size is read
     from the header before anything is decoded); returns the suffix for its format."""
-    return _read_image(path, limits)[0]
+    return read_image(path, limits)[0]
 
 
-def _read_image(path: Path, limits: Limits) -> tuple[str, np.ndarray]:
+def read_image(path: Path, limits: Limits) -> tuple[str, np.ndarray]:
     """`check_image`'s work, also returning the decoded pixels ((H, W, 3) uint8) so that a job's
-    other checks need not decode the photo again."""
+    other checks need not decode the photo again: (suffix, pixels)."""
     from PIL import Image, UnidentifiedImageError
 
     from floatalk.errors import UserInputError
@@ -109,15 +114,17 @@ def _read_image(path: Path, limits: Limits) -> tuple[str, np.ndarray]:
     return _IMAGE_SUFFIXES.get(fmt, ".img"), pixels
 
 
-def check_audio(path: Path, limits: Limits, timeline: Timeline | None = None) -> str:
+def check_audio(path: Path, limits: Limits, timeline: Timeline | None = None, part: str = "audio") -> str:
     """Check that `path` holds sound floatalk can read and no longer than the duration limit
     (counted while decoding, once, so a header cannot lie about it), and that a job's checked
-    `timeline` (or None) starts within it; returns a suffix for storage."""
+    `timeline` (or None) starts within it; returns a suffix for storage. part: the upload's name
+    in the sentences (a scene's `voice1` ...)."""
     import av
 
     from floatalk.errors import UserInputError
 
-    bad = UploadError(400, "The 'audio' upload is not a sound recording this server can read.")
+    bad = UploadError(400, f"The '{part}' upload is not a sound recording this server can read.")
+    what = _RECORDING.get(part, f"The '{part}' recording")
     seconds = 0.0
     try:
         with av.open(str(path)) as container:
@@ -129,15 +136,14 @@ def check_audio(path: Path, limits: Limits, timeline: Timeline | None = None) ->
                 if seconds > limits.max_audio_seconds:
                     raise UploadError(
                         400,
-                        f"The recording is longer than {limits.max_audio_seconds:g} s, the longest this server "
-                        "accepts.",
+                        f"{what} is longer than {limits.max_audio_seconds:g} s, the longest this server accepts.",
                     )
     except UploadError:
         raise
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         raise bad from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise UploadError(400, "The 'audio' upload contains no sound.")
+        raise UploadError(400, f"The '{part}' upload contains no sound.")
     if timeline is not None:
         try:
             timeline.check_duration(seconds)
@@ -187,7 +193,7 @@ def check_uploads(
     and the pose video, if any (`check_video`), in that order; a face asked for by number must be
     in the photo (`check_face`). Returns each file's suffix for storage by part name ("image",
     "audio" and "pose_video" when given)."""
-    image_suffix, pixels = _read_image(image, limits)  # the only decoding before the worker's
+    image_suffix, pixels = read_image(image, limits)  # the only decoding before the worker's
     suffixes = {"image": image_suffix, "audio": check_audio(audio, limits, job.generate.timeline)}
     if job.generate.crop and job.generate.face is not None:
         check_face(pixels, job.generate.detector, job.generate.face)

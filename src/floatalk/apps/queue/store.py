@@ -4,7 +4,7 @@ so an accepted job survives a crash of the process that accepted it.
 Layout of the data folder:
 
     queue.sqlite3          one row per job (state, stage, progress, error, options, times)
-    jobs/<id>/             the job's inputs (image.*, audio.*) and, once done, video.mp4
+    jobs/<id>/             the job's inputs (image.*, audio.*, a scene's speaker1.* ...) and, once done, video.mp4
     .workers.lock          held (flock) by the one `Workers` that runs this folder's jobs
 
 A job is claimed in one transaction (queued -> running), so no two workers run it. Jobs left
@@ -32,9 +32,10 @@ from floatalk.apps.jobs import JobOptions, as_job, parse_options
 from floatalk.apps.queue.database import Database, update
 from floatalk.apps.queue.disk import StorageFullError, free_bytes, is_disk_full, megabytes
 from floatalk.apps.queue.records import COLUMNS, FINAL_STATES, STATES, JobRecord, record_from_row
+from floatalk.apps.scene_jobs import SceneJob
 from floatalk.errors import UserInputError
 
-__all__ = ["MAX_ATTEMPTS", "POSE_VIDEO", "JobQueue", "QueueFullError", "data_dir_default"]
+__all__ = ["MAX_ATTEMPTS", "POSE_VIDEO", "SPEAKER", "JobQueue", "QueueFullError", "data_dir_default"]
 
 MAX_ATTEMPTS = 3
 """How many times a job is started before it fails as 'interrupted' (a job that kills its server every time)."""
@@ -50,12 +51,42 @@ class QueueFullError(Exception):
 
 POSE_VIDEO = "pose_video"
 """Stem of a job's pose video in its folder."""
+SPEAKER = "speaker"
+"""Stem of a scene's speaker's own recording in its folder, numbered from 1 in the speakers' order."""
 
 
 def _suffix(path: Path) -> str:
     """The file's suffix if it is a plain short one (lower case), else none."""
     suffix = path.suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+def _recordings(scene: SceneJob | None) -> dict[int, tuple[Path, str]]:
+    """A scene's speakers' own recordings: speaker index -> (file, its name in the job's folder)."""
+    if scene is None:
+        return {}
+    return {
+        i: (Path(s.audio), f"{SPEAKER}{i + 1}{_suffix(Path(s.audio))}")
+        for i, s in enumerate(scene.speakers)
+        if s.audio is not None
+    }
+
+
+def _stored_options(
+    job: JobOptions, pose_video: str | None, scene: SceneJob | None, recordings: dict[int, tuple[Path, str]]
+) -> tuple[str, dict[str, Any]]:
+    """(what the caller gave as JSON text, the checked options and scene as JSON values) as the
+    store keeps them, the pose video and the speakers' recordings named inside the job's folder."""
+    given, checked = dict(job.given), job.to_json()
+    if pose_video is not None:
+        given["pose_video"] = checked["generate"]["pose_video"] = pose_video
+    if scene is not None:
+        given.update(scene.given)
+        checked["scene"] = scene.to_json({i: name for i, (_, name) in recordings.items()})
+    try:
+        return json.dumps(given), checked
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
 
 
 class JobQueue:
@@ -101,41 +132,32 @@ class JobQueue:
     def submit(
         self,
         image: Path,
-        audio: Path,
+        audio: Path | None,
         options: JobOptions | Mapping[str, Any] | None = None,
         *,
         pose_video: Path | None = None,
+        scene: SceneJob | None = None,
     ) -> JobRecord:
         """Queue a job: `options` are checked options (`floatalk.apps.jobs.parse_options`, read once
         where the request entered) or a mapping read here (UserInputError); then `image` and
         `audio` (and a `pose_video` file, the job's --pose-video) are moved into the job's folder.
-        The store keeps what the caller gave (the record's `options`) and the checked options,
-        which the worker reads back as they are. The options themselves never name files. Raises
+        scene: a checked scene (`floatalk.apps.scene_jobs.parse_scene`) whose speakers' own
+        recordings are moved in too; `audio` is then its mixed recording, or None. The store keeps
+        what the caller gave (the record's `options`) and the checked options (and scene), which
+        the worker reads back as they are. The options themselves never name files. Raises
         QueueFullError when max_queued jobs wait already (the files are then left where they were)."""
         job = as_job(options, pose_video=pose_video is not None)
-        given = dict(job.given)
-        checked = job.to_json()
-        image, audio = Path(image), Path(audio)
-        files = [(image, "image"), (audio, "audio")]
-        if pose_video is not None:
-            pose_video = Path(pose_video)
-            files.append((pose_video, "pose video"))
-        for path, what in files:
-            if not path.is_file():
-                raise UserInputError(f"The {what} file {path} does not exist.")
-        if pose_video is not None:
-            given["pose_video"] = POSE_VIDEO + _suffix(pose_video)  # a name inside the job's folder
-            checked["generate"]["pose_video"] = given["pose_video"]
-        try:
-            stored = json.dumps(given)
-        except (TypeError, ValueError) as exc:
-            raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
+        if audio is None and scene is None:
+            raise UserInputError("A job of one face needs its audio file.")
+        recordings = _recordings(scene)
+        moves = self._inputs(Path(image), None if audio is None else Path(audio), pose_video, recordings)
+        stored, checked = _stored_options(job, moves[-1][1] if pose_video is not None else None, scene, recordings)
         short = self.space_short()
         if short:
             raise StorageFullError(short)
         job_id = uuid.uuid4().hex
         folder = self.jobs_dir / job_id
-        image_name, audio_name = "image" + _suffix(image), "audio" + _suffix(audio)
+        image_name, audio_name = moves[0][1], moves[1][1] if audio is not None else ""
         now = time.time()
         with self.database.transaction() as db:
             (waiting,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()
@@ -146,10 +168,8 @@ class JobQueue:
                 )
             folder.mkdir()
             try:
-                shutil.move(image, folder / image_name)
-                shutil.move(audio, folder / audio_name)
-                if pose_video is not None:
-                    shutil.move(pose_video, folder / given["pose_video"])
+                for path, name in moves:
+                    shutil.move(path, folder / name)
                 db.execute(
                     "INSERT INTO jobs (id, state, progress, created, updated, options, checked, image, audio) "
                     "VALUES (?, 'queued', 0, ?, ?, ?, ?, ?, ?)",
@@ -157,15 +177,30 @@ class JobQueue:
                 )
             except BaseException:
                 # Put the caller's files back and leave no folder behind.
-                moved = [(image_name, image), (audio_name, audio)]
-                if pose_video is not None:
-                    moved.append((given["pose_video"], pose_video))
-                for name, original in moved:
+                for original, name in moves:
                     if (folder / name).exists() and not original.exists():
                         shutil.move(folder / name, original)
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
         return self.get(job_id)  # type: ignore[return-value]
+
+    @staticmethod
+    def _inputs(
+        image: Path, audio: Path | None, pose_video: Path | None, recordings: dict[int, tuple[Path, str]]
+    ) -> list[tuple[Path, str]]:
+        """(file, its name in the job's folder) of every input, the image first, then the audio (if
+        any), the speakers' own `recordings` (`_recordings`), the pose video last; a missing file
+        is a UserInputError."""
+        moves = [(image, "image" + _suffix(image), "image")]
+        if audio is not None:
+            moves.append((audio, "audio" + _suffix(audio), "audio"))
+        moves += [(path, name, f"recording of speaker {i + 1}") for i, (path, name) in recordings.items()]
+        if pose_video is not None:
+            moves.append((Path(pose_video), POSE_VIDEO + _suffix(Path(pose_video)), "pose video"))
+        for path, _, what in moves:
+            if not path.is_file():
+                raise UserInputError(f"The {what} file {path} does not exist.")
+        return [(path, name) for path, name, _ in moves]
 
     def retry_after(self) -> int:
         """Seconds a client should wait before submitting again to a full queue."""
@@ -253,13 +288,22 @@ class JobQueue:
             return parse_options(json.loads(row[0]), base_dir=folder, allow_paths=True)
         return JobOptions.from_json(json.loads(row[1]), base_dir=folder)
 
-    def paths(self, job_id: str) -> tuple[Path, Path, Path]:
-        """(image, audio, video) paths of a job."""
+    def job_scene(self, job_id: str) -> SceneJob | None:
+        """A scene job's checked scene as the store keeps it, its speakers' recordings in the job's
+        folder; None for a job of one face (and every job of a data folder from before scenes)."""
+        row = self.database.connection().execute("SELECT checked FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UserInputError(f"Job {job_id} is no longer in the queue.")
+        scene = json.loads(row[0]).get("scene") if row[0] is not None else None
+        return None if scene is None else SceneJob.from_json(scene, self.jobs_dir / job_id)
+
+    def paths(self, job_id: str) -> tuple[Path, Path | None, Path]:
+        """(image, audio, video) paths of a job; the audio is None for a scene without a mixed recording."""
         row = self.database.connection().execute("SELECT image, audio FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(job_id)
         folder = self.jobs_dir / job_id
-        return folder / row[0], folder / row[1], folder / "video.mp4"
+        return folder / row[0], folder / row[1] if row[1] else None, folder / "video.mp4"
 
     def claim(self) -> JobRecord | None:
         """Take the oldest queued job and mark it running, in one transaction; None if none waits."""

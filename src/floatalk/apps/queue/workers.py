@@ -1,5 +1,6 @@
-"""The threads that run a data folder's queued jobs (floatalk.apps.queue.store) with `run_job`,
-each with its own copy of the model, and the job's overall progress from run_job's reports.
+"""The threads that run a data folder's queued jobs (floatalk.apps.queue.store) with `run_job` (a
+scene's with `run_scene_job`), each with its own copy of the model, and the job's overall
+progress from their reports.
 
 torch and the model are loaded by `Workers.start`'s threads, not at import time.
 """
@@ -18,6 +19,7 @@ from floatalk.apps import jobs
 from floatalk.apps.queue.disk import StorageFullError, is_disk_full
 from floatalk.apps.queue.records import JobRecord
 from floatalk.apps.queue.store import JobQueue
+from floatalk.apps.scene_jobs import run_scene_job
 from floatalk.errors import UserInputError, one_line
 
 __all__ = ["JobProgress", "Workers", "job_error"]
@@ -30,21 +32,24 @@ _DISK_POLL_S = 1.0  # how often a worker waiting for disk space looks again
 _DISK_FULL_JOB = "The server's disk filled up each time this job ran; submit it again once /v1/health is ok."
 
 _STAGE_WEIGHTS = {"emotion": 0.05, "audio": 0.05, "motion": 0.3, "frames": 0.6}
+# A scene reports its faces' encoding at once, then frames as each window is sampled and decoded.
+SCENE_WEIGHTS = {"emotion": 0.05, "frames": 0.95}
 
 
 class JobProgress:
     """A job's progress 0..1 from run_job's reports (stage, done, total): the weighted sum of each
     stage's own fraction, so it never goes back when stages interleave."""
 
-    def __init__(self) -> None:
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
         self.fractions: dict[str, float] = {}
+        self.weights = _STAGE_WEIGHTS if weights is None else weights  # a stage's share of the job
 
     def update(self, stage: str, done: int, total: int) -> float:
         """Take one report; returns the job's progress so far."""
-        if stage in _STAGE_WEIGHTS:
+        if stage in self.weights:
             part = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
             self.fractions[stage] = max(part, self.fractions.get(stage, 0.0))
-        return min(1.0, sum(_STAGE_WEIGHTS[s] * f for s, f in self.fractions.items()))
+        return min(1.0, sum(self.weights[s] * f for s, f in self.fractions.items()))
 
 
 class Workers:
@@ -164,7 +169,12 @@ class Workers:
         try:
             image, audio, video = self.queue.paths(job_id)
             job = self.queue.job_options(job_id)  # checked when the job was submitted: read back as stored
-            jobs.run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
+            scene = self.queue.job_scene(job_id)
+            if scene is not None:
+                overall.weights = SCENE_WEIGHTS
+                run_scene_job(pipe, image, audio, video, job, scene, progress=progress, cancelled=cancelled)
+            else:
+                jobs.run_job(pipe, image, audio, video, job, progress=progress, cancelled=cancelled)
         except jobs.CancelledError:
             if self.queue.cancel_requested(job_id):
                 self._record(f"job {job_id}'s cancel", lambda: self.queue.finish(job_id, "cancelled"))

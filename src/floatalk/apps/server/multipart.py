@@ -16,12 +16,13 @@ from typing import Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from floatalk.apps.scene_jobs import VOICE_PARTS
 from floatalk.apps.uploads import Limits, UploadError, check_file_name
 
 __all__ = ["FILE_PARTS", "OPTIONAL_FILES", "Upload", "boundary", "too_large"]
 
 FILE_PARTS = ("image", "audio")
-OPTIONAL_FILES = ("pose_video",)
+OPTIONAL_FILES = ("pose_video", *VOICE_PARTS)  # a scene's speakers' own recordings: voice1 ... voice8
 _PARTS = (*FILE_PARTS, *OPTIONAL_FILES, "options")
 
 
@@ -68,13 +69,21 @@ class Upload:
                 await run_in_threadpool(self._parser.write, chunk)
 
     def finish(self) -> None:
-        """End the parse of a body read whole; 400 when a required file part is missing."""
+        """End the parse of a body read whole; 400 when the image is missing (`require` asks for
+        the audio, which a scene with a voice per speaker does without)."""
         if self._parser is not None:
             self._parser.finalize()
         self._close_file()
-        missing = [p for p in FILE_PARTS if p not in self.files]
-        if missing:
-            raise UploadError(400, f"The request lacks the file part '{missing[0]}' (send image and audio).")
+        self.require("image")
+
+    def require(self, part: str) -> None:
+        """400 when the file part `part` was not sent."""
+        if part not in self.files:
+            raise UploadError(400, f"The request lacks the file part '{part}' (send image and audio).")
+
+    def voices(self) -> dict[str, Path]:
+        """The scene's voice parts that were sent (part name -> file), in their numbers' order."""
+        return {part: self.files[part] for part in VOICE_PARTS if part in self.files}
 
     def name_files(self, suffixes: dict[str, str]) -> dict[str, Path]:
         """Give the checked files their suffixes (part -> suffix, e.g. {"image": ".png"}); returns
@@ -118,7 +127,11 @@ class Upload:
         _, params = parse_options_header(disposition)
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if name not in _PARTS:
-            raise UploadError(400, f"Unknown form field {name!r}; the fields are image, audio, options and pose_video.")
+            raise UploadError(
+                400,
+                f"Unknown form field {name!r}; the fields are image, audio, options, pose_video and, for a scene, "
+                f"{VOICE_PARTS[0]} to {VOICE_PARTS[-1]}.",
+            )
         if name in self.seen:
             raise UploadError(400, f"The form field '{name}' is given twice.")
         self.seen.add(name)

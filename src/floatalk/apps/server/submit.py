@@ -1,31 +1,48 @@
 """POST /v1/jobs: a job submitted as a multipart upload (the files `image` and `audio`, an optional
 `pose_video` and the `options` JSON), checked as it streams in and queued once every check
-passed. An answer given before the body was read to its end closes the connection, so the
-client's upload is cut off instead of being read (and thrown away) by the server. A body cut
-short (`slow_uploads.BodyCutShortError`: too slow, or its client gone) leaves the handler by
-that error, after the upload's files were deleted.
+passed. Options with `speakers` or `turns` (or voice parts `voice1` ... `voice8`) make the job a
+scene (floatalk.apps.scene_uploads): a group photo with a voice per face, from one mixed `audio`
+and its turns or from a voice part per speaker. An answer given before the body was read to its
+end closes the connection, so the client's upload is cut off instead of being read (and thrown
+away) by the server. A body cut short (`slow_uploads.BodyCutShortError`: too slow, or its client
+gone) leaves the handler by that error, after the upload's files were deleted.
 """
 
 import json
 import math
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from floatalk.apps.jobs import JobOptions, parse_options
-from floatalk.apps.queue import QueueFullError, StorageFullError, is_disk_full
+from floatalk.apps.queue import JobRecord, QueueFullError, StorageFullError, is_disk_full
+from floatalk.apps.scene_jobs import MAX_VOICES, VOICE_PARTS, is_scene
+from floatalk.apps.scene_uploads import check_scene_uploads, read_scene
 from floatalk.apps.server.answers import error, job_json, queue_full, storage_full
 from floatalk.apps.server.multipart import Upload, boundary, too_large
 from floatalk.apps.server.schemas import Job, error_responses
 from floatalk.apps.server.state import API_PREFIX, ServerState, State
 from floatalk.apps.uploads import UploadError, check_uploads
 from floatalk.errors import UserInputError, one_line
+from floatalk.scene import SPEAKER_OPTIONS
 
-__all__ = ["options_part", "router"]
+__all__ = ["options_json", "router"]
 
 router = APIRouter(prefix=API_PREFIX)
+
+_SCENE_OPTIONS = (
+    "'speakers', a list of objects, each a 'face' (a number from the left, counted as the 'face' option counts, "
+    "or [x, y, w, h] in the photo's pixels), its 'audio' (the name of its voice part, 'voice1' to "
+    f"'voice{MAX_VOICES}'; left out with a mixed 'audio') and any of its own {', '.join(SPEAKER_OPTIONS)}; "
+    "'turns', who speaks when in the mixed 'audio' (a list of {start, end, face}, seconds); 'others', "
+    "'still' or 'idle' (what the faces nobody names do). A scene is "
+    '{"speakers": [{"face": 1, "audio": "voice1"}, {"face": 2, "audio": "voice2", "emotion": "happy"}]} with '
+    'the parts voice1 and voice2, or {"turns": [{"start": 0, "end": 2.5, "face": 1}, {"start": 2.5, "end": 5, '
+    '"face": 2}]} with a mixed audio.'
+)
 
 # The body of POST /v1/jobs as OpenAPI describes it (the endpoint parses the stream itself).
 _UPLOAD_SCHEMA = {
@@ -34,19 +51,33 @@ _UPLOAD_SCHEMA = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "required": ["image", "audio"],
+                "required": ["image"],
                 "properties": {
-                    "image": {"type": "string", "format": "binary", "description": "the portrait photo"},
-                    "audio": {"type": "string", "format": "binary", "description": "the speech recording"},
+                    "image": {"type": "string", "format": "binary", "description": "the portrait (or group) photo"},
+                    "audio": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "the speech recording (required, except for a scene with a voice part per "
+                        "speaker; a scene's mixed recording, divided by its 'turns')",
+                    },
                     "options": {
                         "type": "string",
-                        "description": 'a JSON object of generate options, e.g. {"emotion": "happy", "seed": 3}',
+                        "description": 'a JSON object of generate options, e.g. {"emotion": "happy", "seed": 3}; '
+                        "with a scene's keys too: " + _SCENE_OPTIONS,
                     },
                     "pose_video": {
                         "type": "string",
                         "format": "binary",
                         "description": "optional: a video whose head motion the face follows (generate's --pose-video; "
-                        'with {"blink_from_video": true} its blinks too)',
+                        'with {"blink_from_video": true} its blinks too); not for a scene',
+                    },
+                    **{
+                        part: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": f"a scene: the recording of the speaker whose 'audio' is '{part}'",
+                        }
+                        for part in VOICE_PARTS
                     },
                 },
             }
@@ -83,12 +114,20 @@ def _depth(value: object) -> int:
     return deepest
 
 
-def options_part(raw: bytes, pose_video: bool = False) -> JobOptions:
-    """The options part read once into checked options (none given when empty); 400 in one sentence
-    otherwise: not JSON (NaN and Infinity included), nested deeper than MAX_OPTIONS_DEPTH, not an
-    object, or options `parse_options` refuses."""
+def _checked(options: dict[str, Any], pose_video: bool) -> JobOptions:
+    """A job of one face's options read once (`parse_options`); 400 in one sentence for what it refuses."""
+    try:
+        return parse_options(options, pose_video=pose_video)
+    except UserInputError as exc:
+        raise UploadError(400, one_line(exc)) from None
+
+
+def options_json(raw: bytes) -> dict[str, Any]:
+    """The options part as the JSON object it holds (empty when the part is), not yet checked; 400
+    in one sentence when it is not JSON (NaN and Infinity included), nests deeper than
+    MAX_OPTIONS_DEPTH or is not an object."""
     if not raw.strip():
-        return parse_options({}, pose_video=pose_video)
+        return {}
     too_deep = UploadError(400, f"The options part nests deeper than {MAX_OPTIONS_DEPTH} levels.")
     try:
         options = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
@@ -100,10 +139,7 @@ def options_part(raw: bytes, pose_video: bool = False) -> JobOptions:
         raise too_deep
     if not isinstance(options, dict):
         raise UploadError(400, "The options part must be a JSON object of option names and values.")
-    try:
-        return parse_options(options, pose_video=pose_video)
-    except UserInputError as exc:
-        raise UploadError(400, one_line(exc)) from None
+    return options
 
 
 def _refusal(request: Request, state: ServerState) -> JSONResponse | None:
@@ -127,15 +163,58 @@ def _refusal(request: Request, state: ServerState) -> JSONResponse | None:
     return storage_full(short, _CUT) if short else None
 
 
+async def _queue(state: ServerState, upload: Upload) -> JobRecord:
+    """Check and queue the job of an upload read whole: a scene (its options name speakers or turns,
+    or voice parts were sent) or a job of one face."""
+    upload.finish()
+    if not upload.voices():
+        upload.require("audio")  # only a scene with a voice part per speaker does without it
+    mapping = options_json(bytes(upload.options))
+    if is_scene(mapping) or upload.voices():
+        return await _queue_scene(state, upload, mapping)
+    return await _queue_single(state, upload, mapping)
+
+
+async def _queue_single(state: ServerState, upload: Upload, mapping: dict[str, Any]) -> JobRecord:
+    """Check and queue a job of one face: its photo, its recording and an optional pose video."""
+    options = _checked(mapping, pose_video="pose_video" in upload.files)
+    files = upload.files
+    checks = partial(check_uploads, files["image"], files["audio"], state.limits, options, files.get("pose_video"))
+    named = upload.name_files(await run_in_threadpool(checks))
+    submit_job = partial(
+        state.queue.submit, named["image"], named["audio"], options, pose_video=named.get("pose_video")
+    )
+    return await run_in_threadpool(submit_job)
+
+
+async def _queue_scene(state: ServerState, upload: Upload, mapping: dict[str, Any]) -> JobRecord:
+    """Check and queue a scene: its photo and its mixed recording or its voice parts."""
+    files, voices = upload.files, upload.voices()
+    audio = files.get("audio")
+    try:
+        job, scene = read_scene(mapping, audio, voices, pose_video="pose_video" in files)
+    except UserInputError as exc:
+        raise UploadError(400, one_line(exc)) from None
+    checks = partial(check_scene_uploads, files["image"], audio, voices, state.limits, job, scene)
+    named = upload.name_files(await run_in_threadpool(checks))
+    scene = scene.with_recordings({voices[part]: named[part] for part in voices})
+    submit_job = partial(state.queue.submit, named["image"], named.get("audio"), job, scene=scene)
+    return await run_in_threadpool(submit_job)
+
+
 @router.post(
     "/jobs",
     status_code=202,
     summary="Submit a job",
     description="multipart/form-data with the files `image` and `audio` and an optional `options` part: a "
     'JSON object of `floatalk generate` options by flag name without dashes, e.g. {"emotion": "happy", '
-    '"seed": 3}, and an optional video `pose_video` whose head motion the face follows. Answers 202 with the '
-    "job; 413 over the size limit; 503 with Retry-After when the queue is full or too many uploads arrive at "
-    "once; 507 with Retry-After while the disk is short of space.",
+    '"seed": 3}, and an optional video `pose_video` whose head motion the face follows. A scene (several '
+    "faces of a group photo, a voice per face) puts `speakers`, `turns` and `others` in the options (docs/SCENES.md) "
+    "and sends either one mixed `audio` divided by its `turns` or, instead of `audio`, a file part per speaker, "
+    f"`voice1` to `voice{MAX_VOICES}`, each named by its speaker's `audio`. Answers 202 with the "
+    "job; 400 in one sentence for any input that cannot work (checked before the job is queued); 413 over the "
+    "size limit (every part counted together); 503 with Retry-After when the queue is full or too many uploads "
+    "arrive at once; 507 with Retry-After while the disk is short of space.",
     openapi_extra={"requestBody": _UPLOAD_SCHEMA},
     response_model=Job,
     responses={
@@ -147,23 +226,18 @@ def _refusal(request: Request, state: ServerState) -> JSONResponse | None:
     },
 )
 async def submit(request: Request, state: State) -> JSONResponse:
-    """Stream the upload in, check its parts (`floatalk.apps.uploads.check_uploads`) and queue the job."""
+    """Stream the upload in, check its parts (`floatalk.apps.uploads.check_uploads`, a scene's by
+    `floatalk.apps.scene_uploads`) and queue the job."""
     refused = _refusal(request, state)
     if refused is not None:
         return refused
-    queue, parts = state.queue, boundary(request.headers["content-type"])
+    parts = boundary(request.headers["content-type"])
     upload = Upload(state.incoming, state.limits)
     read_all = False
     try:
         await upload.receive(parts, request.stream())
         read_all = True
-        upload.finish()
-        options = options_part(bytes(upload.options), pose_video="pose_video" in upload.files)
-        files = upload.files
-        checks = partial(check_uploads, files["image"], files["audio"], state.limits, options, files.get("pose_video"))
-        named = upload.name_files(await run_in_threadpool(checks))
-        submit_job = partial(queue.submit, named["image"], named["audio"], options, pose_video=named.get("pose_video"))
-        record = await run_in_threadpool(submit_job)
+        record = await _queue(state, upload)
     except UploadError as exc:
         return error(exc.status, str(exc), None if read_all else _CUT)
     except QueueFullError as exc:

@@ -1,5 +1,6 @@
 """What the page does with the shared job queue: queue a job for its files (checked as the API
-checks uploads), follow a job to its video or its error, cancel a job.
+checks uploads), or a scene for its group photo and voices (checked as the API checks a scene),
+follow a job to its video or its error, cancel a job.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any
 
 from floatalk.apps.jobs import JobOptions, as_job
 from floatalk.apps.queue import FINAL_STATES, JobQueue, JobRecord
+from floatalk.apps.scene_uploads import check_scene_uploads, read_scene
 from floatalk.apps.ui.convert import describe, page_words
-from floatalk.apps.ui.staging import stage_inputs, staging_folder
+from floatalk.apps.ui.staging import stage_inputs, stage_scene, staging_folder
 from floatalk.apps.uploads import Limits, UploadError, check_uploads
 from floatalk.errors import UserInputError
 
-__all__ = ["cancel_job", "follow_job", "submit_files"]
+__all__ = ["cancel_job", "follow_job", "submit_files", "submit_scene"]
 
 
 def submit_files(
@@ -46,6 +48,31 @@ def submit_files(
             except UploadError as exc:
                 raise UserInputError(page_words(str(exc))) from None
         return queue.submit(staged_image, staged_audio, job, pose_video=staged_video)
+
+
+def submit_scene(
+    queue: JobQueue,
+    image: str | os.PathLike | None,
+    audio: str | os.PathLike | None,
+    voices: Mapping[str, str | os.PathLike],
+    options: Mapping[str, Any],
+    limits: Limits | None = None,
+) -> JobRecord:
+    """Queue a scene for the page's group photo, its mixed recording `audio` (or None) and its
+    `voices` (part name -> file; `floatalk.apps.ui.scene_convert.scene_from_controls` gives both
+    with the `options` mapping), read and checked as the API reads and checks a scene's request
+    (`floatalk.apps.scene_uploads`, within `limits`, default the API's). Copies are submitted; a
+    mistake is one UserInputError in the page's words."""
+    if not image:
+        raise UserInputError("Add a group photo first.")
+    with staging_folder() as folder:
+        staged_image, staged_audio, staged_voices = stage_scene(image, audio or None, voices, folder)
+        try:
+            job, scene = read_scene(options, staged_audio, staged_voices)
+            check_scene_uploads(staged_image, staged_audio, staged_voices, limits or Limits(), job, scene)
+        except (UploadError, UserInputError) as exc:
+            raise UserInputError(page_words(str(exc))) from None
+        return queue.submit(staged_image, staged_audio, job, scene=scene)
 
 
 def follow_job(

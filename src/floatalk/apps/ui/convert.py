@@ -18,7 +18,17 @@ from floatalk.errors import UserInputError
 if TYPE_CHECKING:
     from floatalk.apps.queue import JobRecord
 
-__all__ = ["LABELS", "TIMELINE_COLUMNS", "describe", "options_from_controls", "page_words", "timeline_from_rows"]
+__all__ = [
+    "LABELS",
+    "TIMELINE_COLUMNS",
+    "blank_cell",
+    "cell_number",
+    "describe",
+    "options_from_controls",
+    "page_words",
+    "table_rows",
+    "timeline_from_rows",
+]
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "start",
@@ -37,7 +47,7 @@ _TRUE = ("yes", "true", "on", "1", "y")
 _FALSE = ("no", "false", "off", "0", "n")
 
 
-def _blank(value: Any) -> bool:
+def blank_cell(value: Any) -> bool:
     """An empty table cell: None, blank text or NaN (how Gradio and pandas leave an empty cell)."""
     if value is None:
         return True
@@ -46,15 +56,17 @@ def _blank(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _cell_number(value: Any, row: int, column: str) -> float:
+def cell_number(value: Any, row: int, column: str, table: str = "Timeline") -> float:
+    """A table cell as a finite number; else one sentence naming the `table`, its row and column."""
+    wrong = f"{table} row {row}: {column} must be a number (got {value!r})."
     if isinstance(value, bool):
-        raise UserInputError(f"Timeline row {row}: {column} must be a number (got {value!r}).")
+        raise UserInputError(wrong)
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        raise UserInputError(f"Timeline row {row}: {column} must be a number (got {value!r}).") from None
+        raise UserInputError(wrong) from None
     if not math.isfinite(number):
-        raise UserInputError(f"Timeline row {row}: {column} must be a finite number (got {value!r}).")
+        raise UserInputError(f"{table} row {row}: {column} must be a finite number (got {value!r}).")
     return number
 
 
@@ -69,8 +81,9 @@ def _cell_bool(value: Any, row: int) -> bool:
     raise UserInputError(f"Timeline row {row}: blink must be yes or no, or left empty (got {value!r}).")
 
 
-def _rows(table: Any) -> list[list[Any]]:
-    """The table's rows as lists, from a list of lists, a pandas DataFrame or Gradio's value dict."""
+def table_rows(table: Any, name: str = "timeline") -> list[list[Any]]:
+    """The table's rows as lists, from a list of lists, a pandas DataFrame or Gradio's value dict
+    (name: the table's name in the sentence refusing anything else)."""
     if table is None:
         return []
     if hasattr(table, "values") and hasattr(table, "columns"):  # a pandas DataFrame
@@ -78,11 +91,11 @@ def _rows(table: Any) -> list[list[Any]]:
     if isinstance(table, Mapping) and "data" in table:
         table = table["data"]
     if not isinstance(table, Sequence) or isinstance(table, str):
-        raise UserInputError("The timeline must be a table of rows.")
+        raise UserInputError(f"The {name} must be a table of rows.")
     rows = []
     for row in table:
         if not isinstance(row, Sequence) or isinstance(row, str):
-            raise UserInputError("The timeline must be a table of rows.")
+            raise UserInputError(f"The {name} must be a table of rows.")
         rows.append(list(row))
     return rows
 
@@ -98,25 +111,25 @@ def timeline_from_rows(table: Any, transition: float | None = None) -> dict[str,
 
     segments: list[dict[str, Any]] = []
     row_numbers: list[int] = []
-    for number, cells in enumerate(_rows(table), start=1):
+    for number, cells in enumerate(table_rows(table), start=1):
         if len(cells) > len(TIMELINE_COLUMNS):
             extra = cells[len(TIMELINE_COLUMNS) :]
-            if not all(_blank(c) for c in extra):
+            if not all(blank_cell(c) for c in extra):
                 raise UserInputError(
                     f"Timeline row {number} has {len(cells)} cells; the columns are: {', '.join(TIMELINE_COLUMNS)}."
                 )
         values = dict(zip(TIMELINE_COLUMNS, cells))
-        if all(_blank(v) for v in values.values()):
+        if all(blank_cell(v) for v in values.values()):
             continue
         segment: dict[str, Any] = {}
         for column in ("start", "end"):
-            if _blank(values.get(column)):
+            if blank_cell(values.get(column)):
                 raise UserInputError(f"Timeline row {number} needs a {column} time in seconds.")
         for column, value in values.items():
-            if _blank(value):
+            if blank_cell(value):
                 continue
             if column in _NUMBER_COLUMNS:
-                segment[column] = _cell_number(value, number, column)
+                segment[column] = cell_number(value, number, column)
             elif column == "blink":
                 segment[column] = _cell_bool(value, number)
             else:
@@ -176,9 +189,9 @@ def options_from_controls(
         "e_cfg_scale": e_cfg_scale,
         "crop": bool(crop),
     }
-    if seed is not None and not _blank(seed):
+    if seed is not None and not blank_cell(seed):
         options["seed"] = seed
-    segments = timeline_from_rows(timeline, None if _blank(transition) else transition)
+    segments = timeline_from_rows(timeline, None if blank_cell(transition) else transition)
     if segments is not None:
         options["timeline"] = segments
     if blink_from_video:

@@ -1,6 +1,7 @@
-"""The web page's layout (Gradio): the files and the motion controls on the left, the video and
-the job's status on the right, wired to the page's actions on the job queue the HTTP API uses
-(floatalk.apps.ui.actions).
+"""The web page's layout (Gradio): on the Portrait tab the files and the motion controls on the
+left, the video and the job's status on the right, wired to the page's actions on the job queue
+the HTTP API uses (floatalk.apps.ui.actions); the Scene tab (a group photo, a voice per face) is
+floatalk.apps.ui.scene_tab.
 
 Gradio is imported only by `build_ui` and `mount_ui`, after analytics are switched off
 (`GRADIO_ANALYTICS_ENABLED=False`); the components are made by one function per part of the page.
@@ -20,6 +21,7 @@ from floatalk.apps.live.page import relative_link
 from floatalk.apps.queue import JobQueue, JobRecord, QueueFullError
 from floatalk.apps.ui.actions import cancel_job, follow_job, submit_files
 from floatalk.apps.ui.convert import LABELS, TIMELINE_COLUMNS, describe, options_from_controls, page_words
+from floatalk.apps.ui.scene_tab import scene_tab
 from floatalk.apps.ui.staging import example_files, publish_video
 from floatalk.apps.uploads import Limits
 from floatalk.config import EMOTIONS
@@ -98,7 +100,8 @@ def build_ui(
                 f"**Live:** [talk into the microphone and watch the portrait follow as you speak]({live_link})",
                 elem_id="live-link",
             )
-        with gr.Row():
+        videos = example_dir / "videos"  # finished videos, as the page serves them
+        with gr.Tab("Portrait", elem_id="portrait_tab"), gr.Row():
             with gr.Column(scale=1):
                 parts = _files_and_buttons(gr)
                 parts |= _motion_controls(gr, defaults)
@@ -107,8 +110,9 @@ def build_ui(
                 parts |= _timeline_controls(gr)
             with gr.Column(scale=1):
                 parts |= _result_panel(gr)
-        generate = _generate_handler(gr, queue, limits, example_dir / "videos")  # videos as the page serves them
-        _wire(parts, generate, queue, example)
+        with gr.Tab("Scene", elem_id="scene_tab"):
+            scene_tab(gr, queue, limits, videos)
+        _wire(parts, _generate_handler(gr, queue, limits, videos), queue, example)
     return page
 
 

@@ -10,13 +10,23 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from floatalk.apps.examples import example_files
 from floatalk.errors import UserInputError
 
-__all__ = ["example_files", "publish_video", "stage_inputs", "staging_folder"]
+__all__ = ["example_files", "publish_video", "stage_inputs", "stage_scene", "staging_folder"]
+
+
+def _copy(kind: str, source: str | os.PathLike, folder: Path) -> Path:
+    """Copy one uploaded file into `folder` as `kind` with its suffix (which tells readers the format)."""
+    source = Path(source)
+    if not source.is_file():
+        raise UserInputError(f"The uploaded {kind} file is gone; please add it again.")
+    target = folder / f"{kind}{source.suffix.lower()}"
+    shutil.copyfile(source, target)
+    return target
 
 
 def stage_inputs(
@@ -30,17 +40,22 @@ def stage_inputs(
     there is none). Names keep their suffixes, which tell the readers the format."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    image_copy, audio_copy = _copy("image", image, folder), _copy("audio", audio, folder)
+    return image_copy, audio_copy, None if pose_video is None else _copy("video", pose_video, folder)
 
-    def copy(kind: str, source: str | os.PathLike) -> Path:
-        source = Path(source)
-        if not source.is_file():
-            raise UserInputError(f"The uploaded {kind} file is gone; please add it again.")
-        target = folder / f"{kind}{source.suffix.lower()}"
-        shutil.copyfile(source, target)
-        return target
 
-    image_copy, audio_copy = copy("image", image), copy("audio", audio)
-    return image_copy, audio_copy, None if pose_video is None else copy("video", pose_video)
+def stage_scene(
+    image: str | os.PathLike,
+    audio: str | os.PathLike | None,
+    voices: Mapping[str, str | os.PathLike],
+    folder: str | os.PathLike,
+) -> tuple[Path, Path | None, dict[str, Path]]:
+    """Copy a scene's uploads into `folder` as `stage_inputs` does: the group photo, the mixed
+    recording (None when there is none) and each voice by its part name (`voice1`, ...)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mixed = None if audio is None else _copy("audio", audio, folder)
+    return _copy("image", image, folder), mixed, {part: _copy(part, path, folder) for part, path in voices.items()}
 
 
 @contextlib.contextmanager
