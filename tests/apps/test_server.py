@@ -207,7 +207,8 @@ def test_listens_on_loopback_only_and_wants_the_token(server: Server) -> None:
             spec["paths"]
         )
         body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-        assert body["required"] == ["image", "audio"]
+        assert body["required"] == ["image"]  # a scene with a voice part per speaker needs no 'audio'
+        assert {"image", "audio", "options", "pose_video", "voice1", "voice8"} <= set(body["properties"])
         assert client.get("/docs").status_code == 200
         assert client.get("/v1/jobs/nope").status_code == 404
 

@@ -6,7 +6,8 @@ video from the same queue the API serves.
 Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver; or set
 FLOATALK_CHROMIUM and FLOATALK_CHROMEDRIVER). Without them the test skips, except under CI (the
 `CI` environment variable set), where it fails. With FLOATALK_UI_SCREENSHOT=path it also writes
-its screenshot there (docs/ui_screenshot.png is made this way).
+its screenshot there (docs/ui_screenshot.png is made this way), and with FLOATALK_SCENE_SCREENSHOT=path
+the Scene tab's (docs/scene_page.png).
 """
 
 from __future__ import annotations
@@ -392,3 +393,10 @@ def test_a_scene_is_made_on_the_scene_tab(server, browser, scene_files) -> None:
         {"face": 2, "audio": "voice2"},
     ]
     assert {p.stem for p in (data / "jobs" / job_id).iterdir()} == {"image", "speaker1", "speaker2", "video"}
+    target = os.environ.get("FLOATALK_SCENE_SCREENSHOT")
+    if target:
+        from floatalk.fileio import atomic_write
+
+        browser.execute_script("window.scrollTo(0, 0)")
+        png = browser.get_screenshot_as_png()
+        atomic_write(target, lambda tmp: tmp.write_bytes(png))

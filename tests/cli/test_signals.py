@@ -69,9 +69,19 @@ def test_sigterm_during_generate_leaves_nothing(speech, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_timeout_during_generate_leaves_nothing(speech, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory: pytest.TempPathFactory):
+    """A synthetic portrait and 60 s of speech: the bundled model takes about 20 s for it on 2 idle
+    cores, so `timeout 5` stops it on any machine (8 s of speech were done in under 5 s)."""
+    from floatalk.apps.examples import write_example
+
+    return write_example(tmp_path_factory.mktemp("long"), seconds=60.0, frames=False)
+
+
+def test_timeout_during_generate_leaves_nothing(long_speech, tmp_path: Path) -> None:
     out = tmp_path / "talk.mp4"
-    args = ["generate", "--image", str(speech.image), "--audio", str(speech.audio), "--out", str(out), "--no-crop"]
+    image, audio = str(long_speech.image), str(long_speech.audio)
+    args = ["generate", "--image", image, "--audio", audio, "--out", str(out), "--no-crop"]
     done = subprocess.run(["timeout", "5", *CLI, *args, "--quiet"], env=ENV, capture_output=True, text=True)
     assert done.returncode == 124, done.stderr  # timeout's own status: the command was stopped
     assert "Traceback" not in done.stderr and "terminated" in done.stderr
