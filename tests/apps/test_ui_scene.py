@@ -30,10 +30,10 @@ def test_voice_rows_become_speakers_with_their_parts() -> None:
     assert options == {
         "others": "idle",
         "detector": "haar",
-        "speakers": [{"face": 2, "audio": "voice1", "emotion": "happy"}, {"face": 1, "audio": "voice2"}],
+        "speakers": [{"face": 2, "audio": "voice1", "emotion": "happy"}, {"face": 1, "audio": "voice3"}],
         "seed": 7,
     }  # a row without a recording says nothing when every speaker brings one
-    assert files == {"voice1": "a.wav", "voice2": "b.wav"}
+    assert files == {"voice1": "a.wav", "voice3": "b.wav"}  # each row's part is its number: errors name the row
 
 
 def test_a_mixed_recording_takes_the_turns_table_and_the_rows_emotions() -> None:

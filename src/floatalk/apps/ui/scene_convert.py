@@ -75,7 +75,7 @@ def _speakers(
             continue
         speaker: dict[str, Any] = {"face": face_value(face, f"Voice {row}")}
         if audio:
-            part = VOICE_PARTS[len(files)]
+            part = VOICE_PARTS[row - 1]  # the row's own number, so that a sentence about 'voice3' means row 3
             files[part] = os.fspath(audio)
             speaker["audio"] = part
         if chosen != "auto":
@@ -96,7 +96,7 @@ def scene_from_controls(
     """(the scene job's options mapping, its recordings by part name) from the tab's controls.
 
     voices: a row per speaker, (its recording or None, its face, its emotion or None/'auto'); a
-    row with a recording is a speaker with the next voice part; with a `mixed` recording a row
+    row with a recording is a speaker with its row's voice part (row 3: 'voice3'); with a `mixed` recording a row
     without one sets its face's emotion. turns: the turns table (`turns_from_rows`); others:
     'still' or 'idle'; detector: how the photo's faces are found; seed: None keeps the default."""
     speakers, files = _speakers(voices, mixed is not None)
