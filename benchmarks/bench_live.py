@@ -9,7 +9,7 @@ the correlation of mouth opening with the speech envelope at offset 0) of the fr
 clip's speech. Boundaries: the largest pixel step within 2 frames of a chunk boundary against the
 99th percentile of the clip's steps away from boundaries (chunks of 400 ms, so that some steps are).
 
-    python benchmarks/bench_live.py [--clips 4] [--seconds 6] [--device cpu|cuda] [--threads 1]
+    python benchmarks/bench_live.py [--clips 4] [--seconds 6] [--device cpu|cuda] [--threads auto|N]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from _common import machine, print_machine, write_json
 from floatalk.evaluation.lipsync import score_lipsync
 from floatalk.live.replay import replay
+from floatalk.live.threads import fastest_threads
 from floatalk.pipeline import FloatPipeline
 from floatalk.synth.world import clip_specs, make_clip
 
@@ -68,7 +69,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=8181, help="world seed of the held-out clips (training used 1)")
     p.add_argument("--checkpoint", default="bundled")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 runs steadiest on a busy machine)")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads, or auto (default): as `floatalk live` picks them, the faster of 1 and every core "
+        "on the first clip's warm-up step",
+    )
     p.add_argument("--chunk-ms", type=float, default=120.0)
     p.add_argument("--lookahead-ms", type=float, default=80.0)
     p.add_argument("--lookaheads", default="0,40,80,160,320")
@@ -78,13 +84,18 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("No CUDA GPU is visible to torch here: nothing to measure with --device cuda; run it on a GPU.")
         return
-    torch.set_num_threads(args.threads)
-    info = machine() | {"threads": args.threads, "device": args.device}
-    print_machine(info)
+    if args.threads != "auto":
+        torch.set_num_threads(int(args.threads))
     t = time.perf_counter()
     pipe = FloatPipeline.from_pretrained(args.checkpoint, device=args.device)
-    print(f"model loaded in {time.perf_counter() - t:.1f} s")
+    loaded = time.perf_counter() - t
     specs = clip_specs(args.clips, args.seconds, pipe.image_size, args.seed)
+    threads = args.threads
+    if threads == "auto":
+        threads = f"auto: {fastest_threads(pipe.live(make_clip(specs[0]).frames[0], crop=False))}"
+    info = machine() | {"threads": threads, "device": args.device}
+    print_machine(info)
+    print(f"model loaded in {loaded:.1f} s; torch threads {threads}")
     rows: dict[str, list] = {}
     default, offline_sync, boundaries = [], [], []
     for spec in specs:

@@ -37,7 +37,8 @@ def test_live_writes_the_video_and_the_figures(example, tmp_path, capsys):
     assert {"latency_p95_ms", "first_frame_ms", "fps", "late_frames", "realtime_factor"} <= set(figures)
     assert (info["video_codec"], info["audio_codec"], info["n_frames"]) == ("h264", "aac", 50)
     assert abs(info["audio_duration"] - 2.0) < 0.1
-    assert "latency per chunk" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "latency per chunk" in err and "torch threads: " in err and "(auto)" in err  # auto is the default
 
 
 @pytest.mark.parametrize(
@@ -47,6 +48,7 @@ def test_live_writes_the_video_and_the_figures(example, tmp_path, capsys):
         (["--lookahead-ms", "5000"], "--lookahead-ms"),
         (["--head-motion", "-1"], "--head-motion"),
         (["--threads", "0"], "--threads"),
+        (["--threads", "many"], "--threads"),
     ],
 )
 def test_live_mistakes_exit_2_with_one_line(example, tmp_path, capsys, extra, needle):

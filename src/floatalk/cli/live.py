@@ -61,15 +61,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs (default cpu)")
     p.add_argument(
         "--threads",
-        type=int,
-        default=1,
+        default="auto",
         metavar="N",
-        help="CPU threads for the model, from 1 to 256: a live step is many small operations, which one thread "
-        "runs steadily on a busy machine (default 1)",
+        help="CPU threads for the model, from 1 to 256, or auto (the default): the session's first step is timed "
+        "on one thread and on every core, and the faster is kept (on idle cores every core is faster; on cores "
+        "other work keeps busy, one thread is)",
     )
     p.add_argument("--quiet", action="store_true", help="no summary (errors still show)")
     p.set_defaults(run=run)
     return p
+
+
+def _threads(value: str) -> int | None:
+    """--threads as a count from 1 to 256, or None for auto; one sentence otherwise."""
+    if str(value).strip().lower() == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        raise UserInputError(f"--threads must be a whole number from 1 to 256 or auto (got {value!r}).") from None
+    _check_range(count, (1, 256), "--threads")
+    return count
 
 
 def _check_range(value: float, limits: tuple[float, float], flag: str) -> None:
@@ -85,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     options = from_args(GenerateOptions, args).validate(as_flags=True)
     _check_range(args.chunk_ms, CHUNK_MS, "--chunk-ms")
     _check_range(args.lookahead_ms, LOOKAHEAD_MS, "--lookahead-ms")
-    _check_range(args.threads, (1, 256), "--threads")
+    threads = _threads(args.threads)
     out = check_output_path(args.out)
     stats = Path(args.stats_json) if args.stats_json else None
     if stats is not None and not stats.parent.is_dir():
@@ -94,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    torch.set_num_threads(args.threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
 
@@ -112,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = FloatPipeline.from_pretrained(checkpoint, device=args.device)
     session = pipe.live(prepared, options, chunk_ms=args.chunk_ms, lookahead_ms=args.lookahead_ms)
+    if threads is None and args.device == "cpu":
+        from floatalk.live.threads import fastest_threads
+
+        threads = fastest_threads(session)
     result, ready, report = replay(session, wave, args.chunk_ms, realtime=args.realtime)
     frames = viewer_frames(result, ready, report, pipe.fps)
     write_video(out, [frames], result.index, pipe.fps, wave, pipe.sample_rate)
@@ -119,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(report.to_json(), indent=2) + "\n"
         atomic_write(stats, lambda path: path.write_text(text))
     if not args.quiet:
-        for line in [*report.summary(), f"wrote {out}"]:
+        chosen = f"torch threads: {torch.get_num_threads()}" + (" (auto)" if args.threads == "auto" else "")
+        for line in [*report.summary(), chosen, f"wrote {out}"]:
             print(line, file=sys.stderr)
     return 0

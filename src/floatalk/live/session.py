@@ -104,7 +104,7 @@ class LiveSession:
         # windows of `close` run it as offline generation does
         self.eager = torch.device(engine.device).type != "cpu" or engine.dtype != torch.float32
         if self.lookahead is not None:
-            self._warm_up()
+            self.warm_up()
 
     @property
     def chunk_ms(self) -> float:
@@ -148,9 +148,10 @@ class LiveSession:
             self.emotion.set(checked["emotion"])
         self.controls.set(checked)
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Run a live step's shapes once before any audio (the FMT's trace for the steady window,
-        the decoder's first call), so that the first frames do not wait for them."""
+        the decoder's first call), so that the first frames do not wait for them; it changes no
+        state of the session (`floatalk.live.threads` times it)."""
         engine, cfg, dtype = self.engine, self.engine.cfg.fmt, self.engine.dtype
         n = min(self.L, self.step_frames + self.margin)
         fmt = engine.model.fmt if self.eager else traced_fmt(engine.model.fmt)

@@ -50,7 +50,7 @@ class Batch:
 def _one_torch_thread() -> None:
     import torch
 
-    torch.set_num_threads(1)  # per thread: a live step is many small operations (docs/LIVE.md, Threads)
+    torch.set_num_threads(1)  # per thread, until the session picks its own (docs/LIVE.md, Threads)
 
 
 class LiveRunner:
@@ -108,6 +108,7 @@ class LiveRunner:
         self.fps = request.fps or pipe.fps
         prepared = self._prepare(pipe, options)
         session = pipe.live(prepared, options, chunk_ms=request.chunk_ms, lookahead_ms=request.lookahead_ms)
+        self._pick_threads(pipe, session)
         speed = self._measure(pipe, session)
         measured = self.fps * speed
         if speed < self.limits.min_speed:
@@ -159,6 +160,18 @@ class LiveRunner:
         finally:
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
+
+    def _pick_threads(self, pipe: FloatPipeline, session: LiveSession) -> None:
+        """On a CPU, run this session's thread on the torch thread count its step runs fastest on
+        now: one, or its share of the cores (`floatalk.live.threads`; sessions at once share them)."""
+        import os
+
+        from floatalk.live.threads import fastest_threads
+
+        if pipe.device.type != "cpu":
+            return
+        share = max(1, (os.cpu_count() or 1) // self.limits.max_sessions)
+        fastest_threads(session, (1, share))
 
     def _measure(self, pipe: FloatPipeline, session: LiveSession) -> float:
         """The session's speed as a fraction of real time at the frame rate asked: a probe
