@@ -60,6 +60,10 @@ class LiveOutput:
         return len(self.index)
 
 
+EASE_FRAMES = 2
+"""Frames at the start of each step blended toward the previous window's own sample of them."""
+
+
 class LiveSession:
     """Frames from streamed audio: `push(pcm)`, `update(**controls)`, `close()`.
 
@@ -98,7 +102,8 @@ class LiveSession:
         self.emotion = EmotionTracker(engine, options.forced_emotion)
         self.controls = LiveControls(options, editor)
         self.committed = 0  # frames made so far
-        self.latents: Tensor | None = None  # (1, <= L', D) the last committed latents, as sampled
+        self.latents: Tensor | None = None  # (1, <= L', D) the last committed latents, as shown
+        self.ahead: Tensor | None = None  # (1, m, D) the last window's frames past those it committed, heard
         self.closed = False
         # live steps run the FMT traced (`TracedFMT`) where that pays: float32 on a CPU; the
         # windows of `close` run it as offline generation does
@@ -214,13 +219,32 @@ class LiveSession:
         x0 = self.noise.take(C, n_window).to(device=engine.device, dtype=dtype)
         fmt = engine.model.fmt if final or self.eager else traced_fmt(engine.model.fmt)
         x1 = sample_window(fmt, x0, wa, self.source.r_s.to(dtype), we, prev_x, prev_wa, settings)
-        new = x1[:, :n]  # (1, n, D): the frames committed now
+        new = self._ease_in(x1[:, :n])  # (1, n, D): the frames committed now
+        heard = self.buffer.heard // self.spf  # frames whose audio the window had
+        self.ahead = x1[:, n : max(n, heard - C)]  # past the committed ones, only those it heard
         self.latents = torch.cat([prev_x, new], dim=1)[:, -self.Lp :]
         shown = self.controls.edit(new[0].float())
         frames = np.concatenate(list(engine.decode(self.source, shown[None], self.options.batch_size)))
         audio = self.buffer.range(C * self.spf, (C + n) * self.spf)
         self.committed += n
         return LiveOutput(frames, np.arange(C, C + n, dtype=np.int64), audio.copy(), shown.cpu())
+
+    def _ease_in(self, new: Tensor) -> Tensor:
+        """(1, n, D) newly sampled latents with their first EASE_FRAMES frames blended toward what
+        the previous window sampled for them (jointly with the frame committed before) where that
+        window had heard their audio, its share falling from 1 - 1 / (k + 1) to 1 / (k + 1): the
+        seam between two steps' windows eases in instead of jumping. A window that follows none
+        (the first, offline-sized ones, or one whose predecessor heard no audio past its frames,
+        as with no lookahead) is kept."""
+        ahead = self.ahead
+        k = 0 if ahead is None else min(EASE_FRAMES, ahead.shape[1], new.shape[1])
+        if k == 0:
+            return new
+        assert ahead is not None
+        old_share = torch.arange(k, 0, -1, dtype=new.dtype, device=new.device)[None, :, None] / (k + 1)
+        eased = new.clone()
+        eased[:, :k] = old_share * ahead[:, :k] + (1 - old_share) * new[:, :k]
+        return eased
 
     def _trim(self) -> None:
         """Drop the audio no later step needs (features' context, emotion window, output audio)."""
