@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 import sqlite3
 import time
@@ -31,6 +30,7 @@ from typing import Any
 from floatalk.apps.jobs import JobOptions, as_job, parse_options
 from floatalk.apps.queue.database import Database, update
 from floatalk.apps.queue.disk import StorageFullError, free_bytes, is_disk_full, megabytes
+from floatalk.apps.queue.inputs import POSE_VIDEO, SPEAKER, recordings, stored_options, suffix
 from floatalk.apps.queue.records import COLUMNS, FINAL_STATES, STATES, JobRecord, record_from_row
 from floatalk.apps.scene_jobs import SceneJob
 from floatalk.errors import UserInputError
@@ -47,46 +47,6 @@ class QueueFullError(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-POSE_VIDEO = "pose_video"
-"""Stem of a job's pose video in its folder."""
-SPEAKER = "speaker"
-"""Stem of a scene's speaker's own recording in its folder, numbered from 1 in the speakers' order."""
-
-
-def _suffix(path: Path) -> str:
-    """The file's suffix if it is a plain short one (lower case), else none."""
-    suffix = path.suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
-
-
-def _recordings(scene: SceneJob | None) -> dict[int, tuple[Path, str]]:
-    """A scene's speakers' own recordings: speaker index -> (file, its name in the job's folder)."""
-    if scene is None:
-        return {}
-    return {
-        i: (Path(s.audio), f"{SPEAKER}{i + 1}{_suffix(Path(s.audio))}")
-        for i, s in enumerate(scene.speakers)
-        if s.audio is not None
-    }
-
-
-def _stored_options(
-    job: JobOptions, pose_video: str | None, scene: SceneJob | None, recordings: dict[int, tuple[Path, str]]
-) -> tuple[str, dict[str, Any]]:
-    """(what the caller gave as JSON text, the checked options and scene as JSON values) as the
-    store keeps them, the pose video and the speakers' recordings named inside the job's folder."""
-    given, checked = dict(job.given), job.to_json()
-    if pose_video is not None:
-        given["pose_video"] = checked["generate"]["pose_video"] = pose_video
-    if scene is not None:
-        given.update(scene.given)
-        checked["scene"] = scene.to_json({i: name for i, (_, name) in recordings.items()})
-    try:
-        return json.dumps(given), checked
-    except (TypeError, ValueError) as exc:
-        raise UserInputError(f"The options must be plain JSON values ({exc}).") from None
 
 
 class JobQueue:
@@ -149,9 +109,9 @@ class JobQueue:
         job = as_job(options, pose_video=pose_video is not None)
         if audio is None and scene is None:
             raise UserInputError("A job of one face needs its audio file.")
-        recordings = _recordings(scene)
-        moves = self._inputs(Path(image), None if audio is None else Path(audio), pose_video, recordings)
-        stored, checked = _stored_options(job, moves[-1][1] if pose_video is not None else None, scene, recordings)
+        own = recordings(scene)
+        moves = self._inputs(Path(image), None if audio is None else Path(audio), pose_video, own)
+        stored, checked = stored_options(job, moves[-1][1] if pose_video is not None else None, scene, own)
         short = self.space_short()
         if short:
             raise StorageFullError(short)
@@ -189,14 +149,14 @@ class JobQueue:
         image: Path, audio: Path | None, pose_video: Path | None, recordings: dict[int, tuple[Path, str]]
     ) -> list[tuple[Path, str]]:
         """(file, its name in the job's folder) of every input, the image first, then the audio (if
-        any), the speakers' own `recordings` (`_recordings`), the pose video last; a missing file
+        any), the speakers' own `recordings` (`inputs.recordings`), the pose video last; a missing file
         is a UserInputError."""
-        moves = [(image, "image" + _suffix(image), "image")]
+        moves = [(image, "image" + suffix(image), "image")]
         if audio is not None:
-            moves.append((audio, "audio" + _suffix(audio), "audio"))
+            moves.append((audio, "audio" + suffix(audio), "audio"))
         moves += [(path, name, f"recording of speaker {i + 1}") for i, (path, name) in recordings.items()]
         if pose_video is not None:
-            moves.append((Path(pose_video), POSE_VIDEO + _suffix(Path(pose_video)), "pose video"))
+            moves.append((Path(pose_video), POSE_VIDEO + suffix(Path(pose_video)), "pose video"))
         for path, _, what in moves:
             if not path.is_file():
                 raise UserInputError(f"The {what} file {path} does not exist.")
