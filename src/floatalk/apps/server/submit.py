@@ -167,10 +167,11 @@ async def _queue(state: ServerState, upload: Upload) -> JobRecord:
     """Check and queue the job of an upload read whole: a scene (its options name speakers or turns,
     or voice parts were sent) or a job of one face."""
     upload.finish()
-    if not upload.voices():
+    voices = upload.voices()
+    if not voices:
         upload.require("audio")  # only a scene with a voice part per speaker does without it
     mapping = options_json(bytes(upload.options))
-    if is_scene(mapping) or upload.voices():
+    if is_scene(mapping) or voices:
         return await _queue_scene(state, upload, mapping)
     return await _queue_single(state, upload, mapping)
 
