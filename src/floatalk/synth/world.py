@@ -446,10 +446,20 @@ def generate_world(
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, len(jobs)), initializer=_worker_init) as pool:
+        pool = ctx.Pool(min(workers, len(jobs)), initializer=_worker_init)
+        try:
             for entry in pool.imap(_render_and_write, jobs):
                 entries.append(entry)
                 report("clips", len(entries), len(jobs))
+            # Done: the workers leave on the queue's end marker. Ending them with SIGTERM instead (as
+            # the pool's `with` does) can hang the join: a worker killed while holding the task
+            # queue's lock leaves the other waiting for it for ever.
+            pool.close()
+        except BaseException:
+            pool.terminate()  # an error, Ctrl-C or SIGTERM: no clip is waited for
+            raise
+        finally:
+            pool.join()
     else:
         for job in jobs:
             entries.append(_render_and_write(job))
