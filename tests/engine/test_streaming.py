@@ -13,6 +13,7 @@ import torch
 from floatalk.errors import UserInputError
 from floatalk.models.audio_encoder import conv_features, first_layer_norm_stats, interpolation_positions
 from floatalk.models.layers import Blur
+from floatalk.models import motion_ae
 from floatalk.models.motion_ae import channels_last_features
 from floatalk.pipeline import FloatPipeline, LongAudio, NormalizedWave, normalize_audio
 from floatalk.sampling.sampler import SamplerSettings, sample_motion
@@ -69,6 +70,22 @@ def test_bfloat16_decoder_is_close_and_float32_below_keeps_scales_exact(tiny_mod
     assert bf16.dtype == torch.float32
     assert 0 < (bf16 - ref).abs().mean() < 0.05
     assert torch.equal(mixed, ref)
+
+
+@pytest.mark.parametrize("rows", [None, slice(0, 2), slice(2, 5)])
+def test_large_scales_in_small_groups_keep_every_bit(tiny_model, monkeypatch, rows):
+    """The scales that hold most of a decoder pass's memory run a few frames at a time, unseen in the pixels."""
+    ae = tiny_model.motion_autoencoder
+    with torch.inference_mode():
+        s_r, _, feats = ae.encode(torch.rand(1, 3, 32, 32) * 2 - 1)
+        feats = channels_last_features(feats)
+        styles = s_r + torch.randn(5, s_r.shape[1]) * 0.1
+        monkeypatch.setattr(motion_ae, "SPLIT_FROM_PX", 10**6)  # never: the whole batch at every scale
+        whole = ae.decode_fast(styles, feats, rows=rows)
+        monkeypatch.setattr(motion_ae, "SPLIT_FROM_PX", 16)  # 16 and 32 px in groups of 2
+        split = ae.decode_fast(styles, feats, rows=rows)
+    assert split.shape == whole.shape == (5 if rows is None else rows.stop - rows.start, 3, 32, 32)
+    assert torch.equal(split, whole)
 
 
 # ---------------------------------------------------------------------------------- long audio

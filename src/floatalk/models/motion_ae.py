@@ -18,6 +18,7 @@ Letters: B batch, D style dim (512), M motion dim (20), S image size, C channels
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,11 @@ from floatalk.models.layers import (
     FusedLeakyReLU,
     ModulatedConv2d,
 )
+
+# The batched decoder runs the scales of at least SPLIT_FROM_PX pixels SPLIT_ROWS frames at a time
+# (`SynthesisDecoder.forward_fast`): less memory, the same pixels and time.
+SPLIT_FROM_PX = 256
+SPLIT_ROWS = 2
 
 
 class ResBlock(nn.Module):
@@ -341,9 +347,7 @@ class SynthesisDecoder(nn.Module):
 
         The styled convolutions of every scale of at least `float32_below` pixels run in `dtype`
         (float32, bfloat16 or float16), smaller scales in float32; activations are channels-last.
-        Per scale: the flow logits from the 1x1 modulated conv, the RGB skip from the warped
-        3-channel projection of the features (`ToRGB.project`), and, except at the last scale
-        whose blended features nothing reads, the warped features blended into x.
+        The scales of at least SPLIT_FROM_PX pixels run SPLIT_ROWS frames at a time (`_scales`).
 
         rows: decode only these frames of the batch, (n, 3, S, S), with the same bits as they
         have in the whole batch's result. The BLAS sums a matrix product's rows in an order that
@@ -352,6 +356,7 @@ class SynthesisDecoder(nn.Module):
         give each frame the same bits whatever the batch (tests/engine/test_streaming.py).
         """
         style = style.float()
+        first = 0 if rows is None else rows.indices(style.shape[0])[0]
         B = style.shape[0] if rows is None else len(range(*rows.indices(style.shape[0])))
         cl = torch.channels_last
 
@@ -360,9 +365,48 @@ class SynthesisDecoder(nn.Module):
 
         x = self.input(B).to(at(4)).contiguous(memory_format=cl)
         x = self.conv1.forward_fast(x, style, rows)
-        rgb: Tensor | None = None
-        flow: Tensor | None = None
-        for k, feat in enumerate(feats):
+        split = next((k for k, f in enumerate(feats) if f.shape[-1] >= SPLIT_FROM_PX), len(feats))
+        rgb, x, flow = self._scales(x, None, None, style, feats, range(split), rows, at)
+        if split == len(feats):
+            assert rgb is not None
+            return rgb
+        # The large scales hold most of a pass's memory (activations of B frames at 256 and 512 px)
+        # and cost the same per frame in any batch: they run SPLIT_ROWS frames at a time.
+        # A single frame convolves with other bits than in a batch (oneDNN picks another kernel):
+        # a last group of one joins the group before it.
+        starts = list(range(0, B, SPLIT_ROWS))
+        if len(starts) > 1 and B - starts[-1] == 1:
+            starts.pop()
+        parts = []
+        for lo, hi in zip(starts, [*starts[1:], B], strict=True):
+            sub = slice(first + lo, first + hi)
+            part, _, _ = self._scales(
+                x[lo:hi], None if rgb is None else rgb[lo:hi], None if flow is None else flow[lo:hi],
+                style, feats, range(split, len(feats)), sub, at,
+            )  # fmt: skip
+            assert part is not None
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _scales(
+        self,
+        x: Tensor,
+        rgb: Tensor | None,
+        flow: Tensor | None,
+        style: Tensor,
+        feats: list[Tensor],
+        scales: range,
+        rows: slice | None,
+        at: Callable[[int], torch.dtype],
+    ) -> tuple[Tensor | None, Tensor, Tensor | None]:
+        """`forward_fast`'s scales `scales` for x (n, C, H, W) -> (rgb, x, flow logits) after them.
+
+        Per scale: the flow logits from the 1x1 modulated conv, the RGB skip from the warped
+        3-channel projection of the features (`ToRGB.project`), and, except at the last scale
+        whose blended features nothing reads, the warped features blended into x."""
+        cl = torch.channels_last
+        for k in scales:
+            feat = feats[k]
             x = x.to(at(feat.shape[-1]))
             x = self.convs[2 * k].forward_fast(x, style, rows)
             x = self.convs[2 * k + 1].forward_fast(x, style, rows)
@@ -374,8 +418,7 @@ class SynthesisDecoder(nn.Module):
                 # directly is several times slower than converting it first.
                 warped = warp(feat.float(), grid, mask).to(dtype=x.dtype, memory_format=cl)
                 x = torch.addcmul(warped, x.contiguous(memory_format=cl), (1.0 - mask).to(x.dtype))
-        assert rgb is not None
-        return rgb
+        return rgb, x, flow
 
 
 class MotionAutoEncoder(nn.Module):
