@@ -44,10 +44,10 @@ def main() -> None:
 
     from floatalk import FloatPipeline
     from floatalk.assets import demo_model_path
-    from floatalk.checkpoint import is_floatalk_folder
     from floatalk.convert import to_tensor
     from floatalk.evaluation import psnr, score_lipsync
     from floatalk.evaluation.expression import measure_expression
+    from floatalk.model_folders import is_floatalk_folder
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.training.motion_ae_trainer import load_motion_ae
     from floatalk.training.probe import reconstruct_clip

@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "src" / "floatalk"
 
 # Lowest first. Each entry: (layer name, the package's top-level modules or packages in it).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("errors", "units", "convert", "progress", "fileio", "config", "jaw_law")),
+    ("base", ("errors", "units", "convert", "progress", "fileio", "config", "model_folders", "jaw_law")),
     ("io and models", ("io", "models", "face_motion", "assets")),
     ("specs", ("sampling", "checkpoint", "timeline", "options", "scene")),
     ("meters", ("evaluation",)),

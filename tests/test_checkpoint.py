@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from floatalk import FloatPipeline
-from floatalk.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model, save_pretrained
+from floatalk.checkpoint import load_model, save_pretrained
 from floatalk.errors import CheckpointError, UserInputError
+from floatalk.model_folders import CONFIG_FILE, WEIGHTS_FILE
 
 
 @pytest.fixture(scope="module")

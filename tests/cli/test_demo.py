@@ -6,10 +6,14 @@ wiring (fp16 loading, defaults, errors) quickly; tests/assets/test_bundled_model
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
 import torch
 
 from floatalk.cli.main import main
-from floatalk.io.video import probe_video
+from floatalk.io.video import probe_video, read_video_frames
 
 
 def test_fp16_bundle_loads(tiny_bundle):
@@ -64,3 +68,20 @@ def test_demo_command_writes_a_video(tiny_bundle, tmp_path):
     assert main(["demo", "--out", str(out), "--seconds", "2", "--side-by-side", "--quiet"]) == 0
     info = probe_video(out)
     assert (info["video_codec"], info["audio_codec"], info["n_frames"], info["width"]) == ("h264", "aac", 50, 128)
+
+
+@pytest.mark.slow
+def test_demo_writes_the_example_in_a_child_and_the_same_video(tmp_path, monkeypatch):
+    """Without --side-by-side the example is synthesised by a forked child while the model loads:
+    the video is the one made with the example written in-process (as where fork is not the way).
+    The real bundled model: the tiny stand-in's random weights turn rounding into visible change."""
+    from floatalk.apps import examples
+
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--out", str(out), "--seconds", "1", "--seed", "5", "--quiet"]) == 0
+    monkeypatch.setattr(examples, "sys", SimpleNamespace(platform="darwin"))
+    same = tmp_path / "in_process.mp4"
+    assert main(["demo", "--out", str(same), "--seconds", "1", "--seed", "5", "--quiet"]) == 0
+    frames = read_video_frames(out)
+    assert frames.shape == (25, 128, 128, 3)
+    assert np.array_equal(frames, read_video_frames(same))

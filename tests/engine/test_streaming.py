@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from floatalk.errors import UserInputError
+from floatalk.models import motion_ae
 from floatalk.models.audio_encoder import conv_features, first_layer_norm_stats, interpolation_positions
 from floatalk.models.layers import Blur
-from floatalk.models import motion_ae
 from floatalk.models.motion_ae import channels_last_features
 from floatalk.pipeline import FloatPipeline, LongAudio, NormalizedWave, normalize_audio
 from floatalk.sampling.sampler import SamplerSettings, sample_motion

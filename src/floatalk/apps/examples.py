@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXAMPLE_OPTIONS", "Example", "example_files", "write_example"]
+__all__ = ["EXAMPLE_OPTIONS", "Example", "ExampleInChild", "example_files", "write_example"]
 
 EXAMPLE_OPTIONS: dict[str, Any] = {"crop": False}
 """The job options the example needs (as `floatalk.apps.jobs.parse_options` reads them)."""
@@ -48,8 +49,8 @@ def write_example(
     from PIL import Image
 
     from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
-    from floatalk.checkpoint import read_config
     from floatalk.io.provenance import synthetic_png_info
+    from floatalk.model_folders import read_config
     from floatalk.synth.world import clip_specs, make_clip
     from floatalk.units import SAMPLE_RATE
 
@@ -97,3 +98,55 @@ def example_files(folder: str | os.PathLike, seconds: float = 4.0) -> concurrent
         pool.shutdown(wait=False)
         _writing[folder] = future
         return future
+
+
+class ExampleInChild:
+    """`write_example` in a forked child process, started before the caller imports torch.
+
+    Synthesising the example spends about a second in imports (scipy.signal) and numpy work that
+    overlaps with the caller's own start-up (importing torch, loading the model) on a second core:
+    `floatalk demo` hands its first frame on that much sooner. `result()` waits for the child and
+    returns what `write_example` would have, or raises what it raised. Where fork is not the
+    platform's way (not Linux), the example is written in this process by `result()`.
+    """
+
+    def __init__(self, folder: str | os.PathLike, seconds: float, seed: int | None) -> None:
+        import multiprocessing
+
+        self._args = (folder, seconds, seed)
+        self._child: Any = None
+        if sys.platform == "linux":
+            context = multiprocessing.get_context("fork")
+            self._answer, send = context.Pipe(duplex=False)
+            self._child = context.Process(target=_example_to_pipe, args=(send, *self._args), daemon=True)
+            self._child.start()
+            send.close()
+
+    def result(self) -> Example:
+        """The example's files and truth (only the portrait as `frames`): (1, S, S, 3)."""
+        if self._child is None:
+            return write_example(*self._args, frames=False)
+        try:
+            answer = self._answer.recv()
+        except EOFError:
+            self._child.join()
+            answer = RuntimeError(f"the example's process ended with code {self._child.exitcode} before writing it")
+        finally:
+            self._answer.close()
+            self._child.join()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def _example_to_pipe(send: Any, folder: str | os.PathLike, seconds: float, seed: int | None) -> None:
+    """The child of `ExampleInChild`: sends the Example, or the exception that stopped it."""
+    try:
+        answer: Any = write_example(folder, seconds, seed, frames=False)
+    except Exception as exc:  # handed to the parent, which raises it
+        answer = exc
+    try:
+        send.send(answer)
+    except Exception:  # an exception that does not pickle: its sentence
+        send.send(RuntimeError(str(answer)))
+    send.close()

@@ -18,6 +18,8 @@ from floatalk.config import EMOTIONS
 if TYPE_CHECKING:
     import numpy as np
 
+    from floatalk.apps.examples import ExampleInChild
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -57,6 +59,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--seconds must be between 1 and 60 (got {args.seconds}).")
     check_output_path(args.out)  # before torch is imported, the portrait drawn and the model loaded
 
+    from floatalk.apps.examples import ExampleInChild
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # The world's own frames are drawn only when they are shown beside the model's; otherwise
+        # the example is written by a child process while this one imports torch and loads the model.
+        pending = None if args.side_by_side else ExampleInChild(tmp, args.seconds, args.seed)
+        return _run(args, tmp, pending)
+
+
+def _run(args: argparse.Namespace, tmp: str, pending: ExampleInChild | None) -> int:
     from floatalk.apps.examples import write_example
     from floatalk.assets import BUNDLED, resolve_model
     from floatalk.io.provenance import synthetic_video_metadata
@@ -67,19 +79,18 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.units import FPS
 
     model = resolve_model(BUNDLED)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # The world's own frames are drawn only when they are shown beside the model's.
-        example = write_example(tmp, args.seconds, args.seed, frames=args.side_by_side)
-        portrait, speech = example.image, example.audio
-        n_frames = max(1, round(args.seconds * FPS))  # the world's clip length (floatalk.synth.world.make_clip)
-        with ProgressBar(n_frames, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
-            pipe = FloatPipeline.from_pretrained(model)
-            options = GenerateOptions(emotion=args.emotion, crop=False)
-            mark = synthetic_video_metadata()  # the world's drawn face: eval-lipsync picks the world's meter
-            report = render_video(pipe, portrait, speech, args.out, options, progress=bar, metadata=mark)
-        if args.side_by_side:
-            _side_by_side(Path(args.out), example.frames)
+    example = write_example(tmp, args.seconds, args.seed) if pending is None else None
+    n_frames = max(1, round(args.seconds * FPS))  # the world's clip length (floatalk.synth.world.make_clip)
+    with ProgressBar(n_frames, "frame", GENERATION_LABELS, "frames", args.quiet, "loading model") as bar:
+        pipe = FloatPipeline.from_pretrained(model)
+        if example is None:
+            assert pending is not None
+            example = pending.result()
+        options = GenerateOptions(emotion=args.emotion, crop=False)
+        mark = synthetic_video_metadata()  # the world's drawn face: eval-lipsync picks the world's meter
+        report = render_video(pipe, example.image, example.audio, args.out, options, progress=bar, metadata=mark)
+    if args.side_by_side:
+        _side_by_side(Path(args.out), example.frames)
     if not args.quiet:
         for line in report.summary()[1:]:
             print(line, file=sys.stderr)

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
 
-    from floatalk.checkpoint import read_config
+    from floatalk.model_folders import read_config
     from floatalk.pipeline import FloatPipeline, prepare_image, reuse_freed_memory
     from floatalk.progress import GENERATION_LABELS, ProgressBar
     from floatalk.render import render_video

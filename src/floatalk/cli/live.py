@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu.")
 
-    from floatalk.checkpoint import read_config
     from floatalk.io.audio import load_audio
+    from floatalk.model_folders import read_config
     from floatalk.pipeline import FloatPipeline, prepare_image
 
     cfg = read_config(checkpoint)

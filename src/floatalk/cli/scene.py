@@ -138,9 +138,9 @@ def parse_speakers(texts: list[str], option_texts: list[str], mixed: bool) -> li
 
 def run(args: argparse.Namespace) -> int:
     from floatalk.assets import bundled_note, resolve_model
-    from floatalk.checkpoint import read_config
     from floatalk.io.provenance import is_synthetic, synthetic_video_metadata
     from floatalk.io.video import check_output_path
+    from floatalk.model_folders import read_config
     from floatalk.render import MAX_FPS, check_fps
     from floatalk.render.scene_cast import prepare_scene
 

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from floatalk.apps.queue import Workers, data_dir_default
     from floatalk.apps.server import create_app
     from floatalk.assets import resolve_model
-    from floatalk.checkpoint import read_config
+    from floatalk.model_folders import read_config
 
     read_config(resolve_model(args.checkpoint))  # a wrong model folder fails now, in one sentence
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-from floatalk.checkpoint import load_model, read_json, save_pretrained
+from floatalk.checkpoint import load_model, save_pretrained
 from floatalk.errors import UserInputError
+from floatalk.model_folders import read_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def build_model_config(
     preset_name: str, motion_cfg: MotionAEConfig, wav2vec2_dir: Path | None, emotion_dir: Path | None
 ) -> FloatConfig:
     """Full config: stage 1's motion AE, the preset's FMT sized to it, the chosen audio/emotion front ends."""
-    from floatalk.checkpoint import read_json
+    from floatalk.model_folders import read_json
 
     base = preset(preset_name)
     audio = base.audio if base.audio.kind == "logmel" else replace(base.audio, kind="logmel")

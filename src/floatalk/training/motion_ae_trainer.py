@@ -24,19 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from floatalk.checkpoint import (
-    is_floatalk_folder,
-    is_release_folder,
-    load_motion_autoencoder,
-    load_strict,
-    read_json,
-    read_weights,
-    save_pretrained,
-)
+from floatalk.checkpoint import load_motion_autoencoder, load_strict, read_weights, save_pretrained
 from floatalk.config import MotionAEConfig, build_dataclass
 from floatalk.convert import to_pixels, to_tensor
 from floatalk.errors import UserInputError
 from floatalk.fileio import atomic_write
+from floatalk.model_folders import is_floatalk_folder, is_release_folder, read_json
 from floatalk.models.motion_ae import MotionAutoEncoder
 from floatalk.training import distributed as D
 from floatalk.training.auxiliary import (
