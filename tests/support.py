@@ -1,12 +1,15 @@
 """Helpers the tests import by name (`from support import ...`): the parity data's place and
-files, the release-format folder builder, a live uvicorn server, a scene's test voices. Fixtures live in conftest.py;
+files, the release-format folder builder, a live uvicorn server, a scene's test voices, small
+disks that fill up. Fixtures live in conftest.py;
 these are plain functions and classes, in a module of a name no other file of tests/ takes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,36 @@ def tone_voice(start: float, end: float, pitch: float, seconds: float, rate: int
     wave = 0.3 * np.sin(2 * np.pi * pitch * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
     wave[(t < start) | (t >= end)] = 0.0
     return wave.astype(np.float32)
+
+
+# -- disks that refuse writes (root mounts a small tmpfs) ------------------------------------------
+def no_mount(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI is set, so the disk-fault tests must run")
+    pytest.skip(reason)
+
+
+def mount_tmpfs(folder: Path, size: str, read_only: bool = False) -> Iterator[Path]:
+    """Mount a tmpfs of `size` on `folder` for the duration of the test (root only)."""
+    folder.mkdir()
+    options = f"size={size}" + (",ro" if read_only else "")
+    if os.geteuid() != 0:
+        no_mount("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        no_mount(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> None:
+    """Fill `disk` to the last byte, then free `leave` bytes of it."""
+    with open(disk / "filler", "wb", buffering=0) as handle:
+        with contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+        size = handle.tell()
+        handle.truncate(max(0, size - leave))
+    assert os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize <= leave + 4096

@@ -8,7 +8,6 @@ except under CI (the `CI` environment variable set), where that is a failure.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -25,30 +24,10 @@ import pytest
 
 from floatalk.errors import UserInputError
 from floatalk.fileio import atomic_write, remove_stale_partials, temporary_beside, write_error
+from support import fill, mount_tmpfs, no_mount
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
-
-
-def _no_mount(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the disk-fault tests must run")
-    pytest.skip(reason)
-
-
-def mount_tmpfs(folder: Path, size: str, read_only: bool = False) -> Iterator[Path]:
-    """Mount a tmpfs of `size` on `folder` for the duration of the test (root only)."""
-    folder.mkdir()
-    options = f"size={size}" + (",ro" if read_only else "")
-    if os.geteuid() != 0:
-        _no_mount("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        _no_mount(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture()
@@ -60,17 +39,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture()
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     yield from mount_tmpfs(tmp_path / "ro", "64k", read_only=True)
-
-
-def fill(disk: Path, leave: int = 0) -> None:
-    """Fill `disk` to the last byte, then free `leave` bytes of it."""
-    with open(disk / "filler", "wb", buffering=0) as handle:
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(b"\0" * 4096)
-        size = handle.tell()
-        handle.truncate(max(0, size - leave))
-    assert os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize <= leave + 4096
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -195,7 +163,7 @@ def as_ordinary_user() -> list[str]:
     if os.geteuid() != 0:
         return []
     if not shutil.which("setpriv"):
-        _no_mount("setpriv (util-linux) is needed to drop root's permission override")
+        no_mount("setpriv (util-linux) is needed to drop root's permission override")
     caps = "-dac_override,-dac_read_search"
     return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
 

@@ -49,6 +49,7 @@ def write_example(
     from PIL import Image
 
     from floatalk.assets import BUNDLED, DEMO_EXPRESSION_SCALE, DEMO_ONSET, DEMO_SEED, resolve_model
+    from floatalk.fileio import atomic_path
     from floatalk.io.provenance import synthetic_png_info
     from floatalk.model_folders import read_config
     from floatalk.synth.world import clip_specs, make_clip
@@ -64,8 +65,11 @@ def write_example(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     portrait, speech = folder / "portrait.png", folder / "speech.wav"
-    Image.fromarray(clip.frames[0]).save(portrait, pnginfo=synthetic_png_info())  # a drawn face: marked
-    sf.write(speech, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+    # Each file whole or not at all; a full disk or a read-only folder is one sentence naming it.
+    with atomic_path(portrait, ".png") as tmp:
+        Image.fromarray(clip.frames[0]).save(tmp, format="PNG", pnginfo=synthetic_png_info())  # a drawn face: marked
+    with atomic_path(speech, ".wav") as tmp:
+        sf.write(tmp, clip.audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return Example(image=portrait, audio=speech, emotion=spec.emotion, identity=spec.identity, frames=clip.frames)
 
 
