@@ -14,8 +14,9 @@ batch 8 (and other batch sizes) for:
   another seed than the test styles, with NNCF's default choice of what to quantize;
   `ov-int8-fromN` quantizes only the styled convolutions (more than 3 output channels) whose
   output has at least N pixels, and keeps float32 the 3-channel convolutions (flow and mask
-  logits, whose errors the warps amplify), blurs, skip upsamplings and modulation MatMuls; a
-  `-mixed` suffix uses NNCF's MIXED preset (asymmetric activations) instead of PERFORMANCE;
+  logits, whose errors the warps amplify) and all other op types (blurs, skip upsamplings,
+  modulation, element-wise ops); a `-mixed` suffix uses NNCF's MIXED preset (asymmetric
+  activations) instead of PERFORMANCE;
 - `ort-nonfused`: `NonFusedDecoder` exported to ONNX (TorchScript exporter) run by onnxruntime.
 
 Every path's frames go through the same uint8 conversion as `pipe.decode` and are compared (PSNR,
@@ -196,17 +197,21 @@ def int8_ignored(model: object, from_px: int) -> tuple[list[str], list[str]]:
     Kept: every Convolution / ConvolutionBackpropData with more than 3 output channels and an
     output of at least `from_px` pixels (the styled 3x3 convs; an upsampling conv's output is
     2H + 1 before its blur). Left float32: the 3-channel convs (flow and mask logits, the RGB
-    projections), the depthwise blurs and skip upsamplings (group convs), the modulation MatMuls.
+    projections) and every op of any other type (NNCF's CPU preset would otherwise also quantize
+    the inputs of element-wise ops: modulation, demodulation, blends, the flow sums).
     """
     names = []
+    types = set()
     for op in model.get_ordered_ops():  # type: ignore[attr-defined]
+        types.add(op.get_type_name())
         if op.get_type_name() in ("Convolution", "ConvolutionBackpropData"):
             shape = op.get_output_partial_shape(0)
             channels = shape[1].get_length() if shape[1].is_static else 0
             size = shape[3].get_length() if shape[3].is_static else 0
             if channels <= 3 or size < from_px:
                 names.append(op.get_friendly_name())
-    return names, ["GroupConvolution", "GroupConvolutionBackpropData", "MatMul"]
+    keep = {"Convolution", "ConvolutionBackpropData", "Parameter", "Constant", "Result"}
+    return names, sorted(types - keep)
 
 
 def count_ops(model: object, kind: str) -> int:
