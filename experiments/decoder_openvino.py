@@ -27,11 +27,11 @@ so load changes hit all paths alike); the best of `--repeats` is reported. torch
 many intra-op threads. The CPU model and the load averages before and after are printed.
 
 OpenVINO, NNCF and onnxruntime are not project dependencies: install them into a scratch folder,
-    pip install --target /work/ovpkgs --no-deps openvino openvino-telemetry nncf onnxruntime onnx \
+    pip install --target ../ovpkgs --no-deps openvino openvino-telemetry nncf onnxruntime onnx \
         ninja psutil pydot scikit-learn tabulate joblib threadpoolctl
 (--no-deps keeps pip from replacing torch; the remaining NNCF/onnxruntime dependencies are the
 project's own) and run from the repository root:
-    PYTHONPATH=/work/ovpkgs python experiments/decoder_openvino.py \
+    PYTHONPATH=../ovpkgs python experiments/decoder_openvino.py \
         --checkpoint checkpoints/parity_release --image tests/data/parity/inputs_a/image.png
 """
 
