@@ -133,11 +133,12 @@ class ExampleInChild:
         try:
             answer = self._answer.recv()
         except EOFError:
-            self._child.join()
-            answer = RuntimeError(f"the example's process ended with code {self._child.exitcode} before writing it")
+            answer = None
         finally:
             self._answer.close()
             self._child.join()
+        if answer is None:
+            raise RuntimeError(f"the example's process ended with code {self._child.exitcode} before writing it")
         if isinstance(answer, BaseException):
             raise answer
         return answer

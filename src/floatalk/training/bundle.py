@@ -12,7 +12,7 @@ import torch
 
 from floatalk.checkpoint import load_model, save_pretrained
 from floatalk.errors import UserInputError
-from floatalk.model_folders import read_json
+from floatalk.model_folders import CONFIG_FILE, read_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"bundle: error: {exc}", file=sys.stderr)
         return 2
-    extra = {
-        k: v for k, v in read_json(Path(src) / "floatalk_config.json").items() if k not in ("format_version", "config")
-    }
+    extra = {k: v for k, v in read_json(Path(src) / CONFIG_FILE).items() if k not in ("format_version", "config")}
     folder = save_pretrained(model, dst, extra=extra, dtype=torch.float16)
     size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
     print(f"wrote {folder} ({size:.1f} MB, float16)", file=sys.stderr)
